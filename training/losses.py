@@ -1,8 +1,8 @@
 """Contrastive losses of the CroMoTEX method (METHOD.md "Losses", paper §3.1-3.2).
 
 Every loss takes projections `z` float `[B, D]` (any float dtype; L2-normalised
-here and computed in float32, so bf16 / fp16 inputs are safe at tau = 0.01) and
-returns a float32 scalar: the mean over anchors of the symmetric loss,
+here and computed in float32 -- float64 inputs in float64 -- so bf16 / fp16
+inputs are safe at tau = 0.01) and returns a scalar: the mean over anchors of the symmetric loss,
 `0.5 * mean_i L^{e,x}_i + 0.5 * mean_i L^{x,e}_i`.
 
 Notation (one direction; the other swaps the modalities): `s_{i,a} =
@@ -60,9 +60,14 @@ def _check_pair(z_a: torch.Tensor, z_b: torch.Tensor) -> None:
         raise ValueError("empty batch")
 
 
+def _upcast(z: torch.Tensor) -> torch.Tensor:
+    """float32 for half / bf16 / float32 inputs, float64 stays float64."""
+    return z.to(torch.promote_types(z.dtype, torch.float32))
+
+
 def _cosine(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-    """Cosine similarities float32 `[B, B]` of two `[B, D]` tensors."""
-    return F.normalize(z_a.float(), dim=1) @ F.normalize(z_b.float(), dim=1).T
+    """Cosine similarities `[B, B]` (float32, or float64 for float64 inputs)."""
+    return F.normalize(_upcast(z_a), dim=1) @ F.normalize(_upcast(z_b), dim=1).T
 
 
 def _direction(logits: torch.Tensor, positives: torch.Tensor,
@@ -94,7 +99,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
     other samples (itself excluded). Returns the mean over the 2B anchors."""
     _check_pair(z1, z2)
     b = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    z = F.normalize(_upcast(torch.cat([z1, z2])), dim=1)
     logits = (z @ z.T) / tau
     logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
     target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
@@ -127,9 +132,9 @@ def supcma(z_ecg: torch.Tensor, z_cxr: torch.Tensor, labels: torch.Tensor,
 
 
 def hardness_weights(cos: torch.Tensor, weighting: str, alpha: float, k: float) -> torch.Tensor:
-    """Weights `w_ia` float32 `[N, M]` of the denominator terms from cosine
+    """Weights `w_ia` `[N, M]` (dtype of `cos`) of the denominator terms from cosine
     similarities `cos` `[N, M]` (rows = anchors), computed without gradient."""
-    cos = cos.detach().float()
+    cos = cos.detach()
     n_cand = cos.shape[1]
     if weighting == "topk":
         n_top = min(n_cand, max(0, int(math.floor(k * n_cand + 0.5))))
