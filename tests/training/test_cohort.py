@@ -289,3 +289,62 @@ def test_missing_tables_give_actionable_errors(tmp_path, capsys):
         mimic_tables.locate(tmp_path)
     assert build.main(["--mimic-root", str(tmp_path / "nope"), "--out", str(tmp_path / "c")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_corrupt_files_are_skipped_and_reported(tmp_path, capsys):
+    root = tmp_path / "mimic"
+    expected = make_tiny_mimic(root)
+    dat = root / "mimic-iv-ecg" / "files/p1000/p10000101/s40000101/40000101.dat"
+    dat.write_bytes(dat.read_bytes()[:3000])  # truncated signal file
+    jpg = root / "mimic-cxr-jpg" / mimic_tables.cxr_image_path(10000105, 50000105, "d105a")
+    raw = bytearray(jpg.read_bytes())
+    raw[2:] = bytes(len(raw) - 2)  # JPEG marker kept, content garbled
+    jpg.write_bytes(bytes(raw))
+    out = tmp_path / "c"
+    info = _build(["--mimic-root", str(root), "--out", str(out)])
+    printed = capsys.readouterr().out
+    sk = info["skipped"]
+    assert sk["files"] == 2 and sk["pairs_skipped"] == 2 and sk["unexpected"] == 0
+    assert {f["file"] for f in sk["list"]} == {
+        "files/p1000/p10000101/s40000101/40000101",
+        "files/p10/p10000105/s50000105/d105a.jpg"}
+    assert "2 unreadable file(s) -> 2 pair(s)" in printed
+    pairs = _read_csv(out / "pairs.csv")
+    assert info["counts"]["pairs"] == len(expected["ed-icd"])
+    assert len(pairs) == info["counts"]["pairs_written"] == len(expected["ed-icd"]) - 2
+    assert not {"50000101", "50000105"} & {r["cxr_study_id"] for r in pairs}
+    assert [int(r["index"]) for r in pairs] == list(range(len(pairs)))
+    ssl = _read_csv(out / "ssl.csv")
+    assert "40000101" not in {r["ecg_study_id"] for r in ssl}
+    assert sk["ssl_skipped"] == (0 if _split_of_subject(10000101, 0) == "test" else 1)
+    assert np.load(out / "ecg.npy", mmap_mode="r").shape[0] == len(pairs)
+
+
+def _split_of_subject(subject: int, seed: int) -> str:
+    """The split of `subject` among the 15 linked subjects of the tiny layout."""
+    subjects = sorted([10000001, 10000005, 10000007] + [10000101 + k for k in range(12)])
+    rank = list(np.random.default_rng(seed).permutation(15)).index(subjects.index(subject))
+    return "train" if rank < 11 else "val" if rank < 12 else "test"
+
+
+def test_load_cohort_reads_what_was_built(tiny, tmp_path):
+    from engine.errors import MissingFileError
+    from training.data import cxr_float, load_cohort
+
+    root, expected = tiny
+    out = tmp_path / "c"
+    _build(["--mimic-root", str(root), "--out", str(out)])
+    cohort = load_cohort(out)
+    pairs = _read_csv(out / "pairs.csv")
+    assert len(cohort) == len(pairs) == len(expected["ed-icd"])
+    assert isinstance(cohort.ecg, np.memmap) and cohort.ecg.dtype == np.float32
+    assert list(cohort.split) == [r["split"] for r in pairs]
+    assert cohort.label_matrix().shape == (len(pairs), 3)
+    assert cohort.labels["pleural_effusion"].tolist() == [int(r["pleural_effusion"]) for r in pairs]
+    assert sum(len(cohort.indices(s)) for s in ("train", "val", "test")) == len(pairs)
+    assert not set(cohort.ssl_subject_id) & set(cohort.subject_id[cohort.mask("test")])
+    x = cxr_float(cohort.cxr[:2])
+    assert x.dtype == np.float32 and x.shape == (2, 1, 224, 224) and np.abs(x).max() <= 1024
+    (out / "cohort.json").unlink()
+    with pytest.raises(MissingFileError, match="cohort.json"):
+        load_cohort(out)
