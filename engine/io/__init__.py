@@ -1,0 +1,133 @@
+"""Readers: `read_ecg(path) -> EcgRecord` and `read_cxr(path) -> CxrImage`.
+
+The format is recognised from the file's content (`engine.io.sniff`), not its
+extension. ECG: WFDB records (give the .hea header, a signal file beside it, or
+the record name without extension) and DICOM waveforms. Chest X-ray: DICOM
+images, PNG and JPEG. Every failure raises a subclass of
+`engine.errors.ReadError` whose message says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from engine.errors import CorruptFileError, CromotexError, UnsupportedFormatError
+from engine.io.files import check_file
+from engine.io.sniff import sniff
+from engine.records import CxrImage, EcgRecord
+
+__all__ = ["read_ecg", "read_cxr"]
+
+log = logging.getLogger(__name__)
+
+_ECG_FORMATS = "a WFDB record (.hea with its .dat/.mat files) or a DICOM ECG waveform (.dcm)"
+_CXR_FORMATS = "a DICOM image (.dcm), PNG or JPEG"
+
+
+def read_ecg(path: str | os.PathLike) -> EcgRecord:
+    """Read a 12-lead ECG file.
+
+    Args:
+        path: a WFDB header (.hea), one of its signal files (.dat, .mat, ...), the
+            record name without extension, or a DICOM waveform file.
+
+    Returns:
+        EcgRecord: float32 `[n_leads, n_samples]` in mV, standard leads first in
+        `engine.constants.LEADS` order (see `engine.records.EcgRecord`).
+
+    Raises:
+        MissingFileError, CorruptFileError, UnsupportedFormatError, LeadError,
+        ReadError: with a message saying what to do.
+    """
+    return _guard(_read_ecg, path, "ECG")
+
+
+def read_cxr(path: str | os.PathLike) -> CxrImage:
+    """Read a chest X-ray image (DICOM, PNG or JPEG).
+
+    Returns:
+        CxrImage: `pixels` float32 `[H, W]` in [0, 1], larger = brighter.
+
+    Raises:
+        MissingFileError, CorruptFileError, UnsupportedFormatError, ReadError.
+    """
+    return _guard(_read_cxr, path, "chest X-ray")
+
+
+def _guard(reader, path, what: str):
+    """Run `reader(path)`; a non-engine exception becomes a CorruptFileError (safety net:
+    the readers wrap third-party errors themselves, this catches what they missed)."""
+    try:
+        return reader(path)
+    except CromotexError:
+        raise
+    except MemoryError as exc:
+        raise CorruptFileError(f"{path} claims more data than this computer can hold; the "
+                               f"{what} file is damaged.") from exc
+    except RecursionError as exc:
+        raise CorruptFileError(f"{path} is nested too deeply to be a valid {what} file.") from exc
+    except Exception as exc:
+        log.warning("unexpected %s while reading %s", type(exc).__name__, path, exc_info=True)
+        raise CorruptFileError(f"{path} could not be read as a {what} (unexpected "
+                               f"{type(exc).__name__}: {exc}). The file is probably damaged; "
+                               f"export it again.") from exc
+
+
+def _resolve(path: str | os.PathLike, what: str) -> Path:
+    p = Path(os.fspath(path))
+    if not p.exists() and p.suffix.lower() != ".hea" and Path(str(p) + ".hea").is_file():
+        return Path(str(p) + ".hea")  # a WFDB record name given without extension
+    return check_file(p, what)
+
+
+def _sibling_header(p: Path) -> Path | None:
+    candidate = p.with_suffix(".hea")
+    if candidate != p and candidate.is_file() and sniff(candidate) == "wfdb-header":
+        return candidate
+    return None
+
+
+def _read_ecg(path: str | os.PathLike) -> EcgRecord:
+    from engine.io.dicom_ecg import read_dicom_ecg
+    from engine.io.wfdb_reader import read_wfdb
+
+    p = _resolve(path, "ECG file")
+    kind = sniff(p)
+    if kind == "wfdb-header":
+        return read_wfdb(p)
+    if kind == "dicom":
+        return read_dicom_ecg(p)
+    if kind in ("png", "jpeg"):
+        raise UnsupportedFormatError(f"{p} is a {kind.upper()} picture, not an ECG recording. If it "
+                                     f"is a chest X-ray image, open it as a chest X-ray.")
+    header = _sibling_header(p)
+    if header is not None:
+        return read_wfdb(header)
+    if kind == "empty":
+        raise CorruptFileError(f"{p} is empty (0 bytes). Copy the ECG file again.")
+    if kind == "matlab":
+        raise UnsupportedFormatError(f"{p} is a MATLAB file without its WFDB header. Put the "
+                                     f"matching .hea file beside it and open that.")
+    raise UnsupportedFormatError(f"{p} is not an ECG format this program reads. Open "
+                                 f"{_ECG_FORMATS}.")
+
+
+def _read_cxr(path: str | os.PathLike) -> CxrImage:
+    from engine.io.cxr_dicom import read_dicom_cxr
+    from engine.io.cxr_raster import read_raster_cxr
+
+    p = _resolve(path, "chest X-ray file")
+    kind = sniff(p)
+    if kind == "dicom":
+        return read_dicom_cxr(p)
+    if kind in ("png", "jpeg"):
+        return read_raster_cxr(p, kind)
+    if kind == "empty":
+        raise CorruptFileError(f"{p} is empty (0 bytes). Copy the image file again.")
+    if kind == "wfdb-header" or _sibling_header(p) is not None:
+        raise UnsupportedFormatError(f"{p} belongs to a WFDB ECG record, not an image. Open it "
+                                     f"as an ECG.")
+    raise UnsupportedFormatError(f"{p} is not an image format this program reads. Open "
+                                 f"{_CXR_FORMATS}.")

@@ -1,0 +1,178 @@
+"""Read a DICOM chest X-ray (CR, DX, secondary capture ...) into a `CxrImage`.
+
+Pipeline (pydicom does the pixel work): decode (any transfer syntax pydicom has
+a decoder for: JPEG baseline/lossless, JPEG 2000, JPEG-LS, RLE via pylibjpeg),
+first frame only, colour -> grey (ITU-R 601 luma), modality LUT (rescale slope /
+intercept or LUT), VOI LUT or window (centre / width) when the file has one,
+scaled to [0, 1] over the VOI output range (or the image's min..max when there is
+no VOI), and MONOCHROME1 inverted so that larger is always brighter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import CorruptFileError, UnsupportedFormatError
+from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
+from engine.io.wfdb_meta import parse_age, parse_sex
+from engine.records import CxrImage, Source
+
+log = logging.getLogger(__name__)
+
+#: Largest image accepted (pixels per frame); a 43 cm detector at 0.1 mm is ~18 M.
+MAX_PIXELS = 1 << 28
+MAX_SIDE = 32768
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def read_dicom_cxr(path: Path) -> CxrImage:
+    """Read a DICOM image file.
+
+    Returns:
+        CxrImage: `pixels` float32 `[H, W]` in [0, 1], larger = brighter;
+        `pixel_spacing_mm` from PixelSpacing or ImagerPixelSpacing; `view_position`
+        from ViewPosition; meta: modality, photometric, bits_stored,
+        transfer_syntax, voi ("lut", "window" or "none"), patient fields.
+
+    Raises:
+        UnsupportedFormatError: an ECG waveform, a PDF or a non-image object, or a
+            compressed transfer syntax with no decoder installed.
+        CorruptFileError: damaged or truncated pixel data, impossible sizes.
+    """
+    ds = open_dicom(path, "chest X-ray")
+    kind = dicom_kind(ds)
+    if kind == "waveform":
+        raise UnsupportedFormatError(f"{path} is a DICOM ECG waveform ({sop_class_name(ds)}), not "
+                                     f"an image. Open it as an ECG.")
+    if kind != "image":
+        raise UnsupportedFormatError(f"{path} is a DICOM {sop_class_name(ds)} object with no image "
+                                     f"pixels. Open a chest X-ray image (CR, DX or secondary capture).")
+    try:
+        return _read(ds, path)
+    except (CorruptFileError, UnsupportedFormatError):
+        raise
+    except MemoryError as exc:
+        raise CorruptFileError(f"The DICOM image {path} claims more pixels than can be read.") from exc
+    except Exception as exc:  # pydicom / decoders raise many types on damaged data
+        log.debug("DICOM image read failed", exc_info=True)
+        raise CorruptFileError(f"The DICOM image {path} could not be decoded ({type(exc).__name__}: "
+                               f"{exc}). The file is damaged; export the image again.") from exc
+
+
+def _read(ds, path: Path) -> CxrImage:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    spp = int(ds.get("SamplesPerPixel", 1) or 1)
+    if not (0 < rows <= MAX_SIDE and 0 < cols <= MAX_SIDE and rows * cols <= MAX_PIXELS
+            and spp in (1, 3)):
+        raise CorruptFileError(f"The DICOM image {path} declares an impossible size "
+                               f"({rows} x {cols}, {spp} samples per pixel).")
+    ts = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
+    if ts is not None and ts.is_compressed:
+        decoder = get_decoder(ts)
+        if not decoder.is_available:
+            raise UnsupportedFormatError(
+                f"{path} is compressed as {ts.name}, and no decoder for it is installed. "
+                f"Install pylibjpeg with its libjpeg and openjpeg plugins (pip install "
+                f"pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg).")
+    elif "PixelData" in ds:
+        bits = int(ds.BitsAllocated)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        need = rows * cols * spp * frames * bits // 8
+        if len(ds.PixelData) < need:
+            raise CorruptFileError(f"The DICOM image {path} is truncated: {rows} x {cols} pixels "
+                                   f"need {need} bytes, the file has {len(ds.PixelData)}.")
+    arr = ds.pixel_array
+    if spp == 3:
+        arr = arr[0] if arr.ndim == 4 else arr
+        grey = arr.astype(np.float64) @ _LUMA
+        low, high = float(grey.min()), float(grey.max())
+        pixels = _scale(grey, low, high)
+        voi = "none"
+    else:
+        arr = arr[0] if arr.ndim == 3 else arr
+        values = apply_modality_lut(arr, ds).astype(np.float64, copy=False)
+        voi, low, high = _voi_range(ds, values)
+        if voi != "none":
+            values = apply_voi_lut(values, ds, index=0, prefer_lut=True).astype(np.float64, copy=False)
+        pixels = _scale(values, low, high)
+    if arr.shape[:2] != (rows, cols):
+        raise CorruptFileError(f"The DICOM image {path} decoded to {arr.shape}, not {rows} x {cols}.")
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").upper()
+    if photometric == "MONOCHROME1":
+        pixels = 1.0 - pixels
+    meta = _meta(ds, photometric, voi, ts)
+    return CxrImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32),
+                    pixel_spacing_mm=_spacing(ds), view_position=_text(ds, "ViewPosition"),
+                    meta=meta, source=Source(path=str(path), format="dicom-cxr"))
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(values - low) / (high - low), clipped to [0, 1]; all 0 for a flat range."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return np.zeros(values.shape, dtype=np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _voi_range(ds, values: np.ndarray) -> tuple[str, float, float]:
+    """Which VOI transform applies and its output range (as pydicom computes it)."""
+    lut_seq = ds.get("VOILUTSequence", None)
+    if lut_seq:
+        data = np.asarray(lut_seq[0].LUTData, dtype=np.float64).ravel()
+        if data.size:
+            return "lut", float(data.min()), float(data.max())
+    if ds.get("WindowCenter", None) is not None and ds.get("WindowWidth", None) is not None:
+        if ds.get("ModalityLUTSequence", None):
+            bits = int(ds.ModalityLUTSequence[0].LUTDescriptor[2])
+            y_min, y_max = 0.0, float(2 ** bits - 1)
+        elif int(ds.get("PixelRepresentation", 0) or 0) == 0:
+            y_min, y_max = 0.0, float(2 ** int(ds.BitsStored) - 1)
+        else:
+            y_min, y_max = float(-(2 ** (int(ds.BitsStored) - 1))), float(2 ** (int(ds.BitsStored) - 1) - 1)
+        if ds.get("RescaleSlope", None) is not None and ds.get("RescaleIntercept", None) is not None:
+            slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+            y_min, y_max = sorted((y_min * slope + intercept, y_max * slope + intercept))
+        return "window", y_min, y_max
+    return "none", float(values.min()), float(values.max())
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = ds.get(keyword, None)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _spacing(ds) -> tuple[float, float] | None:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword, None)
+        try:
+            row, col = float(value[0]), float(value[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if math.isfinite(row) and math.isfinite(col) and row > 0 and col > 0:
+            return (row, col)
+    return None
+
+
+def _meta(ds, photometric: str, voi: str, ts) -> dict[str, Any]:
+    meta: dict[str, Any] = {"modality": _text(ds, "Modality"), "photometric": photometric,
+                            "bits_stored": int(ds.get("BitsStored", 0) or 0), "voi": voi,
+                            "transfer_syntax": ts.name if ts is not None else None,
+                            "sop_class": sop_class_name(ds)}
+    for key, keyword in (("patient_id", "PatientID"), ("study_date", "StudyDate"),
+                         ("body_part", "BodyPartExamined"), ("series_description", "SeriesDescription")):
+        value = _text(ds, keyword)
+        if value:
+            meta[key] = value
+    age, sex = _text(ds, "PatientAge"), _text(ds, "PatientSex")
+    if age and parse_age(age) is not None:
+        meta["age"] = parse_age(age)
+    if sex and parse_sex(sex) is not None:
+        meta["sex"] = parse_sex(sex)
+    return meta

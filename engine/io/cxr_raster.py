@@ -1,0 +1,85 @@
+"""Read a PNG or JPEG chest X-ray with Pillow into a `CxrImage`.
+
+8-bit grey is divided by 255, 16-bit grey by 65535; colour (RGB, palette, CMYK
+...) becomes grey by ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), the same
+weights as Pillow's own "L" conversion. EXIF orientation is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import CorruptFileError, UnsupportedFormatError
+from engine.records import CxrImage, Source
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 1 << 28
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+def read_raster_cxr(path: Path, kind: str) -> CxrImage:
+    """Read a PNG or JPEG image (`kind` "png" or "jpeg").
+
+    Returns:
+        CxrImage: `pixels` float32 `[H, W]` in [0, 1]; meta: mode (Pillow's),
+        bits (8 or 16), width, height. No spacing or view (these files carry none).
+
+    Raises:
+        CorruptFileError: truncated or damaged image data, impossible size.
+        UnsupportedFormatError: an image mode that is not grey or colour.
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+                raise CorruptFileError(f"The image {path} declares an impossible size "
+                                       f"({width} x {height} pixels).")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            mode = im.mode
+            pixels, bits = _to_grey(im, path)
+    except (CorruptFileError, UnsupportedFormatError):
+        raise
+    except MemoryError as exc:
+        raise CorruptFileError(f"The image {path} claims more pixels than can be read.") from exc
+    except Exception as exc:  # Pillow: OSError (truncated), SyntaxError, ValueError, DecompressionBombError ...
+        log.debug("image read failed", exc_info=True)
+        raise CorruptFileError(f"The image {path} is damaged or truncated and cannot be decoded "
+                               f"({type(exc).__name__}: {exc}). Export the image again.") from exc
+    meta = {"mode": mode, "bits": bits, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
+    return CxrImage(pixels=pixels, meta=meta, source=Source(path=str(path), format=kind))
+
+
+def _to_grey(im, path: Path) -> tuple[np.ndarray, int]:
+    """(float32 `[H, W]` in [0, 1], source bits per channel) of a loaded Pillow image."""
+    mode = im.mode
+    if mode.startswith("I;16"):
+        return (np.asarray(im).astype(np.float32) / 65535.0), 16
+    if mode == "I":
+        arr = np.asarray(im)
+        if arr.size and arr.min() >= 0 and arr.max() <= 65535:
+            return (arr.astype(np.float32) / 65535.0), 16
+        return _minmax(arr), 32
+    if mode == "F":
+        return _minmax(np.asarray(im)), 32
+    if mode in ("1", "L", "LA", "La"):
+        return (np.asarray(im.convert("L")).astype(np.float32) / 255.0), 8
+    if mode in ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        rgb = np.asarray(im.convert("RGB")).astype(np.float64)
+        return (np.clip(rgb @ _LUMA / 255.0, 0.0, 1.0).astype(np.float32)), 8
+    raise UnsupportedFormatError(f"The image {path} uses the pixel mode {mode!r}, which is not "
+                                 f"supported. Save it as 8- or 16-bit grey or RGB PNG/JPEG.")
+
+
+def _minmax(arr: np.ndarray) -> np.ndarray:
+    arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(arr.min()), float(arr.max())
+    if high <= low:
+        return np.zeros(arr.shape, dtype=np.float32)
+    return ((arr - low) / (high - low)).astype(np.float32)

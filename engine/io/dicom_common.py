@@ -1,0 +1,67 @@
+"""Open a DICOM file with pydicom and say what kind of object it holds.
+
+Shared by the DICOM ECG and chest X-ray readers so that each can refuse the
+other's files with a message that says where to open them instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from engine.errors import CorruptFileError, ReadError, UnsupportedFormatError
+
+log = logging.getLogger(__name__)
+
+DicomKind = Literal["waveform", "image", "pdf", "other"]
+
+#: SOP classes holding waveforms (PS3.4 B.5), prefix match.
+_WAVEFORM_PREFIX = "1.2.840.10008.5.1.4.1.1.9."
+#: Encapsulated PDF (often a printed ECG exported by an ECG management system).
+_ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+
+
+def open_dicom(path: Path, what: str):
+    """Parse `path` with pydicom (`pydicom.Dataset`); typed errors only.
+
+    Raises:
+        CorruptFileError: pydicom cannot parse the file.
+        ReadError: the file cannot be read.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path, force=True)
+    except InvalidDicomError as exc:
+        raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc
+    except PermissionError as exc:
+        raise ReadError(f"You are not allowed to read {path}. Ask for read permission.") from exc
+    except MemoryError as exc:
+        raise CorruptFileError(f"The DICOM file {path} claims more data than can be read; "
+                               f"it is damaged.") from exc
+    except Exception as exc:  # pydicom raises many types on damaged files
+        raise CorruptFileError(f"The DICOM file {path} is damaged and cannot be parsed "
+                               f"({type(exc).__name__}: {exc}). Export the {what} again.") from exc
+
+
+def dicom_kind(ds) -> DicomKind:
+    """What a parsed DICOM data set holds: a waveform, an image, a PDF or other."""
+    sop = str(ds.get("SOPClassUID", "") or "")
+    if sop.startswith(_WAVEFORM_PREFIX) or "WaveformSequence" in ds:
+        return "waveform"
+    if sop == _ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
+        return "pdf"
+    if "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+        return "image"
+    return "other"
+
+
+def sop_class_name(ds) -> str:
+    """Human name of the data set's SOP class, e.g. "12-lead ECG Waveform Storage"."""
+    sop = ds.get("SOPClassUID", None)
+    try:
+        return str(sop.name) if sop is not None else "unknown kind"
+    except Exception:  # a damaged UID value
+        return "unknown kind"

@@ -1,0 +1,211 @@
+"""Read a DICOM waveform (12-lead ECG, General ECG, Hemodynamic ...) into an `EcgRecord`.
+
+The rhythm multiplex group gives the signal: the group labelled "RHYTHM", else
+the longest original group that is not labelled as a median/average beat. The
+median-beat group, device measurements, interpretation statements, patient and
+acquisition fields go to `meta`.
+
+Samples are converted as pydicom's `waveform_array(as_raw=False)` does:
+`raw * ChannelSensitivity * ChannelSensitivityCorrectionFactor + ChannelBaseline`,
+in ChannelSensitivityUnits, then to mV (uV / 1000). Sizes are checked against the
+bytes present before any array is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
+from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
+from engine.io.dicom_ecg_meta import annotations_meta, patient_meta
+from engine.io.leadnames import canonical_lead, order_leads
+from engine.io.units import mv_factor
+from engine.records import EcgRecord, Source
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {(8, "SB"): "i1", (8, "UB"): "u1", (16, "SS"): "<i2", (16, "US"): "<u2",
+           (32, "SL"): "<i4", (32, "UL"): "<u4", (64, "SV"): "<i8", (64, "UV"): "<u8"}
+#: Most channels / samples a multiplex group may declare.
+_MAX_CHANNELS = 4096
+
+
+def read_dicom_ecg(path: Path) -> EcgRecord:
+    """Read a DICOM waveform file.
+
+    Returns:
+        EcgRecord: `signal` float32 `[n_leads, n_samples]` in mV from the rhythm
+        group; `meta["median_beats"]` = {"signal": float32 `[n, m]` mV, "fs": Hz,
+        "leads": tuple}; `meta["measurements"]` list of {"name", "value",
+        "units", "group"}; `meta["statements"]` list of str; patient and
+        acquisition fields (see `engine.io.dicom_ecg_meta.patient_meta`).
+
+    Raises:
+        UnsupportedFormatError: the DICOM holds an image, a PDF or something else.
+        CorruptFileError: waveform data shorter than declared, bad channel definitions.
+        LeadError: no standard ECG lead among the channels.
+    """
+    ds = open_dicom(path, "ECG")
+    kind = dicom_kind(ds)
+    if kind == "image":
+        raise UnsupportedFormatError(
+            f"{path} is a DICOM image ({sop_class_name(ds)}, modality "
+            f"{ds.get('Modality', '?')}), not an ECG waveform. If it is a chest X-ray, open it "
+            f"as a chest X-ray.")
+    if kind == "pdf":
+        raise UnsupportedFormatError(
+            f"{path} is a DICOM encapsulated PDF (a printed ECG report), which holds no samples. "
+            f"Export the ECG from the ECG system as a DICOM waveform or WFDB record instead.")
+    if kind != "waveform":
+        raise UnsupportedFormatError(
+            f"{path} is a DICOM {sop_class_name(ds)} object with no waveform data. Open a "
+            f"DICOM 12-lead ECG waveform file.")
+    try:
+        return _read(ds, path)
+    except (CorruptFileError, LeadError, UnsupportedFormatError):
+        raise
+    except MemoryError as exc:
+        raise CorruptFileError(f"The DICOM ECG {path} claims more data than can be read.") from exc
+    except Exception as exc:  # damaged element values make pydicom raise many types
+        log.debug("DICOM ECG read failed", exc_info=True)
+        raise CorruptFileError(f"The DICOM ECG {path} is damaged ({type(exc).__name__}: {exc}). "
+                               f"Export the ECG again.") from exc
+
+
+def _read(ds, path: Path) -> EcgRecord:
+    groups = list(ds.get("WaveformSequence", None) or [])
+    if not groups:
+        raise CorruptFileError(f"The DICOM ECG {path} has an empty waveform sequence.")
+    rhythm = _pick_rhythm(groups)
+    signal, fs, labels, units = _decode_group(groups[rhythm], path)
+    lead_rows, extra_rows = order_leads(
+        [label if mv_factor(unit) is not None else None for label, unit in zip(labels, units)])
+    if not lead_rows:
+        raise LeadError(f"The DICOM waveform {path} has none of the 12 standard ECG leads "
+                        f"(channels: {', '.join(labels)}). Open a 12-lead ECG.")
+    leads_mv = _to_mv(signal, units, lead_rows)
+    meta: dict[str, Any] = {"sop_class": sop_class_name(ds), "rhythm_group": rhythm,
+                            "original_lead_names": [labels[i] for i in lead_rows]}
+    meta.update(patient_meta(ds))
+    meta.update(annotations_meta(ds))
+    median = _pick_median(groups, rhythm)
+    if median is not None:
+        try:
+            m_signal, m_fs, m_labels, m_units = _decode_group(groups[median], path)
+            m_rows, _ = order_leads([lb if mv_factor(u) is not None else None
+                                     for lb, u in zip(m_labels, m_units)])
+            if m_rows:
+                meta["median_beats"] = {"signal": _to_mv(m_signal, m_units, m_rows), "fs": m_fs,
+                                        "leads": tuple(canonical_lead(m_labels[i]) for i in m_rows)}
+        except CorruptFileError as exc:  # the rhythm is still usable
+            log.warning("median beats of %s not read: %s", path, exc)
+            meta.setdefault("warnings", []).append(f"median beats not read: {exc}")
+    return EcgRecord(
+        signal=leads_mv, fs=fs, leads=tuple(canonical_lead(labels[i]) for i in lead_rows),
+        meta=meta, source=Source(path=str(path), format="dicom-ecg"),
+        extra_signal=(np.ascontiguousarray(signal[extra_rows], dtype=np.float32)
+                      if extra_rows else None),
+        extra_names=tuple(labels[i] for i in extra_rows),
+        extra_units=tuple(units[i] for i in extra_rows))
+
+
+def _label(group) -> str:
+    return str(group.get("MultiplexGroupLabel", "") or "").upper()
+
+
+def _is_median(group) -> bool:
+    label = _label(group)
+    return "MEDIAN" in label or "BEAT" in label or "AVERAGE" in label or "TEMPLATE" in label
+
+
+def _duration(group) -> float:
+    try:
+        return float(group.NumberOfWaveformSamples) / float(group.SamplingFrequency)
+    except Exception:
+        return -1.0
+
+
+def _pick_rhythm(groups: list) -> int:
+    """Index of the rhythm group: labelled RHYTHM, else the longest non-median group."""
+    for i, g in enumerate(groups):
+        if "RHYTHM" in _label(g):
+            return i
+    candidates = [i for i, g in enumerate(groups) if not _is_median(g)] or list(range(len(groups)))
+    return max(candidates, key=lambda i: _duration(groups[i]))
+
+
+def _pick_median(groups: list, rhythm: int) -> int | None:
+    for i, g in enumerate(groups):
+        if i != rhythm and _is_median(g):
+            return i
+    return None
+
+
+def _channel_units(ch) -> str:
+    seq = ch.get("ChannelSensitivityUnitsSequence", None)
+    if seq:
+        return str(seq[0].get("CodeValue", "") or "uV")
+    return "uV"  # DICOM ECG sensitivity is in uV when the unit is not given (CID 3082 default)
+
+
+def _channel_label(ch, index: int) -> str:
+    seq = ch.get("ChannelSourceSequence", None)
+    if seq:
+        item = seq[0]
+        meaning = str(item.get("CodeMeaning", "") or "")
+        if canonical_lead(meaning) is not None:
+            return meaning
+        value = str(item.get("CodeValue", "") or "")
+        if canonical_lead(value) is not None:
+            return canonical_lead(value)
+        if meaning:
+            return meaning
+    return str(ch.get("ChannelLabel", "") or f"channel {index + 1}")
+
+
+def _decode_group(group, path: Path) -> tuple[np.ndarray, float, list[str], list[str]]:
+    """(physical float64 `[n_channels, n_samples]` in each channel's units, fs Hz,
+    labels, units) of one multiplex group."""
+    n_ch = int(group.NumberOfWaveformChannels)
+    n_s = int(group.NumberOfWaveformSamples)
+    fs = float(group.SamplingFrequency)
+    bits = int(group.WaveformBitsAllocated)
+    interp = str(group.WaveformSampleInterpretation)
+    if not (0 < n_ch <= _MAX_CHANNELS and n_s > 0 and np.isfinite(fs) and 0 < fs <= 1e6):
+        raise CorruptFileError(f"The DICOM waveform {path} declares impossible sizes "
+                               f"({n_ch} channels, {n_s} samples, {fs} Hz).")
+    dtype = _DTYPES.get((bits, interp))
+    if dtype is None:
+        raise UnsupportedFormatError(f"The DICOM waveform {path} stores samples as {bits}-bit "
+                                     f"{interp!r}, which is not supported.")
+    data = group.get("WaveformData", None)
+    data = b"" if data is None else bytes(data) if not isinstance(data, bytes) else data
+    need = n_ch * n_s * (bits // 8)
+    if len(data) < need:
+        raise CorruptFileError(f"The DICOM waveform {path} is truncated: {n_ch} channels x "
+                               f"{n_s} samples need {need} bytes, the file has {len(data)}.")
+    channels = list(group.get("ChannelDefinitionSequence", None) or [])
+    if len(channels) != n_ch:
+        raise CorruptFileError(f"The DICOM waveform {path} defines {len(channels)} channels but "
+                               f"declares {n_ch}.")
+    raw = np.frombuffer(data, dtype=dtype, count=n_ch * n_s).reshape(n_s, n_ch)
+    physical = raw.T.astype(np.float64)
+    labels, units = [], []
+    for i, ch in enumerate(channels):
+        sensitivity = float(ch.get("ChannelSensitivity", None) or 1.0)
+        correction = float(ch.get("ChannelSensitivityCorrectionFactor", None) or 1.0)
+        baseline = float(ch.get("ChannelBaseline", None) or 0.0)
+        physical[i] *= sensitivity * correction
+        physical[i] += baseline
+        labels.append(_channel_label(ch, i))
+        units.append(_channel_units(ch))
+    return physical, fs, labels, units
+
+
+def _to_mv(physical: np.ndarray, units: list[str], rows: list[int]) -> np.ndarray:
+    out = physical[rows] * np.array([[mv_factor(units[i])] for i in rows])
+    return np.ascontiguousarray(out, dtype=np.float32)

@@ -1,0 +1,100 @@
+"""Patient, acquisition and annotation fields of a DICOM ECG, for `EcgRecord.meta`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.io.wfdb_meta import parse_age, parse_sex
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = ds.get(keyword, None)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def patient_meta(ds) -> dict[str, Any]:
+    """patient_id, patient_name, age (int years), sex ("M"/"F"), birth_date (YYYYMMDD),
+    acquired (DICOM date-time text), device {manufacturer, model, software, serial},
+    institution: only the fields the file has."""
+    meta: dict[str, Any] = {}
+    for key, keyword in (("patient_id", "PatientID"), ("patient_name", "PatientName"),
+                         ("birth_date", "PatientBirthDate"), ("institution", "InstitutionName"),
+                         ("study_description", "StudyDescription")):
+        value = _text(ds, keyword)
+        if value:
+            meta[key] = value
+    age = _text(ds, "PatientAge")
+    if age and parse_age(age) is not None:
+        meta["age"] = parse_age(age)
+    sex = _text(ds, "PatientSex")
+    if sex and parse_sex(sex) is not None:
+        meta["sex"] = parse_sex(sex)
+    acquired = _text(ds, "AcquisitionDateTime")
+    if not acquired:
+        date = _text(ds, "AcquisitionDate") or _text(ds, "ContentDate") or _text(ds, "StudyDate")
+        time = _text(ds, "AcquisitionTime") or _text(ds, "ContentTime") or _text(ds, "StudyTime")
+        acquired = " ".join(x for x in (date, time) if x) or None
+    if acquired:
+        meta["acquired"] = acquired
+    device = {key: _text(ds, keyword) for key, keyword in (
+        ("manufacturer", "Manufacturer"), ("model", "ManufacturerModelName"),
+        ("software", "SoftwareVersions"), ("serial", "DeviceSerialNumber"))}
+    device = {k: v for k, v in device.items() if v}
+    if device:
+        meta["device"] = device
+    return meta
+
+
+def _code_meaning(item, keyword: str) -> str | None:
+    seq = item.get(keyword, None)
+    if seq:
+        return _text(seq[0], "CodeMeaning") or _text(seq[0], "CodeValue")
+    return None
+
+
+def _unit_code(item) -> str:
+    """UCUM code of a measurement's unit ("ms", "deg", "uV"), else its meaning, else ""."""
+    seq = item.get("MeasurementUnitsCodeSequence", None)
+    if seq:
+        return _text(seq[0], "CodeValue") or _text(seq[0], "CodeMeaning") or ""
+    return ""
+
+
+def annotations_meta(ds) -> dict[str, Any]:
+    """From the Waveform Annotation Sequence: `statements` (free-text and coded
+    interpretation statements, in file order), `measurements` (list of
+    {"name", "value" float, "units" (UCUM code, e.g. "ms"), "group"}), `fiducials` (list of
+    {"name", "sample", "group"}: sample positions, 1-based as DICOM writes them)."""
+    statements: list[str] = []
+    measurements: list[dict[str, Any]] = []
+    fiducials: list[dict[str, Any]] = []
+    for item in ds.get("WaveformAnnotationSequence", None) or []:
+        group = item.get("AnnotationGroupNumber", None)
+        group = int(group) if group is not None else None
+        text = _text(item, "UnformattedTextValue")
+        name = _code_meaning(item, "ConceptNameCodeSequence")
+        if text:
+            statements.append(text)
+        elif item.get("NumericValue", None) is not None and name:
+            value = item.NumericValue
+            if not isinstance(value, (str, bytes)) and hasattr(value, "__getitem__"):
+                value = value[0]  # a multi-valued DS: the first value is the measurement
+            measurements.append({"name": name, "value": float(value),
+                                 "units": _unit_code(item), "group": group})
+        elif item.get("ReferencedSamplePositions", None) is not None and name:
+            positions = item.ReferencedSamplePositions
+            first = positions[0] if hasattr(positions, "__getitem__") else positions
+            fiducials.append({"name": name, "sample": int(first), "group": group})
+        elif _code_meaning(item, "ConceptCodeSequence"):
+            statements.append(_code_meaning(item, "ConceptCodeSequence"))
+    out: dict[str, Any] = {}
+    if statements:
+        out["statements"] = statements
+    if measurements:
+        out["measurements"] = measurements
+    if fiducials:
+        out["fiducials"] = fiducials
+    return out

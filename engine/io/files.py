@@ -1,0 +1,69 @@
+"""Checks on a path before any parser sees it, shared by every reader.
+
+Each check raises a typed `engine.errors` error whose message names the file
+and says what to do, so that no `OSError` escapes a reader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.errors import MissingFileError, ReadError
+
+
+def _a(what: str) -> str:
+    return ("an " if what[:1].lower() in "aeiou" else "a ") + what
+
+
+def check_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return `path` as a Path after checking it is an existing, readable file.
+
+    Args:
+        path: the file to check.
+        what: how to call the file in messages (e.g. "ECG file", "WFDB signal file").
+
+    Raises:
+        MissingFileError: the path does not exist.
+        ReadError: it is a folder, not a regular file, or cannot be read.
+    """
+    p = Path(os.fspath(path))
+    try:
+        if p.is_dir():
+            raise ReadError(f"{p} is a folder, not {_a(what)}. Choose a file inside it "
+                            f"(for WFDB records, the .hea header file).")
+        if not p.exists():
+            raise MissingFileError(f"The {what} {p} does not exist. Check the path, or copy the "
+                                   f"file here again.")
+        if not p.is_file():
+            raise ReadError(f"{p} is not {_a(what)} (it is a device, pipe or socket).")
+        if not os.access(p, os.R_OK):
+            raise ReadError(f"You are not allowed to read the {what} {p}. Ask for read "
+                            f"permission or copy the file somewhere you can read.")
+    except OSError as exc:  # e.g. a path too long, or an unreadable parent folder
+        raise ReadError(f"Cannot access the {what} {p}: {exc.strerror or exc}.") from exc
+    return p
+
+
+def file_size(path: Path, what: str = "file") -> int:
+    """Size of `path` in bytes; a typed error instead of OSError."""
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise ReadError(f"Cannot access the {what} {path}: {exc.strerror or exc}.") from exc
+
+
+def read_bytes(path: Path, limit: int | None = None, what: str = "file") -> bytes:
+    """The first `limit` bytes of `path` (all of it when None); typed errors only."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read() if limit is None else fh.read(limit)
+    except PermissionError as exc:
+        raise ReadError(f"You are not allowed to read the {what} {path}. Ask for read "
+                        f"permission or copy the file somewhere you can read.") from exc
+    except IsADirectoryError as exc:
+        raise ReadError(f"{path} is a folder, not {_a(what)}.") from exc
+    except FileNotFoundError as exc:
+        raise MissingFileError(f"The {what} {path} does not exist.") from exc
+    except OSError as exc:
+        raise ReadError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from exc

@@ -1,0 +1,78 @@
+"""Turn WFDB header comments into `EcgRecord.meta` fields.
+
+Handles the conventions of the databases the product meets:
+- LUDB: `<age>: 51`, `<sex>: F`, `<diagnoses>:` followed by one statement per line.
+- PhysioNet/CinC 2021: `Age: 77`, `Sex: Female`, `Dx: 164873001,426783006` (SNOMED CT codes).
+- PTB: `age: 81`, `sex: female`, `ECG date: ...`, `Reason for admission: ...`, ...
+Every `key: value` comment is kept in `header_fields` (first occurrence wins) and
+every comment line, verbatim, in `comments`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from engine.io.wfdb_header import WfdbHeader
+
+_KEY_VALUE = re.compile(r"^<?\s*([A-Za-z][^:<>]{0,80}?)\s*>?\s*:\s*(.*)$")
+_STATEMENT_SECTIONS = {"diagnoses", "diagnosis", "statements", "interpretation"}
+
+
+def parse_age(text: str) -> int | None:
+    """Age in whole years from "51", "042Y", "77 years"; None when not a plausible age."""
+    m = re.match(r"^\s*(\d{1,3})\s*(y|years?)?\s*$", str(text), re.IGNORECASE)
+    if not m:
+        return None
+    age = int(m.group(1))
+    return age if age <= 130 else None
+
+
+def parse_sex(text: str) -> str | None:
+    """"M", "F" or None from "F", "female", "Male", ..."""
+    value = str(text).strip().lower()
+    if value in ("m", "male", "man"):
+        return "M"
+    if value in ("f", "female", "woman"):
+        return "F"
+    return None
+
+
+def header_meta(header: WfdbHeader) -> dict[str, Any]:
+    """Meta fields from a parsed header: record_name, comments, header_fields, and
+    when present age (int, years), sex ("M"/"F"), statements (list of str),
+    dx_codes (list of SNOMED CT code strings), acquired ("HH:MM:SS DD/MM/YYYY" as written)."""
+    fields: dict[str, str] = {}
+    statements: list[str] = []
+    in_statements = False
+    for line in header.comments:
+        m = _KEY_VALUE.match(line)
+        if in_statements and line:
+            statements.append(line)
+            continue
+        if m:
+            key, value = m.group(1).strip(), m.group(2).strip()
+            fields.setdefault(key, value)
+            if key.lower() in _STATEMENT_SECTIONS and not value:
+                in_statements = True
+            elif key.lower() in _STATEMENT_SECTIONS:
+                statements.append(value)
+    meta: dict[str, Any] = {"record_name": header.record_name,
+                            "comments": list(header.comments),
+                            "header_fields": fields}
+    lower = {k.lower(): v for k, v in reversed(list(fields.items()))}
+    if "age" in lower and parse_age(lower["age"]) is not None:
+        meta["age"] = parse_age(lower["age"])
+    if "sex" in lower and parse_sex(lower["sex"]) is not None:
+        meta["sex"] = parse_sex(lower["sex"])
+    if "dx" in lower:
+        codes = [c.strip() for c in lower["dx"].split(",") if c.strip()]
+        meta["dx_codes"] = codes
+    if statements:
+        meta["statements"] = statements
+    acquired = " ".join(x for x in (header.base_time, header.base_date) if x)
+    if acquired:
+        meta["acquired"] = acquired
+    elif "ecg date" in lower:
+        meta["acquired"] = lower["ecg date"]
+    return meta
