@@ -75,7 +75,8 @@ class EcgEncoder(nn.Module):
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder output before pooling: float `[B, 197, width]` (index 0 = CLS)."""
-        if x.dim() != 3 or x.shape[1] != len(LEADS) or x.shape[2] != ECG_SAMPLES:
+        if not torch.jit.is_tracing() and (
+                x.dim() != 3 or x.shape[1] != len(LEADS) or x.shape[2] != ECG_SAMPLES):
             raise ValueError(f"EcgEncoder expects [B, {len(LEADS)}, {ECG_SAMPLES}], "
                              f"got {list(x.shape)}")
         t = self.patch_embed(x).transpose(1, 2)              # [B, 196, width]
