@@ -297,14 +297,14 @@ def test_corrupt_files_are_skipped_and_reported(tmp_path, capsys):
     dat = root / "mimic-iv-ecg" / "files/p1000/p10000101/s40000101/40000101.dat"
     dat.write_bytes(dat.read_bytes()[:3000])  # truncated signal file
     jpg = root / "mimic-cxr-jpg" / mimic_tables.cxr_image_path(10000105, 50000105, "d105a")
-    raw = bytearray(jpg.read_bytes())
-    raw[2:] = bytes(len(raw) - 2)  # JPEG marker kept, content garbled
-    jpg.write_bytes(bytes(raw))
+    raw = jpg.read_bytes()
+    jpg.write_bytes(raw[:len(raw) // 2])  # JPEG headers intact, entropy-coded data cut
     out = tmp_path / "c"
     info = _build(["--mimic-root", str(root), "--out", str(out)])
     printed = capsys.readouterr().out
     sk = info["skipped"]
     assert sk["files"] == 2 and sk["pairs_skipped"] == 2 and sk["unexpected"] == 0
+    assert sk["by_error"] == {"CorruptFileError": 2}
     assert {f["file"] for f in sk["list"]} == {
         "files/p1000/p10000101/s40000101/40000101",
         "files/p10/p10000105/s50000105/d105a.jpg"}

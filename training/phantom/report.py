@@ -1,0 +1,249 @@
+"""`cromotex-train phantom-report COHORT`: how hard is this cohort?
+
+Fits simple baselines on the train split and scores them on the test split:
+logistic regression on handcrafted features of the *preprocessed* ECG (what the
+model sees: 100 Hz, per-lead [-1, 1]) and on CXR pixel statistics. Prints
+per-label AUROCs and prevalences per split; writes report.json, a contact sheet
+of CXRs per class and a 12-lead plot of ECGs per class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from engine.constants import ECG_FS_HZ, LEADS, PATHOLOGIES, PATHOLOGY_NAMES
+from engine.errors import CromotexError
+from training.data import SPLITS, Cohort, load_cohort
+
+log = logging.getLogger(__name__)
+
+ECG_FEATURES: tuple[str, ...] = (
+    "heart_rate_bpm", "rr_cv", "rr_rmssd_rel", "qrs_width_ms", "n_beats", "hf_noise",
+    *(f"qrs_t_log_ratio_{n}" for n in LEADS), *(f"qrs_polarity_{n}" for n in LEADS))
+_CXR_BLOCK = 14  # 224 / 14 = 16 x 16 block means
+
+
+def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
+    """Handcrafted features of one preprocessed ECG.
+
+    Args:
+        x: float32 `[12, T]`, leads in `LEADS` order, baseline removed, each lead
+            min-max scaled to [-1, 1] (the output of `engine.preprocess.preprocess_ecg`).
+        fs: sampling rate in Hz.
+
+    Returns:
+        float64 `[len(ECG_FEATURES)]`: heart rate (bpm) and RR irregularity from QRS
+        detection on the polarity-free slope envelope of all leads (sum of |dx/dt|,
+        50 ms smoothing), QRS width proxy (ms above half the envelope peak), beat
+        count, high-frequency noise relative to QRS slope, and per lead the log ratio
+        of QRS to T amplitude and the QRS polarity ((max + min) / (max - min) around R).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n_leads, n = x.shape
+    env = np.convolve(np.abs(np.diff(x, axis=1)).sum(0), np.ones(5) / 5, mode="same")
+    top = np.percentile(env, 99)
+    peaks, _ = find_peaks(env, distance=max(1, int(0.25 * fs)), height=0.35 * top)
+    feats = np.full(len(ECG_FEATURES), np.nan)
+    if len(peaks) >= 2:
+        rr = np.diff(peaks) / fs
+        feats[0] = 60.0 / np.median(rr)
+        feats[1] = rr.std() / rr.mean()
+        feats[2] = np.sqrt(np.mean(np.diff(rr) ** 2)) / rr.mean() if len(rr) > 1 else 0.0
+    widths = []
+    for p in peaks:
+        half = env[p] / 2
+        lo = p
+        while lo > 0 and env[lo - 1] > half:
+            lo -= 1
+        hi = p
+        while hi < n - 2 and env[hi + 1] > half:
+            hi += 1
+        widths.append((hi - lo + 1) * 1000.0 / fs)
+    feats[3] = np.median(widths) if widths else np.nan
+    feats[4] = len(peaks)
+    second = np.abs(np.diff(x, 2, axis=1)).mean()
+    feats[5] = second / (np.abs(np.diff(x, axis=1)).max(axis=1).mean() + 1e-9)
+    q = int(0.06 * fs)
+    t0, t1 = int(0.12 * fs), int(0.40 * fs)
+    inner = [p for p in peaks if p - q >= 0 and p + t1 < n]
+    if inner:
+        qrs = np.stack([x[:, p - q:p + q + 1] for p in inner])  # [beats, 12, 2q+1]
+        tw = np.stack([x[:, p + t0:p + t1] for p in inner])
+        base = np.median(x, axis=1)[None, :, None]
+        qrs_amp = np.abs(qrs - base).max(axis=2)
+        t_amp = np.abs(tw - base).max(axis=2)
+        feats[6:6 + n_leads] = np.median(np.log((qrs_amp + 1e-3) / (t_amp + 1e-3)), axis=0)
+        hi_, lo_ = (qrs - base).max(axis=2), (qrs - base).min(axis=2)
+        feats[6 + n_leads:] = np.median((hi_ + lo_) / (hi_ - lo_ + 1e-6), axis=0)
+    return feats
+
+
+def ecg_feature_matrix(ecg: np.ndarray) -> np.ndarray:
+    """float64 `[N, F]` features of float32 ECGs `[N, 12, 1000]` (NaN -> column median)."""
+    f = np.stack([ecg_features(np.asarray(row)) for row in ecg]) if len(ecg) else \
+        np.zeros((0, len(ECG_FEATURES)))
+    med = np.nanmedian(f, axis=0) if len(f) else np.zeros(f.shape[1])
+    med = np.where(np.isnan(med), 0.0, med)
+    return np.where(np.isnan(f), med, f)
+
+
+def cxr_feature_matrix(cxr: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """float64 `[N, 16*16 + 2]` CXR features: 14x14-pixel block means of the
+    int16 `[N, 1, 224, 224]` images (scaled to [-1, 1]), plus global mean and s.d."""
+    out = []
+    for s in range(0, len(cxr), chunk):
+        x = np.asarray(cxr[s:s + chunk], dtype=np.float32)[:, 0] / 1024.0
+        b = x.reshape(len(x), 224 // _CXR_BLOCK, _CXR_BLOCK, 224 // _CXR_BLOCK, _CXR_BLOCK)
+        blocks = b.mean(axis=(2, 4)).reshape(len(x), -1)
+        out.append(np.concatenate([blocks, x.mean(axis=(1, 2))[:, None],
+                                   x.std(axis=(1, 2))[:, None]], axis=1))
+    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, 258))
+
+
+def fit_auroc(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+              c: float) -> float:
+    """Standardise + L2 logistic regression (strength `c`) fitted on `train`
+    rows, AUROC on `test` rows; NaN when either side has a single class."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(set(y[train])) < 2 or len(set(y[test])) < 2:
+        return float("nan")
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    model.fit(features[train], y[train])
+    return float(roc_auc_score(y[test], model.predict_proba(features[test])[:, 1]))
+
+
+def _examples(cohort: Cohort, name: str, positive: bool, k: int) -> np.ndarray:
+    idx = np.flatnonzero(cohort.labels[name] == int(positive))
+    return idx[np.linspace(0, len(idx) - 1, min(k, len(idx))).astype(int)] if len(idx) else idx
+
+
+def plot_contact_sheet(cohort: Cohort, path: Path, per_row: int = 6) -> None:
+    """PNG: for each pathology a row of positive and a row of negative CXRs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(n, pos) for n in PATHOLOGIES for pos in (True, False)]
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(1.6 * per_row, 1.75 * len(rows)))
+    for r, (name, pos) in enumerate(rows):
+        idx = _examples(cohort, name, pos, per_row)
+        for c in range(per_row):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(idx):
+                ax.imshow(cohort.cxr[idx[c], 0], cmap="gray", vmin=-1024, vmax=1024)
+                ax.set_title(f"#{idx[c]} {cohort.pairs[idx[c]]['view_position']}", fontsize=6)
+        axes[r, 0].text(-0.1, 0.5, f"{PATHOLOGY_NAMES[name]}\n{'positive' if pos else 'negative'}",
+                        transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7)
+    fig.suptitle("CXRs per class (preprocessed, 224 x 224)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ecgs(cohort: Cohort, name: str, path: Path) -> None:
+    """PNG: 12-lead plots (preprocessed, 100 Hz) of one negative and one positive
+    ECG for pathology `name`, with the detected heart rate and QRS width."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 8), sharey=True)
+    t = np.arange(cohort.ecg.shape[2]) / ECG_FS_HZ
+    for ax, pos in zip(axes, (False, True)):
+        idx = _examples(cohort, name, pos, 1)
+        ax.set_title(f"{PATHOLOGY_NAMES[name]} {'positive' if pos else 'negative'}", fontsize=10)
+        ax.set_yticks([-2.2 * k for k in range(len(LEADS))], LEADS)
+        ax.set_xlabel("s")
+        if not len(idx):
+            continue
+        x = np.asarray(cohort.ecg[idx[0]])
+        for k in range(len(LEADS)):
+            ax.plot(t, x[k] - 2.2 * k, lw=0.6, color="k")
+        f = ecg_features(x)
+        ax.set_title(f"{ax.get_title()} (pair {idx[0]}): HR {f[0]:.0f}/min, "
+                     f"QRS~{f[3]:.0f} ms, RR CV {f[1]:.2f}", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def report(cohort: Cohort, out: Path) -> dict:
+    """Fit the baselines, write report.json and the PNGs into `out`; returns the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    train, test = cohort.mask("train"), cohort.mask("test")
+    ef = ecg_feature_matrix(cohort.ecg)
+    cf = cxr_feature_matrix(cohort.cxr)
+    result: dict = {
+        "cohort": str(cohort.path),
+        "pairs": {s: int(cohort.mask(s).sum()) for s in SPLITS},
+        "prevalence": {s: cohort.prevalence(s) for s in SPLITS},
+        "auroc": {"ecg": {}, "cxr": {}},
+        "baselines": {"ecg": f"logistic regression (C=0.3) on {len(ECG_FEATURES)} features of "
+                             "the preprocessed ECG: " + ", ".join(ECG_FEATURES[:6])
+                             + ", per-lead QRS/T log ratio and QRS polarity",
+                      "cxr": "logistic regression (C=0.01) on 16x16 block means + mean, s.d."},
+        "ecg_feature_means": {},
+    }
+    for name in PATHOLOGIES:
+        y = cohort.labels[name]
+        result["auroc"]["ecg"][name] = fit_auroc(ef, y, train, test, c=0.3)
+        result["auroc"]["cxr"][name] = fit_auroc(cf, y, train, test, c=0.01)
+        result["ecg_feature_means"][name] = {
+            cls: {f: float(ef[y == v, i].mean()) if (y == v).any() else float("nan")
+                  for i, f in enumerate(ECG_FEATURES[:4])}
+            for cls, v in (("positive", 1), ("negative", 0))}
+    plot_contact_sheet(cohort, out / "cxr_contact_sheet.png")
+    for name in PATHOLOGIES:
+        plot_ecgs(cohort, name, out / f"ecg_{name}.png")
+    result["files"] = ["report.json", "cxr_contact_sheet.png",
+                       *(f"ecg_{n}.png" for n in PATHOLOGIES)]
+    (out / "report.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def format_report(result: dict) -> str:
+    """The report as a small text table."""
+    lines = [f"{'':<18}" + "".join(f"{s:>8}" for s in SPLITS) + "   AUROC ECG   AUROC CXR"]
+    for name in PATHOLOGIES:
+        prev = "".join(f"{result['prevalence'][s][name]:>8.3f}" for s in SPLITS)
+        lines.append(f"{name:<18}{prev}   {result['auroc']['ecg'][name]:>9.3f}"
+                     f"   {result['auroc']['cxr'][name]:>9.3f}")
+    lines.append(f"{'pairs':<18}" + "".join(f"{result['pairs'][s]:>8}" for s in SPLITS))
+    lines.append("(prevalence per split; AUROCs of baselines fitted on train, scored on test)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="cromotex-train phantom-report",
+                                description="Baseline AUROCs, prevalences, a CXR contact sheet "
+                                            "and 12-lead ECG plots of a COHORT.")
+    p.add_argument("cohort", type=Path, help="COHORT directory (cromotex-train cohort)")
+    p.add_argument("--out", type=Path, help="output folder (default COHORT/report)")
+    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        cohort = load_cohort(args.cohort)
+    except CromotexError as exc:
+        print(f"cromotex-train phantom-report: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or args.cohort / "report"
+    result = report(cohort, out)
+    print(format_report(result))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
