@@ -44,3 +44,7 @@ class BundleError(CromotexError):
 
 class InferenceError(CromotexError):
     """Running a model failed."""
+
+
+class OutputExistsError(CromotexError):
+    """An output directory already holds files and overwriting was not asked for (--force)."""
