@@ -1,0 +1,126 @@
+"""DICOM ECG waveform reading on pydicom's real Mortara 12-lead file, plus wrong-kind
+and damaged DICOM files made from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from engine.constants import LEADS
+from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
+from engine.io import read_cxr, read_ecg
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+DCM = DATA / "ecg" / "dicom" / "pydicom_waveform_ecg.dcm"
+SIIM = next((DATA / "cxr" / "dicom").glob("*.dcm"))
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return read_ecg(DCM)
+
+
+def test_rhythm_group_twelve_leads_1000_hz_in_mv(rec):
+    assert rec.leads == LEADS
+    assert rec.fs == 1000.0 and rec.signal.shape == (12, 10000) and rec.signal.dtype == np.float32
+    assert rec.source.format == "dicom-ecg" and rec.meta["rhythm_group"] == 0
+    # raw int16 * 1.25 uV sensitivity / 1000 -> mV, checked against pydicom's own conversion
+    ds = pydicom.dcmread(DCM)
+    np.testing.assert_allclose(rec.signal, ds.waveform_array(0).T / 1000.0, rtol=1e-6)
+    raw = np.frombuffer(ds.WaveformSequence[0].WaveformData, dtype="<i2").reshape(10000, 12)
+    np.testing.assert_allclose(rec.signal[1, :3], raw[:3, 1] * 1.25e-3, rtol=1e-6)
+    assert rec.signal[0, 0] == pytest.approx(0.1)  # 80 * 1.25 uV
+
+
+def test_physiological_amplitudes_and_lead_relations(rec):
+    assert np.abs(rec.signal).max() < 10.0
+    span = np.ptp(rec.lead("II"))
+    assert 0.3 < span < 5.0
+    lead = {n: rec.lead(n).astype(np.float64) for n in LEADS}
+    assert np.abs(lead["III"] - (lead["II"] - lead["I"])).max() < 0.05 * span
+    assert np.abs(lead["aVR"] + lead["aVL"] + lead["aVF"]).max() < 0.05 * span
+
+
+def test_median_beats_statements_measurements_patient(rec):
+    median = rec.meta["median_beats"]
+    assert median["fs"] == 1000.0 and median["leads"] == LEADS
+    assert median["signal"].shape == (12, 1200) and median["signal"].dtype == np.float32
+    assert np.abs(median["signal"]).max() < 10.0
+    assert rec.meta["statements"] == ["RITMO SINUSALE", "ECG NORMALE"]
+    by_name = {m["name"]: m for m in rec.meta["measurements"]}
+    assert by_name["QRS Duration"]["value"] == 75.0 and by_name["QRS Duration"]["units"] == "ms"
+    assert by_name["QRS Axis"]["value"] == 52.0 and by_name["QRS Axis"]["units"] == "deg"
+    assert by_name["RR Interval"]["value"] == 982.0
+    assert rec.meta["patient_id"] == "642341" and rec.meta["age"] == 42 and rec.meta["sex"] == "F"
+    assert rec.meta["birth_date"] == "19710123" and rec.meta["acquired"] == "20130125105919"
+    assert rec.meta["device"]["manufacturer"] == "Mortara Instrument, Inc."
+    assert rec.meta["device"]["model"] == "el250"
+    assert rec.meta["original_lead_names"][0] == "Lead I (Einthoven)"
+
+
+def test_rhythm_found_by_label_when_groups_are_swapped(tmp_path):
+    ds = pydicom.dcmread(DCM)
+    ds.WaveformSequence = pydicom.Sequence([ds.WaveformSequence[1], ds.WaveformSequence[0]])
+    ds.save_as(tmp_path / "swapped.dcm")
+    rec = read_ecg(tmp_path / "swapped.dcm")
+    assert rec.meta["rhythm_group"] == 1 and rec.n_samples == 10000
+    assert rec.meta["median_beats"]["signal"].shape == (12, 1200)
+
+
+def test_rhythm_found_by_duration_without_labels_and_mv_units(tmp_path):
+    ds = pydicom.dcmread(DCM)
+    for group in ds.WaveformSequence:
+        del group.MultiplexGroupLabel
+        for ch in group.ChannelDefinitionSequence:  # sensitivity 0.00125 mV == 1.25 uV
+            ch.ChannelSensitivity = "0.00125"
+            ch.ChannelSensitivityUnitsSequence[0].CodeValue = "mV"
+    ds.save_as(tmp_path / "nolabel.dcm")
+    rec = read_ecg(tmp_path / "nolabel.dcm")
+    assert rec.n_samples == 10000
+    np.testing.assert_allclose(rec.signal, read_ecg(DCM).signal, rtol=1e-5, atol=1e-7)
+
+
+def test_image_dicom_given_as_ecg_and_ecg_given_as_image():
+    with pytest.raises(UnsupportedFormatError, match="open it as a chest X-ray"):
+        read_ecg(SIIM)
+    with pytest.raises(UnsupportedFormatError, match="Open it as an ECG"):
+        read_cxr(DCM)
+
+
+def test_truncated_waveform_data(tmp_path):
+    ds = pydicom.dcmread(DCM)
+    ds.WaveformSequence[0].WaveformData = ds.WaveformSequence[0].WaveformData[:1000]
+    ds.save_as(tmp_path / "short.dcm")
+    with pytest.raises(CorruptFileError, match="truncated"):
+        read_ecg(tmp_path / "short.dcm")
+
+
+def test_no_ecg_leads(tmp_path):
+    ds = pydicom.dcmread(DCM)
+    for group in ds.WaveformSequence:
+        for k, ch in enumerate(group.ChannelDefinitionSequence):
+            ch.ChannelSourceSequence[0].CodeMeaning = f"Pressure {k}"
+            ch.ChannelSourceSequence[0].CodeValue = f"X{k}"
+    ds.save_as(tmp_path / "nolead.dcm")
+    with pytest.raises(LeadError, match="Pressure 0"):
+        read_ecg(tmp_path / "nolead.dcm")
+
+
+def test_pdf_dicom_is_refused_with_advice(tmp_path):
+    ds = pydicom.dcmread(DCM)
+    del ds.WaveformSequence
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.EncapsulatedDocument = b"%PDF-1.4\n"
+    ds.save_as(tmp_path / "pdf.dcm")
+    with pytest.raises(UnsupportedFormatError, match="PDF"):
+        read_ecg(tmp_path / "pdf.dcm")
+
+
+def test_truncated_file(tmp_path):
+    (tmp_path / "cut.dcm").write_bytes(DCM.read_bytes()[:5000])
+    with pytest.raises(CorruptFileError):
+        read_ecg(tmp_path / "cut.dcm")
