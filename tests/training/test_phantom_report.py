@@ -1,0 +1,87 @@
+"""phantom-report: ECG features measured on engine-preprocessed synthetic ECGs
+with known rate, rhythm, QRS width and polarity; the report end to end on a
+generated phantom cohort."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.constants import LEADS, PATHOLOGIES
+from engine.preprocess import preprocess_ecg
+from engine.records import EcgRecord
+from training.phantom.report import ECG_FEATURES, ecg_features
+
+FS = 500
+
+
+def _record(beat_times: np.ndarray, qrs_sigma_s: float = 0.012, flip: tuple[str, ...] = ()
+            ) -> EcgRecord:
+    """12-lead 500 Hz, 10 s record in mV: QRS (Gaussian of `qrs_sigma_s`) + T wave
+    at each beat time; leads in `flip` have inverted polarity."""
+    t = np.arange(10 * FS) / FS
+    sig = np.zeros_like(t)
+    for b in beat_times:
+        sig += np.exp(-0.5 * ((t - b) / qrs_sigma_s) ** 2)
+        sig += 0.3 * np.exp(-0.5 * ((t - b - 0.28) / 0.04) ** 2)
+    rows = [(-sig if name in flip else sig) * (0.5 + 0.1 * k) for k, name in enumerate(LEADS)]
+    noise = 0.005 * np.random.default_rng(0).standard_normal((12, t.size))
+    return EcgRecord(signal=(np.stack(rows) + noise).astype(np.float32), fs=FS, leads=LEADS)
+
+
+def _features(rec: EcgRecord) -> dict[str, float]:
+    return dict(zip(ECG_FEATURES, ecg_features(preprocess_ecg(rec).windows[0])))
+
+
+@pytest.mark.parametrize("bpm", [50, 75, 120])
+def test_heart_rate_of_a_regular_rhythm(bpm):
+    f = _features(_record(np.arange(0.3, 10, 60.0 / bpm)))
+    assert f["heart_rate_bpm"] == pytest.approx(bpm, rel=0.04)
+    assert f["rr_cv"] < 0.03
+
+
+def test_irregular_rhythm_wide_qrs_and_polarity():
+    regular = _features(_record(np.arange(0.3, 10, 0.8)))
+    rr = np.random.default_rng(1).uniform(0.45, 1.1, 20)
+    irregular = _features(_record(0.3 + np.cumsum(rr)[np.cumsum(rr) < 9.5]))
+    assert irregular["rr_cv"] > 0.15 > regular["rr_cv"]
+    wide = _features(_record(np.arange(0.3, 10, 0.8), qrs_sigma_s=0.03))
+    assert wide["qrs_width_ms"] > 1.5 * regular["qrs_width_ms"]
+    flipped = _features(_record(np.arange(0.3, 10, 0.8), flip=("aVR", "V1")))
+    assert flipped["qrs_polarity_aVR"] < -0.5 and flipped["qrs_polarity_V1"] < -0.5
+    assert flipped["qrs_polarity_II"] > 0.5
+    assert regular["qrs_t_log_ratio_II"] > np.log(2)  # QRS ~3x the T wave
+
+
+def test_report_on_a_phantom_cohort(tmp_path, capsys):
+    phantom_cli = pytest.importorskip("training.phantom.cli")
+    from training.cohort import build
+    from training.phantom import report
+
+    root, cohort = tmp_path / "phantom", tmp_path / "cohort"
+    assert phantom_cli.main(["--subjects", "40", "--seed", "1", "--out", str(root)]) == 0
+    assert build.main(["--mimic-root", str(root), "--out", str(cohort), "--quiet"]) == 0
+    capsys.readouterr()
+    assert report.main([str(cohort), "--out", str(tmp_path / "rep")]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "rep" / "report.json").read_text())
+    pairs = json.loads((cohort / "cohort.json").read_text())["splits"]
+    for split in ("train", "val", "test"):
+        assert result["pairs"][split] == pairs[split]["pairs"]
+        for name in PATHOLOGIES:
+            n = pairs[split]["pairs"]
+            if n:
+                assert result["prevalence"][split][name] == pytest.approx(
+                    pairs[split]["positives"][name] / n)
+    for modality in ("ecg", "cxr"):
+        for name in PATHOLOGIES:
+            v = result["auroc"][modality][name]
+            assert np.isnan(v) or 0.0 <= v <= 1.0
+    assert "AUROC ECG" in printed and "cardiomegaly" in printed
+    from PIL import Image
+    for f in ("cxr_contact_sheet.png", *(f"ecg_{n}.png" for n in PATHOLOGIES)):
+        with Image.open(tmp_path / "rep" / f) as im:
+            assert im.size[0] > 500 and im.size[1] > 500
