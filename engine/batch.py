@@ -1,0 +1,203 @@
+"""Batch scoring of many ECG files: input expansion and an overlapped pipeline.
+
+`iter_inputs(args)` turns command-line arguments (files, folders searched
+recursively, glob patterns) into a lazy stream of `InputItem`s, so that a run
+over 100,000 files never holds the list in memory.
+
+`score_files(predictor, items)` reads and preprocesses files in a small thread
+pool with a bounded prefetch queue while the caller's thread runs onnxruntime
+on micro-batches of windows gathered from several files. Results come out in
+input order, one `FileResult` per item, as soon as each micro-batch is done;
+memory is bounded by `prefetch` files. A file that cannot be read gives a
+failed result with the reader's message and the run goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CromotexError, InferenceError
+from engine.records import EcgInput, Prediction, QualityFlags
+
+log = logging.getLogger(__name__)
+
+#: File suffixes picked up when a folder is searched (a WFDB record is named by
+#: its header; suffix-less files are often DICOM). Signal companions (.dat,
+#: .mat, ...) and other files (.csv, .txt, images) are skipped.
+FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input: a path to score, or an argument that matched nothing (`error`)."""
+
+    path: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome for one input file.
+
+    Attributes:
+        file: the path as given / found.
+        ok: True when the file was scored.
+        error: the reason it was not (reader / preprocessing / inference message).
+        predictions: pathology -> Prediction when ok.
+        preprocessing: `EcgInput.report` when preprocessing succeeded.
+        quality: signal-quality flags when preprocessing succeeded.
+    """
+
+    file: str
+    ok: bool
+    error: str | None = None
+    predictions: dict[str, Prediction] | None = None
+    preprocessing: dict[str, Any] | None = None
+    quality: QualityFlags | None = None
+
+
+def _walk(folder: Path) -> Iterator[str]:
+    """Files under `folder` with a FOLDER_SUFFIXES suffix, sorted per directory, lazily."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in FOLDER_SUFFIXES:
+                yield os.path.join(root, name)
+
+
+def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
+    """Expand files, folders (recursive) and glob patterns into input items, lazily.
+
+    A named file is always tried (a bad one gives a failed result). A folder yields
+    its ECG files (see FOLDER_SUFFIXES). A pattern is expanded with `glob`
+    (`**` recursive); folders it matches are searched. An argument that matches
+    nothing yields one item carrying an error.
+    """
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            found = False
+            for f in _walk(p):
+                found = True
+                yield InputItem(f)
+            if not found:
+                yield InputItem(arg, f"no ECG files (*.hea, *.dcm) found in folder {arg}")
+        elif p.exists() or not (_GLOB_CHARS & set(arg)):
+            yield InputItem(arg)
+        else:
+            found = False
+            for match in glob.iglob(arg, recursive=True):
+                found = True
+                if os.path.isdir(match):
+                    yield from (InputItem(f) for f in _walk(Path(match)))
+                else:
+                    yield InputItem(match)
+            if not found:
+                yield InputItem(arg, f"no file matches {arg!r}")
+
+
+@dataclass
+class _Loaded:
+    item: InputItem
+    error: str | None = None
+    ecg_input: EcgInput | None = None
+    quality: QualityFlags | None = None
+
+    @property
+    def n_windows(self) -> int:
+        return 0 if self.ecg_input is None else int(self.ecg_input.windows.shape[0])
+
+
+def load_file(item: InputItem) -> _Loaded:
+    """Read, preprocess and quality-check one file; never raises."""
+    from engine.io import read_ecg
+    from engine.preprocess import preprocess_ecg
+    from engine.quality import assess_quality
+
+    if item.error:
+        return _Loaded(item, item.error)
+    try:
+        record = read_ecg(item.path)
+        ecg_input = preprocess_ecg(record)
+        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input))
+    except CromotexError as exc:
+        return _Loaded(item, str(exc))
+    except Exception as exc:  # a reader bug must not stop a 100,000-file run
+        log.exception("unexpected error on %s", item.path)
+        return _Loaded(item, f"unexpected error reading this file ({type(exc).__name__}: {exc})")
+
+
+def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
+    import numpy as np
+
+    good = [g for g in group if g.error is None]
+    scores = None
+    if good:
+        windows = np.concatenate([g.ecg_input.windows for g in good]) if len(good) > 1 \
+            else good[0].ecg_input.windows
+        try:
+            scores = predictor.predict_ecg_inputs(windows)
+        except InferenceError as exc:
+            if len(good) == 1:
+                for g in good:
+                    g.error = str(exc)
+            else:  # find the culprit: score one by one
+                return [r for g in group for r in _score_group(predictor, [g])]
+    out, start = [], 0
+    for g in group:
+        if g.error is not None:
+            out.append(FileResult(g.item.path, False, g.error,
+                                  preprocessing=g.ecg_input.report if g.ecg_input else None,
+                                  quality=g.quality))
+            continue
+        stop = start + g.n_windows
+        part = {p: s.rows(start, stop) for p, s in scores.items()}
+        start = stop
+        out.append(FileResult(g.item.path, True, None, predictor.ecg_predictions(part, g.quality),
+                              g.ecg_input.report, g.quality))
+    return out
+
+
+def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
+                prefetch: int = 32, micro_batch: int = 32) -> Iterator[FileResult]:
+    """Score files in input order, overlapping reading with inference.
+
+    Args:
+        predictor: an `engine.inference.Predictor`.
+        items: input items (e.g. from `iter_inputs`), consumed lazily.
+        workers: reader / preprocessing threads.
+        prefetch: most files read ahead (bounds memory).
+        micro_batch: windows gathered (from files already read) per onnxruntime run.
+
+    Yields:
+        One `FileResult` per item, in order.
+    """
+    it = iter(items)
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cromotex-read") as pool:
+        def fill() -> None:
+            while len(pending) < max(1, prefetch):
+                item = next(it, None)
+                if item is None:
+                    return
+                pending.append(pool.submit(load_file, item))
+
+        fill()
+        while pending:
+            group = [pending.popleft().result()]
+            n = group[0].n_windows
+            fill()
+            while pending and n < micro_batch and pending[0].done():
+                group.append(pending.popleft().result())
+                n += group[-1].n_windows
+                fill()
+            yield from _score_group(predictor, group)

@@ -1,0 +1,160 @@
+"""`cromotex SUBCOMMAND ...`: the headless command line of CroMoTEX Review.
+
+`cromotex predict ECG_FILE... [--cxr CXR_FILE] [--models DIR] [--format json|csv]
+[-o OUT] [--device cpu|cuda|auto]` scores ECG files (files, folders searched
+recursively, glob patterns) and streams one JSON line (or CSV row) per input,
+flushed as soon as it is produced. See `cromotex predict --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import sys
+from contextlib import nullcontext
+from typing import Any, TextIO
+
+from engine.batch import InputItem, iter_inputs, score_files
+from engine.errors import CromotexError
+from engine.inference import DEFAULT_THREADS, DEVICES, PRECISIONS, Predictor
+from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, result_json
+
+log = logging.getLogger(__name__)
+
+#: More inputs than this show a progress bar on stderr.
+PROGRESS_MIN_FILES = 3
+
+
+def build_predict_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="cromotex predict",
+        description="Score 12-lead ECG files with the ECG-only CroMoTEX models (cardiomegaly, "
+                    "pulmonary edema, pleural effusion), offline. Inputs: files (WFDB .hea, "
+                    "DICOM waveform, ...), folders (searched recursively for *.hea, *.dcm and "
+                    "suffix-less files) and glob patterns ('**' recursive).",
+        epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="+", metavar="ECG_FILE", help="ECG files, folders or globs")
+    ap.add_argument("--cxr", metavar="CXR_FILE",
+                    help="chest X-ray (DICOM/PNG/JPEG) to score with the teacher model; its "
+                         "predictions are added to every output line")
+    ap.add_argument("--models", metavar="DIR",
+                    help="model bundle directory (default: the shipped resources/models/)")
+    ap.add_argument("--format", choices=("json", "csv"), default="json",
+                    help="JSON lines (default) or CSV")
+    ap.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    ap.add_argument("--device", choices=DEVICES, default="cpu",
+                    help="cpu (default), cuda (needs onnxruntime-gpu) or auto")
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
+                    help="ECG model precision: auto (int8 when the bundle ships it), fp32, int8")
+    ap.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                    help=f"onnxruntime threads per model (default {DEFAULT_THREADS})")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="threads reading and preprocessing files ahead of inference (default 2)")
+    ap.add_argument("--batch", type=int, default=32,
+                    help="ECG windows gathered per onnxruntime run (default 32)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return ap
+
+
+def _peek(items, n: int) -> tuple[list[InputItem], Any]:
+    """The first n items and an iterator over all of them (lazy)."""
+    it = iter(items)
+    head = list(itertools.islice(it, n))
+    return head, itertools.chain(head, it)
+
+
+def _score_cxr(predictor: Predictor, path: str) -> dict:
+    from engine.io import read_cxr
+
+    try:
+        return cxr_json(path, predictor.predict_cxr(read_cxr(path)), None)
+    except CromotexError as exc:
+        return cxr_json(path, None, str(exc))
+
+
+def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Score every input, writing to `out`; returns the exit status."""
+    try:
+        predictor = Predictor(args.models, device=args.device, precision=args.precision,
+                              threads=args.threads)
+    except CromotexError as exc:
+        err.write(f"cromotex predict: {exc}\n")
+        return 2
+    if predictor.demo:
+        err.write(f"WARNING: {predictor.bundle.disclaimer} (bundle {predictor.bundle.bundle_id})\n")
+    model = {**predictor.describe(), "files": dict(predictor.ecg_files)}
+    cxr = _score_cxr(predictor, args.cxr) if args.cxr else None
+    all_ok = cxr is None or cxr["ok"]
+    if cxr is not None and not cxr["ok"]:
+        err.write(f"cromotex predict: chest X-ray {args.cxr}: {cxr['error']}\n")
+
+    head, items = _peek(iter_inputs(args.inputs), PROGRESS_MIN_FILES + 1)
+    bar = None
+    if len(head) > PROGRESS_MIN_FILES and not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(unit="file", file=err, desc="scoring", dynamic_ncols=True)
+    writer = CsvWriter(out) if args.format == "csv" else None
+    n = n_bad = 0
+    results = score_files(predictor, items, workers=args.workers, prefetch=4 * args.batch,
+                          micro_batch=args.batch)
+    try:
+        for r in results:
+            obj = result_json(r, model, cxr)
+            if writer is not None:
+                writer.write(obj)
+            else:
+                out.write(dumps(obj) + "\n")
+            out.flush()
+            n += 1
+            n_bad += not r.ok
+            if bar is not None:
+                bar.update(1)
+                if n_bad:
+                    bar.set_postfix(failed=n_bad, refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    if n_bad:
+        err.write(f"cromotex predict: {n_bad} of {n} inputs could not be scored (ok: false)\n")
+    return 0 if (all_ok and n_bad == 0) else 1
+
+
+SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`"}
+
+
+def _usage() -> str:
+    lines = ["usage: cromotex SUBCOMMAND [options]", "", "subcommands:"]
+    lines += [f"  {k}  {v}" for k, v in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `cromotex`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] not in SUBCOMMANDS:
+        sys.stderr.write(f"cromotex: unknown subcommand {argv[0]!r}\n\n{_usage()}\n")
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = build_predict_parser().parse_args(argv[1:])
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    if args.batch < 1 or args.workers < 1 or args.threads < 1:
+        sys.stderr.write("cromotex predict: --batch, --workers and --threads must be >= 1\n")
+        return 2
+    try:
+        ctx = open(args.output, "w", encoding="utf-8", newline="") if args.output \
+            else nullcontext(sys.stdout)
+    except OSError as exc:
+        sys.stderr.write(f"cromotex predict: cannot write {args.output}: {exc.strerror}\n")
+        return 2
+    with ctx as out:
+        return run_predict(args, out, sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

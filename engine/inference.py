@@ -1,0 +1,308 @@
+"""onnxruntime inference on a verified model bundle.
+
+A `Predictor` opens one onnxruntime session per ONNX file once, checks each
+against the manifest (`engine.bundle.check_session`) and reuses them for every
+prediction. It is safe to call from several threads (onnxruntime sessions are).
+
+ECG aggregation rule: a record is cut into W >= 1 windows of 10 s by
+`engine.preprocess.preprocess_ecg`; every window is scored, all W in one
+onnxruntime run. The record's probability is the **mean of the window
+probabilities** (sigmoid of each window's logit), its embedding the mean of
+the window embeddings; the per-window probabilities are kept in
+`Prediction.window_probabilities`. The out-of-distribution flag compares the
+Mahalanobis distance of that mean embedding to the training statistics in
+the manifest with the manifest's cut-off.
+
+Determinism: sessions use a fixed number of intra-op threads, one inter-op
+thread, sequential execution, a fixed graph optimisation level and
+deterministic compute, so the same input gives bit-identical outputs in
+repeated runs, in different `Predictor` instances, and in the CLI and the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from engine.bundle import Bundle, ModelSpec, check_session, load_bundle
+from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS
+from engine.errors import BundleError, InferenceError
+from engine.records import CxrImage, EcgInput, EcgRecord, Prediction, QualityFlags
+
+log = logging.getLogger(__name__)
+
+#: Intra-op threads of every session unless asked otherwise (fixed for determinism).
+DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Most ECG windows per onnxruntime run; larger batches are split.
+DEFAULT_MAX_BATCH = 64
+DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("auto", "fp32", "int8")
+
+
+@dataclass(frozen=True)
+class WindowScores:
+    """One ECG model's outputs for N windows.
+
+    Attributes:
+        logits: float32 `[N]`.
+        probabilities: float64 `[N]`, sigmoid of `logits`.
+        embeddings: float32 `[N, 256]`.
+    """
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    embeddings: np.ndarray
+
+    def rows(self, start: int, stop: int) -> "WindowScores":
+        """Windows `start:stop` (e.g. one record's windows out of a micro-batch)."""
+        return WindowScores(self.logits[start:stop], self.probabilities[start:stop],
+                            self.embeddings[start:stop])
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function, float64."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def session_options(threads: int = DEFAULT_THREADS) -> ort.SessionOptions:
+    """Session options used for every bundle session (fixed for bit-identical outputs)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.use_deterministic_compute = True
+    opts.log_severity_level = 3
+    return opts
+
+
+def providers_for(device: str) -> list[str]:
+    """onnxruntime execution providers for `device` ("cpu", "cuda" or "auto").
+
+    Raises:
+        InferenceError: "cuda" asked but this onnxruntime has no CUDA provider.
+    """
+    if device not in DEVICES:
+        raise InferenceError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+    available = ort.get_available_providers()
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not has_cuda:
+        raise InferenceError("CUDA was asked for but this onnxruntime has no CUDA provider "
+                             f"(available: {', '.join(available)}). Install onnxruntime-gpu "
+                             "with a matching CUDA, or use --device cpu")
+    if device in ("cuda", "auto") and has_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class Predictor:
+    """Scores ECGs (and chest X-rays) with a bundle's ONNX models.
+
+    Args:
+        models: a bundle directory, an already loaded `Bundle`, or None for the
+            shipped bundle (`resources/models/`).
+        device: "cpu" (default), "cuda" or "auto" (CUDA when available).
+        precision: "auto" (the bundle's int8 ECG models when it has them, else
+            fp32), "fp32" or "int8".
+        threads: intra-op threads per session.
+        max_batch: most windows per onnxruntime run.
+
+    Raises:
+        BundleError: the bundle is missing, tampered with or incompatible.
+        InferenceError: the device cannot be used.
+    """
+
+    def __init__(self, models: str | Path | Bundle | None = None, *, device: str = "cpu",
+                 precision: str = "auto", threads: int = DEFAULT_THREADS,
+                 max_batch: int = DEFAULT_MAX_BATCH):
+        self.bundle = models if isinstance(models, Bundle) else load_bundle(models)
+        if precision not in PRECISIONS:
+            raise InferenceError(f"unknown precision {precision!r}; use one of "
+                                 f"{', '.join(PRECISIONS)}")
+        has_int8 = all(s.int8_file for s in self.bundle.ecg.values())
+        if precision == "int8" and not has_int8:
+            raise BundleError(f"Model bundle {self.bundle.directory}: manifest.json lists no int8 "
+                              "ECG model for every pathology; use precision fp32")
+        self.precision = "int8" if (precision == "int8" or (precision == "auto" and has_int8)) \
+            else "fp32"
+        self.device = device
+        self.providers = providers_for(device)
+        self.threads = int(threads)
+        self.max_batch = int(max_batch)
+        opts = session_options(self.threads)
+        self.ecg_files: dict[str, str] = {}
+        self._ecg: dict[str, ort.InferenceSession] = {}
+        for p, spec in self.bundle.ecg.items():
+            file = spec.int8_file if self.precision == "int8" else spec.file
+            self._ecg[p] = self._open(spec, file, opts)
+            self.ecg_files[p] = file
+        self._cxr: dict[str, ort.InferenceSession] = {}
+        for p, spec in self.bundle.cxr.items():
+            if spec.file not in self._cxr:
+                self._cxr[spec.file] = self._open(spec, spec.file, opts)
+            else:
+                check_session(self.bundle, spec, self._cxr[spec.file], spec.file)
+
+    def _open(self, spec: ModelSpec, file: str, opts: ort.SessionOptions) -> ort.InferenceSession:
+        path = self.bundle.path(file)
+        try:
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=self.providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"Model bundle {self.bundle.directory}: {file}: onnxruntime cannot "
+                              f"load it ({exc})") from None
+        check_session(self.bundle, spec, session, file)
+        return session
+
+    # ------------------------------------------------------------------ description
+    @property
+    def demo(self) -> bool:
+        return self.bundle.demo
+
+    @property
+    def pathologies(self) -> tuple[str, ...]:
+        return tuple(self.bundle.ecg)
+
+    @property
+    def cxr_pathologies(self) -> tuple[str, ...]:
+        return tuple(self.bundle.cxr)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready: bundle id, data provenance, demo flag and disclaimer, precision, device."""
+        return {**self.bundle.describe(), "precision": self.precision,
+                "device": "cuda" if self.providers[0].startswith("CUDA") else "cpu"}
+
+    # ------------------------------------------------------------------ ECG
+    def predict_ecg_inputs(self, windows: np.ndarray) -> dict[str, WindowScores]:
+        """Score model-ready windows with every pathology's ECG model.
+
+        Args:
+            windows: float32 `[N, 12, 1000]` (N >= 1), as `EcgInput.windows`.
+
+        Returns:
+            pathology -> `WindowScores` for the N windows, in input order.
+
+        Raises:
+            InferenceError: wrong shape, or onnxruntime failed / gave non-finite outputs.
+        """
+        x = np.asarray(windows)
+        if x.ndim != 3 or x.shape[1:] != (len(LEADS), ECG_SAMPLES) or x.shape[0] < 1:
+            raise InferenceError(f"ECG model input must be [N, {len(LEADS)}, {ECG_SAMPLES}] with "
+                                 f"N >= 1, got {list(x.shape)}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = {}
+        for p, session in self._ecg.items():
+            logits, embs = [], []
+            for start in range(0, x.shape[0], self.max_batch):
+                chunk = x[start:start + self.max_batch]
+                logit, emb = self._run(session, self.ecg_files[p], {"ecg": chunk})
+                if logit.shape != (chunk.shape[0], 1) or emb.shape[0] != chunk.shape[0]:
+                    raise InferenceError(f"{self.ecg_files[p]} returned logit {logit.shape} and "
+                                         f"embedding {emb.shape} for {chunk.shape[0]} windows")
+                logits.append(logit[:, 0])
+                embs.append(emb)
+            lg = np.concatenate(logits).astype(np.float32, copy=False)
+            out[p] = WindowScores(logits=lg, probabilities=sigmoid(lg),
+                                  embeddings=np.concatenate(embs).astype(np.float32, copy=False))
+        return out
+
+    @staticmethod
+    def _run(session: ort.InferenceSession, file: str, feed: dict) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            logit, emb = session.run(["logit", "embedding"], feed)
+        except Exception as exc:  # onnxruntime's exception types are not exported stably
+            raise InferenceError(f"running {file} failed: {exc}") from None
+        if not (np.isfinite(logit).all() and np.isfinite(emb).all()):
+            raise InferenceError(f"{file} produced non-finite outputs")
+        return logit, emb
+
+    def ecg_predictions(self, scores: dict[str, WindowScores],
+                        quality: QualityFlags | None = None) -> dict[str, Prediction]:
+        """Aggregate one record's window scores into a `Prediction` per pathology.
+
+        Probability = mean of window probabilities; embedding = mean of window
+        embeddings (float32 `[256]`); OOD = Mahalanobis distance of that
+        embedding > the manifest's cut-off.
+        """
+        preds = {}
+        for p, s in scores.items():
+            spec = self.bundle.ecg[p]
+            prob = float(np.mean(s.probabilities))
+            emb64 = np.mean(s.embeddings, axis=0, dtype=np.float64)
+            ood, dist, cutoff = False, float("nan"), float("nan")
+            if spec.stats is not None:
+                dist = float(spec.stats.distance(emb64))
+                cutoff = spec.stats.cutoff
+                ood = dist > cutoff
+            preds[p] = Prediction(
+                pathology=p, modality="ecg", probability=prob, threshold=spec.threshold,
+                positive=prob >= spec.threshold, embedding=emb64.astype(np.float32),
+                model_name=self.ecg_files[p], provenance=self.bundle.data, demo=self.bundle.demo,
+                quality=quality, ood=ood, ood_distance=dist, ood_cutoff=cutoff,
+                window_probabilities=tuple(float(v) for v in s.probabilities))
+        return preds
+
+    def predict_ecg_input(self, ecg_input: EcgInput,
+                          quality: QualityFlags | None = None) -> dict[str, Prediction]:
+        """Predictions for one preprocessed record (all its windows in one run)."""
+        return self.ecg_predictions(self.predict_ecg_inputs(ecg_input.windows), quality)
+
+    def predict_ecg(self, record: EcgRecord) -> dict[str, Prediction]:
+        """Preprocess `record` (engine.preprocess), assess quality (engine.quality) and score it.
+
+        Returns:
+            pathology -> Prediction, in `PATHOLOGIES` order.
+
+        Raises:
+            PreprocessError, InferenceError.
+        """
+        from engine.preprocess import preprocess_ecg
+        from engine.quality import assess_quality
+
+        ecg_input = preprocess_ecg(record)
+        return self.predict_ecg_input(ecg_input, assess_quality(record, ecg_input))
+
+    # ------------------------------------------------------------------ CXR
+    def predict_cxr_input(self, x: np.ndarray) -> dict[str, Prediction]:
+        """Teacher predictions for one preprocessed image, float32 `[1, 224, 224]` in [-1024, 1024]."""
+        if not self._cxr:
+            raise InferenceError(f"the model bundle {self.bundle.bundle_id} has no chest X-ray "
+                                 "teacher models")
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape != (1, CXR_SIZE, CXR_SIZE):
+            raise InferenceError(f"CXR model input must be [1, {CXR_SIZE}, {CXR_SIZE}], got "
+                                 f"{list(x.shape)}")
+        feed = {"cxr": np.ascontiguousarray(x[None])}
+        outputs = {f: self._run(s, f, feed) for f, s in self._cxr.items()}
+        preds = {}
+        for p, spec in self.bundle.cxr.items():
+            logit, emb = outputs[spec.file]
+            prob = float(sigmoid(logit[0, spec.output_index]))
+            emb = emb[0].astype(np.float32)
+            ood, dist, cutoff = False, float("nan"), float("nan")
+            if spec.stats is not None:
+                dist, cutoff = float(spec.stats.distance(emb)), spec.stats.cutoff
+                ood = dist > cutoff
+            preds[p] = Prediction(
+                pathology=p, modality="cxr", probability=prob, threshold=spec.threshold,
+                positive=prob >= spec.threshold, embedding=emb, model_name=spec.file,
+                provenance=self.bundle.data, demo=self.bundle.demo, ood=ood,
+                ood_distance=dist, ood_cutoff=cutoff)
+        return preds
+
+    def predict_cxr(self, image: CxrImage) -> dict[str, Prediction]:
+        """Preprocess `image` (engine.preprocess.preprocess_cxr) and run the teacher(s)."""
+        from engine.preprocess import preprocess_cxr
+
+        return self.predict_cxr_input(preprocess_cxr(image))

@@ -1,0 +1,168 @@
+"""Output records of `cromotex predict`: one JSON object (or CSV row) per input.
+
+`FIELDS` documents every field; `cromotex predict --help` prints it. Non-finite
+numbers are written as null. Probabilities are written with full float precision
+(`repr`), so equal outputs give byte-identical lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any
+
+from engine.batch import FileResult
+from engine.constants import PATHOLOGIES
+from engine.records import Prediction, QualityFlags
+
+#: (field, meaning): the JSON object of one input, in output order.
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("file", "the input path, as given or as found in a folder / glob"),
+    ("ok", "true when the file was scored; false otherwise (see error)"),
+    ("error", "why the file was not scored (the reader's or preprocessing's message); null if ok"),
+    ("probabilities", "{cardiomegaly, edema, pleural_effusion}: ECG-model probability in [0, 1], "
+                      "the mean of the probabilities of the record's 10 s windows"),
+    ("thresholds", "{pathology: operating threshold chosen on validation data}"),
+    ("positive", "{pathology: probability >= threshold}"),
+    ("window_probabilities", "{pathology: [probability of each 10 s window, in time order]}"),
+    ("ood", "{pathology: {ood, distance, cutoff}}: out-of-distribution check; distance = "
+            "Mahalanobis distance of the record's embedding (mean over windows) to the training "
+            "statistics in the bundle; ood = distance > cutoff: treat the output with suspicion"),
+    ("quality", "signal quality: flat_leads, saturated_leads, noisy_leads, derived_leads, "
+                "missing_leads (lists of lead names), short_record (record < 10 s, padded), "
+                "ok (none of flat/saturated/noisy/missing/short)"),
+    ("preprocessing", "what preprocessing did: original_fs (Hz), original_seconds, leads_found, "
+                      "leads_derived, leads_missing, padded_seconds, window_starts_s, "
+                      "seconds_used, dropped_seconds, resample_up/down, rule"),
+    ("model", "bundle_id, data ('phantom' = synthetic demo data, 'mimic'), demo (true: "
+              "demonstration models, not for diagnosis), disclaimer, precision (fp32/int8), "
+              "device, files {pathology: ONNX file}"),
+    ("cxr", "null without --cxr; else {file, ok, error, probabilities, thresholds, positive}: "
+            "the chest X-ray teacher's predictions for the --cxr image"),
+)
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def quality_json(q: QualityFlags | None) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    return {"flat_leads": list(q.flat_leads), "saturated_leads": list(q.saturated_leads),
+            "noisy_leads": list(q.noisy_leads), "derived_leads": list(q.derived_leads),
+            "missing_leads": list(q.missing_leads), "short_record": bool(q.short_record),
+            "ok": bool(q.ok)}
+
+
+def cxr_json(file: str, preds: dict[str, Prediction] | None, error: str | None) -> dict[str, Any]:
+    """The `cxr` field for the image `file` (teacher predictions or the error)."""
+    if preds is None:
+        return {"file": file, "ok": False, "error": error, "probabilities": None,
+                "thresholds": None, "positive": None}
+    return {"file": file, "ok": True, "error": None,
+            "probabilities": {p: v.probability for p, v in preds.items()},
+            "thresholds": {p: v.threshold for p, v in preds.items()},
+            "positive": {p: bool(v.positive) for p, v in preds.items()}}
+
+
+def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None) -> dict:
+    """The JSON object of one input (see FIELDS)."""
+    preds = r.predictions or {}
+    obj: dict[str, Any] = {"file": r.file, "ok": r.ok, "error": r.error}
+    if r.ok:
+        obj["probabilities"] = {p: v.probability for p, v in preds.items()}
+        obj["thresholds"] = {p: v.threshold for p, v in preds.items()}
+        obj["positive"] = {p: bool(v.positive) for p, v in preds.items()}
+        obj["window_probabilities"] = {p: list(v.window_probabilities) for p, v in preds.items()}
+        obj["ood"] = {p: {"ood": bool(v.ood), "distance": _num(v.ood_distance),
+                          "cutoff": _num(v.ood_cutoff)} for p, v in preds.items()}
+    else:
+        for key in ("probabilities", "thresholds", "positive", "window_probabilities", "ood"):
+            obj[key] = None
+    obj["quality"] = quality_json(r.quality)
+    obj["preprocessing"] = r.preprocessing
+    obj["model"] = model
+    obj["cxr"] = cxr
+    return obj
+
+
+def dumps(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    ("file", "ok", "error")
+    + tuple(f"{k}_{p}" for p in PATHOLOGIES for k in
+            ("probability", "threshold", "positive", "ood", "ood_distance"))
+    + ("n_windows", "window_probabilities", "quality_ok", "flat_leads", "saturated_leads",
+       "noisy_leads", "derived_leads", "missing_leads", "short_record", "original_fs",
+       "original_seconds", "seconds_used", "padded_seconds", "bundle_id", "data", "demo",
+       "precision", "cxr_file", "cxr_ok", "cxr_error")
+    + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
+)
+
+
+def csv_row(obj: dict) -> dict[str, Any]:
+    """Flatten a `result_json` object into CSV_COLUMNS (lists joined with ';')."""
+    row: dict[str, Any] = {"file": obj["file"], "ok": obj["ok"], "error": obj["error"] or ""}
+    for p in PATHOLOGIES:
+        if obj["ok"] and p in obj["probabilities"]:
+            row[f"probability_{p}"] = repr(obj["probabilities"][p])
+            row[f"threshold_{p}"] = obj["thresholds"][p]
+            row[f"positive_{p}"] = obj["positive"][p]
+            row[f"ood_{p}"] = obj["ood"][p]["ood"]
+            row[f"ood_distance_{p}"] = obj["ood"][p]["distance"]
+    if obj["ok"]:
+        wp = obj["window_probabilities"]
+        row["n_windows"] = len(next(iter(wp.values())))
+        row["window_probabilities"] = " ".join(
+            f"{p}:" + ";".join(repr(v) for v in wp[p]) for p in wp)
+    q = obj["quality"]
+    if q:
+        row["quality_ok"] = q["ok"]
+        for k in ("flat_leads", "saturated_leads", "noisy_leads", "derived_leads", "missing_leads"):
+            row[k] = ";".join(q[k])
+        row["short_record"] = q["short_record"]
+    pre = obj["preprocessing"]
+    if pre:
+        for k in ("original_fs", "original_seconds", "seconds_used", "padded_seconds"):
+            row[k] = pre.get(k)
+    m = obj["model"]
+    row.update(bundle_id=m["bundle_id"], data=m["data"], demo=m["demo"], precision=m["precision"])
+    c = obj["cxr"]
+    if c:
+        row.update(cxr_file=c["file"], cxr_ok=c["ok"], cxr_error=c["error"] or "")
+        for p, v in (c["probabilities"] or {}).items():
+            row[f"cxr_probability_{p}"] = repr(v)
+    return row
+
+
+class CsvWriter:
+    """Writes CSV_COLUMNS rows to a text stream, header first."""
+
+    def __init__(self, stream):
+        self._w = csv.DictWriter(stream, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
+        self._w.writeheader()
+
+    def write(self, obj: dict) -> None:
+        self._w.writerow(csv_row(obj))
+
+
+def help_text() -> str:
+    """The output-field documentation shown by `cromotex predict --help`."""
+    buf = io.StringIO()
+    buf.write("output (JSON lines: one object per input, written and flushed as it is scored):\n")
+    for name, text in FIELDS:
+        buf.write(f"  {name}: {text}\n")
+    buf.write("\nCSV (--format csv): the same facts flattened into columns:\n  "
+              + ", ".join(CSV_COLUMNS[:3]) + ", probability_/threshold_/positive_/ood_/"
+              "ood_distance_<pathology>, n_windows, window_probabilities, quality_ok, "
+              "<quality lists joined by ';'>, short_record, original_fs, original_seconds, "
+              "seconds_used, padded_seconds, bundle_id, data, demo, precision, cxr_file, cxr_ok, "
+              "cxr_error, cxr_probability_<pathology>\n")
+    buf.write("\nexit status: 0 when every input (and the --cxr image) was scored; 1 when any "
+              "was not; 2 when nothing could be run (bad arguments, unusable model bundle).\n")
+    return buf.getvalue()
