@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.errors import CromotexError, InferenceError
+from engine.io import read_ecg
+from engine.preprocess import preprocess_ecg
+from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
 
 log = logging.getLogger(__name__)
@@ -119,10 +124,6 @@ class _Loaded:
 
 def load_file(item: InputItem) -> _Loaded:
     """Read, preprocess and quality-check one file; never raises."""
-    from engine.io import read_ecg
-    from engine.preprocess import preprocess_ecg
-    from engine.quality import assess_quality
-
     if item.error:
         return _Loaded(item, item.error)
     try:
@@ -137,8 +138,6 @@ def load_file(item: InputItem) -> _Loaded:
 
 
 def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
-    import numpy as np
-
     good = [g for g in group if g.error is None]
     scores = None
     if good:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from engine.batch import InputItem, iter_inputs, score_files
 from engine.errors import CromotexError
 from engine.inference import DEFAULT_THREADS, DEVICES, PRECISIONS, Predictor
+from engine.io import read_cxr
 from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, result_json
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ def _peek(items, n: int) -> tuple[list[InputItem], Any]:
 
 
 def _score_cxr(predictor: Predictor, path: str) -> dict:
-    from engine.io import read_cxr
-
     try:
         return cxr_json(path, predictor.predict_cxr(read_cxr(path)), None)
     except CromotexError as exc:

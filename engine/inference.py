@@ -33,6 +33,8 @@ import onnxruntime as ort
 from engine.bundle import Bundle, ModelSpec, check_session, load_bundle
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS
 from engine.errors import BundleError, InferenceError
+from engine.preprocess import preprocess_cxr, preprocess_ecg
+from engine.quality import assess_quality
 from engine.records import CxrImage, EcgInput, EcgRecord, Prediction, QualityFlags
 
 log = logging.getLogger(__name__)
@@ -267,9 +269,6 @@ class Predictor:
         Raises:
             PreprocessError, InferenceError.
         """
-        from engine.preprocess import preprocess_ecg
-        from engine.quality import assess_quality
-
         ecg_input = preprocess_ecg(record)
         return self.predict_ecg_input(ecg_input, assess_quality(record, ecg_input))
 
@@ -303,6 +302,4 @@ class Predictor:
 
     def predict_cxr(self, image: CxrImage) -> dict[str, Prediction]:
         """Preprocess `image` (engine.preprocess.preprocess_cxr) and run the teacher(s)."""
-        from engine.preprocess import preprocess_cxr
-
         return self.predict_cxr_input(preprocess_cxr(image))
