@@ -1,0 +1,7 @@
+"""CroMoTEX Review desktop application (PySide6 + pyqtgraph).
+
+A thin Qt layer over `engine` objects: views receive `EcgRecord`, `CxrImage`
+and `Prediction` objects and emit signals; `controller` holds behaviour;
+`workers` run file reading and inference off the GUI thread. Never imports
+torch or `training`.
+"""

@@ -1,0 +1,465 @@
+"""Behaviour of the review window: opening files (menu, drag and drop, command line),
+reading and inference in worker threads, errors, recent files, display settings,
+calipers, export and the About / model-card dialogs.
+
+The views never open files; this controller does (through `engine.io`, in a
+worker) and hands them plain engine objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from app import paper
+from app.about import show_about, show_model_card
+from app.filters import DisplayFilters
+from app.main_window import TITLE, MainWindow
+from app.qt import QtCore, QtWidgets, Signal
+from app.settings import Settings
+from app.views.calipers import Calipers
+from app import workers
+from engine.errors import CromotexError, UnsupportedFormatError
+from engine.records import CxrImage, EcgRecord, Prediction
+
+log = logging.getLogger(__name__)
+
+#: `error_presenter(title, message)`; the default shows a non-blocking QMessageBox.
+ErrorPresenter = Callable[[str, str], None]
+
+
+def _read_ecg(path: str) -> EcgRecord:
+    from engine.io import read_ecg
+    return read_ecg(path)
+
+
+def _read_cxr(path: str) -> CxrImage:
+    from engine.io import read_cxr
+    return read_cxr(path)
+
+
+def _read_any(path: str) -> tuple[str, EcgRecord | CxrImage]:
+    """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray."""
+    try:
+        return "ecg", _read_ecg(path)
+    except UnsupportedFormatError as ecg_exc:
+        try:
+            return "cxr", _read_cxr(path)
+        except UnsupportedFormatError:
+            raise ecg_exc from None
+
+
+def _load_predictor(models_dir: str | None) -> Any:
+    from engine.inference import Predictor
+    return Predictor(models_dir or None)
+
+
+def error_text(exc: BaseException) -> str:
+    """A message for the user: the engine's own words for its typed errors, and an
+    honest 'unexpected' note (logged with traceback) for anything else."""
+    if isinstance(exc, CromotexError):
+        return str(exc)
+    log.error("unexpected error", exc_info=exc)
+    return f"Unexpected error ({type(exc).__name__}): {exc}. Please report it with the file."
+
+
+class Controller(QtCore.QObject):
+    """Connects a `MainWindow` to the engine.
+
+    Signals:
+        ecg_shown(EcgRecord), cxr_shown(CxrImage): a file was read and is displayed.
+        ecg_predicted(dict), cxr_predicted(dict): pathology -> Prediction.
+        error_shown(str, str): (title, message) of an error dialog.
+        ready(): an ECG is drawn and its AI findings are final (shown, or a message
+            says why there are none).
+        models_ready(bool): the model bundle loaded (True) or was refused (False).
+    """
+
+    ecg_shown = Signal(object)
+    cxr_shown = Signal(object)
+    ecg_predicted = Signal(object)
+    cxr_predicted = Signal(object)
+    error_shown = Signal(str, str)
+    ready = Signal()
+    models_ready = Signal(bool)
+
+    def __init__(self, window: MainWindow, settings: Settings | None = None,
+                 models_dir: str | None = None, error_presenter: ErrorPresenter | None = None,
+                 settings_dir: Path | None = None, save_dialog: Callable[[], str] | None = None,
+                 pool: QtCore.QThreadPool | None = None) -> None:
+        super().__init__(window)
+        self.w = window
+        self.settings_dir = settings_dir
+        self.settings = settings or Settings.load(settings_dir)
+        self.models_dir = models_dir if models_dir is not None else (self.settings.models_dir or None)
+        self.present_error = error_presenter or self._message_box
+        self.save_dialog = save_dialog
+        self.pool = pool or QtCore.QThreadPool.globalInstance()
+        self.predictor: Any = None
+        self.models_error: str | None = None
+        self._models_loading = False
+        self.record: EcgRecord | None = None
+        self.cxr: CxrImage | None = None
+        self.ecg_predictions: dict[str, Prediction] = {}
+        self.cxr_predictions: dict[str, Prediction] = {}
+        self.last_error: tuple[str, str] | None = None
+        self.error_box: QtWidgets.QMessageBox | None = None
+        self._gen = {"ecg": 0, "cxr": 0}
+        self._pending = {"ecg": False, "cxr": False}
+        self._workers: set[workers.Worker] = set()
+        self.calipers = Calipers(window.ecg_view.viewbox, window.ecg_view.speed,
+                                 window.ecg_view.gain, parent=window)
+        self._connect()
+        self._apply_settings()
+
+    # ------------------------------------------------------------ wiring
+    def _connect(self) -> None:
+        w = self.w
+        w.act_open_ecg.triggered.connect(self.ask_open_ecg)
+        w.act_open_cxr.triggered.connect(self.ask_open_cxr)
+        w.act_export.triggered.connect(self.ask_export)
+        w.act_print.triggered.connect(self.ask_export)
+        w.act_quit.triggered.connect(w.close)
+        for name, act in w.act_layouts.items():
+            act.triggered.connect(lambda _=False, n=name: self.set_layout(n))
+        w.act_cabrera.toggled.connect(w.ecg_view.set_cabrera)
+        w.act_gain_up.triggered.connect(lambda: w.ecg_view.step_gain(+1))
+        w.act_gain_down.triggered.connect(lambda: w.ecg_view.step_gain(-1))
+        w.act_speed_up.triggered.connect(lambda: w.ecg_view.step_speed(+1))
+        w.act_speed_down.triggered.connect(lambda: w.ecg_view.step_speed(-1))
+        w.act_zoom_100.triggered.connect(w.ecg_view.zoom_100)
+        w.act_zoom_fit.triggered.connect(w.ecg_view.zoom_fit)
+        w.act_page_next.triggered.connect(lambda: w.ecg_view.page(+1))
+        w.act_page_prev.triggered.connect(lambda: w.ecg_view.page(-1))
+        w.act_calipers.toggled.connect(self.toggle_calipers)
+        w.act_marching.toggled.connect(self.calipers.set_marching)
+        w.act_about.triggered.connect(lambda: show_about(w, self.predictor))
+        w.act_model_card.triggered.connect(self.show_model_card)
+        w.ai_panel.model_card_requested.connect(self.show_model_card)
+        w.files_dropped.connect(self.open_paths)
+        w.layout_combo.currentIndexChanged.connect(
+            lambda _: self.set_layout(w.layout_combo.currentData()))
+        w.rhythm_combo.currentIndexChanged.connect(
+            lambda _: w.ecg_view.set_rhythm_lead(w.rhythm_combo.currentData()))
+        w.speed_combo.currentIndexChanged.connect(
+            lambda _: w.ecg_view.set_speed(w.speed_combo.currentData()))
+        w.gain_combo.currentIndexChanged.connect(
+            lambda _: w.ecg_view.set_gain(w.gain_combo.currentData()))
+        w.baseline_combo.currentIndexChanged.connect(self._filters_from_ui)
+        w.lowpass_check.toggled.connect(self._filters_from_ui)
+        w.notch_combo.currentIndexChanged.connect(self._filters_from_ui)
+        w.ecg_view.display_changed.connect(self._sync_ui_from_view)
+        w.ecg_view.zoom_changed.connect(lambda z: w.zoom_label.setText(f"Zoom {z * 100:.0f}%"))
+        self.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
+
+    def _apply_settings(self) -> None:
+        s, v = self.settings, self.w.ecg_view
+        if s.dpi_override:
+            v.set_px_per_mm(paper.px_per_mm(None, None, s.dpi_override))
+        if s.layout in paper.LAYOUTS:
+            v.layout_name = s.layout
+        if s.speed_mm_s in paper.SPEEDS_MM_S:
+            v.speed = s.speed_mm_s
+        if s.gain_mm_mv in paper.GAINS_MM_MV:
+            v.gain = s.gain_mm_mv
+        v.rhythm_lead = s.rhythm_lead
+        v.cabrera = s.cabrera
+        v.set_filters(DisplayFilters(s.baseline_hz, s.lowpass_hz, s.notch_hz))
+        if s.geometry:
+            self.w.restoreGeometry(QtCore.QByteArray.fromBase64(s.geometry.encode()))
+        if s.window_state:
+            self.w.restoreState(QtCore.QByteArray.fromBase64(s.window_state.encode()))
+        self._rebuild_recent_menu()
+
+    def _sync_ui_from_view(self) -> None:
+        """Mirror the view's display settings in the toolbar, menu and settings."""
+        v, w, s = self.w.ecg_view, self.w, self.settings
+        for combo, value in ((w.layout_combo, v.layout_name), (w.rhythm_combo, v.rhythm_lead),
+                             (w.speed_combo, v.speed), (w.gain_combo, v.gain),
+                             (w.baseline_combo, v.filters.baseline_hz),
+                             (w.notch_combo, v.filters.notch_hz)):
+            idx = combo.findData(value)
+            if idx >= 0 and idx != combo.currentIndex():
+                combo.blockSignals(True)
+                combo.setCurrentIndex(idx)
+                combo.blockSignals(False)
+        w.lowpass_check.blockSignals(True)
+        w.lowpass_check.setChecked(v.filters.lowpass_hz is not None)
+        w.lowpass_check.blockSignals(False)
+        w.act_layouts[v.layout_name].setChecked(True)
+        w.act_cabrera.blockSignals(True)
+        w.act_cabrera.setChecked(v.cabrera)
+        w.act_cabrera.blockSignals(False)
+        s.layout, s.speed_mm_s, s.gain_mm_mv = v.layout_name, v.speed, v.gain
+        s.rhythm_lead, s.cabrera = v.rhythm_lead, v.cabrera
+        s.baseline_hz, s.lowpass_hz, s.notch_hz = (v.filters.baseline_hz, v.filters.lowpass_hz,
+                                                   v.filters.notch_hz)
+        self.calipers.set_scale(v.speed, v.gain)
+        w_mm, _ = paper.paper_size_mm(v.layout_name, v.record.duration_s if v.record else 10.0,
+                                      v.speed)
+        self.calipers.extent_mm = (0.0, w_mm)
+
+    def _filters_from_ui(self, *_: object) -> None:
+        w = self.w
+        self.w.ecg_view.set_filters(DisplayFilters(
+            baseline_hz=w.baseline_combo.currentData(),
+            lowpass_hz=40.0 if w.lowpass_check.isChecked() else None,
+            notch_hz=w.notch_combo.currentData()))
+
+    def set_layout(self, name: str) -> None:
+        self.w.ecg_view.set_layout(name)
+
+    def toggle_calipers(self, on: bool) -> None:
+        if on:
+            self.calipers.show()
+        else:
+            self.calipers.hide()
+
+    # ------------------------------------------------------------ models
+    def load_models(self) -> None:
+        """Load the model bundle in a worker; the AI panel says what happens."""
+        self._models_loading = True
+        self.w.ai_panel.set_busy(True, "Loading models…")
+        self._start(_load_predictor, self.models_dir, on_done=self._models_loaded,
+                    on_failed=self._models_failed, name="load models")
+
+    def _models_loaded(self, predictor: Any, seconds: float) -> None:
+        log.info("models loaded in %.2f s", seconds)
+        self._models_loading = False
+        self.predictor, self.models_error = predictor, None
+        panel = self.w.ai_panel
+        panel.set_busy(False)
+        panel.set_message("")
+        panel.set_demo(bool(predictor.demo))
+        d = predictor.describe()
+        panel.set_provenance(f"Bundle {d.get('bundle_id')} · trained on {d.get('data')} data")
+        self.models_ready.emit(True)
+        if self.record is not None:
+            self._predict_ecg()
+        if self.cxr is not None:
+            self._predict_cxr()
+
+    def _models_failed(self, exc: BaseException) -> None:
+        self._models_loading = False
+        self.predictor, self.models_error = None, error_text(exc)
+        panel = self.w.ai_panel
+        panel.set_busy(False)
+        panel.set_demo(False)
+        panel.set_message("AI findings unavailable: the model bundle could not be used.\n"
+                          f"{self.models_error}\nThe ECG viewer works without it.")
+        self.models_ready.emit(False)
+        if self.record is not None:
+            self.ready.emit()
+
+    # ------------------------------------------------------------ opening
+    def ask_open_ecg(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.w, "Open ECG", self._last_dir("ecg"),
+            "ECG files (*.hea *.dat *.mat *.dcm *.xml);;All files (*)")
+        if path:
+            self.open_ecg(path)
+
+    def ask_open_cxr(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.w, "Open chest X-ray", self._last_dir("cxr"),
+            "Chest X-ray (*.dcm *.png *.jpg *.jpeg);;All files (*)")
+        if path:
+            self.open_cxr(path)
+
+    def _last_dir(self, kind: str) -> str:
+        lst = self.settings.recent_ecg if kind == "ecg" else self.settings.recent_cxr
+        return str(Path(lst[0]).parent) if lst else ""
+
+    def open_ecg(self, path: str | Path) -> None:
+        """Read an ECG in a worker; on success show it and score it; on failure show the
+        error and keep what was open."""
+        self._open("ecg", str(path), _read_ecg)
+
+    def open_cxr(self, path: str | Path) -> None:
+        """Read a chest X-ray in a worker, show it beside the ECG and run the teacher."""
+        self._open("cxr", str(path), _read_cxr)
+
+    def open_paths(self, paths: list[str]) -> None:
+        """Open dropped files: each as an ECG if it is one, else as a chest X-ray."""
+        for p in paths:
+            self._open("any", str(p), _read_any)
+
+    def _open(self, kind: str, path: str, reader: Callable) -> None:
+        self.w.statusBar().showMessage(f"Reading {Path(path).name}…")
+        self._start(reader, path, on_done=lambda res, s: self._read_done(kind, path, res, s),
+                    on_failed=lambda exc: self._read_failed(path, exc), name=f"read {path}")
+
+    def _read_done(self, kind: str, path: str, result: Any, seconds: float) -> None:
+        if kind == "any":
+            kind, result = result
+        self.w.statusBar().showMessage(f"Read {Path(path).name} in {seconds:.2f} s", 5000)
+        self.settings.add_recent(kind, path)
+        self._rebuild_recent_menu()
+        if kind == "ecg":
+            self.show_record(result)
+        else:
+            self.show_cxr(result)
+
+    def _read_failed(self, path: str, exc: BaseException) -> None:
+        self.w.statusBar().showMessage(f"Could not open {Path(path).name}", 5000)
+        self.show_error(f"Could not open {Path(path).name}", error_text(exc))
+
+    def show_record(self, record: EcgRecord) -> None:
+        """Display `record` and score it (the predictor permitting)."""
+        self.record = record
+        self.ecg_predictions = {}
+        self.w.header.set_record(record)
+        self.w.ecg_view.set_record(record)
+        self.w.ai_panel.set_ecg_predictions({})
+        name = Path(record.source.path).name if record.source else "ECG"
+        self.w.setWindowTitle(f"{name} — {TITLE}")
+        self._sync_ui_from_view()
+        self.ecg_shown.emit(record)
+        self._predict_ecg()
+
+    def show_cxr(self, image: CxrImage) -> None:
+        self.cxr = image
+        self.cxr_predictions = {}
+        self.w.cxr_view.set_image(image)
+        self.w.ai_panel.set_cxr_predictions({})
+        self.cxr_shown.emit(image)
+        self._predict_cxr()
+
+    # ------------------------------------------------------------ inference
+    def _predict_ecg(self) -> None:
+        if self.predictor is None:
+            if not self._models_loading and self.record is not None:
+                self.ready.emit()
+            return
+        self._gen["ecg"] += 1
+        gen, record = self._gen["ecg"], self.record
+        self._set_busy("ecg", True)
+        self._start(self.predictor.predict_ecg, record,
+                    on_done=lambda preds, s: self._ecg_predicted(gen, preds, s),
+                    on_failed=lambda exc: self._predict_failed("ecg", gen, exc), name="predict ecg")
+
+    def _predict_cxr(self) -> None:
+        if self.predictor is None or self.cxr is None:
+            return
+        if not self.predictor.cxr_pathologies:
+            self.w.ai_panel.set_message("This model bundle has no chest X-ray teacher.")
+            return
+        self._gen["cxr"] += 1
+        gen, image = self._gen["cxr"], self.cxr
+        self._set_busy("cxr", True)
+        self._start(self.predictor.predict_cxr, image,
+                    on_done=lambda preds, s: self._cxr_predicted(gen, preds, s),
+                    on_failed=lambda exc: self._predict_failed("cxr", gen, exc), name="predict cxr")
+
+    def _set_busy(self, kind: str, busy: bool) -> None:
+        self._pending[kind] = busy
+        self.w.ai_panel.set_busy(any(self._pending.values()))
+
+    def _ecg_predicted(self, gen: int, preds: dict, seconds: float) -> None:
+        if gen != self._gen["ecg"]:
+            return  # a newer ECG was opened meanwhile
+        log.info("ECG inference %.3f s", seconds)
+        self._set_busy("ecg", False)
+        self.ecg_predictions = preds
+        self.w.ai_panel.set_message("")
+        self.w.ai_panel.set_ecg_predictions(preds)
+        self.ecg_predicted.emit(preds)
+        self.ready.emit()
+
+    def _cxr_predicted(self, gen: int, preds: dict, seconds: float) -> None:
+        if gen != self._gen["cxr"]:
+            return
+        log.info("CXR inference %.3f s", seconds)
+        self._set_busy("cxr", False)
+        self.cxr_predictions = preds
+        self.w.ai_panel.set_cxr_predictions(preds)
+        self.cxr_predicted.emit(preds)
+
+    def _predict_failed(self, kind: str, gen: int, exc: BaseException) -> None:
+        if gen != self._gen[kind]:
+            return
+        self._set_busy(kind, False)
+        what = "ECG" if kind == "ecg" else "chest X-ray"
+        self.w.ai_panel.set_message(f"No AI findings for this {what}: {error_text(exc)}")
+        if kind == "ecg":
+            self.ready.emit()
+
+    # ------------------------------------------------------------ misc
+    def _start(self, fn: Callable, *args: Any, on_done: Callable, on_failed: Callable,
+               name: str) -> None:
+        holder: list[workers.Worker] = []
+
+        def done(res: Any, s: float) -> None:
+            self._workers.discard(holder[0])
+            on_done(res, s)
+
+        def failed(exc: BaseException) -> None:
+            self._workers.discard(holder[0])
+            on_failed(exc)
+
+        worker = workers.start(fn, *args, on_done=done, on_failed=failed, pool=self.pool, name=name)
+        holder.append(worker)
+        self._workers.add(worker)
+
+    def show_error(self, title: str, message: str) -> None:
+        self.last_error = (title, message)
+        self.present_error(title, message)
+        self.error_shown.emit(title, message)
+
+    def _message_box(self, title: str, message: str) -> None:
+        """Non-blocking, window-modal error dialog (the GUI keeps running)."""
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self.w)
+        box.setInformativeText("What was open stays open.")
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.error_box = box
+        box.open()
+
+    def _rebuild_recent_menu(self) -> None:
+        menu = self.w.recent_menu
+        menu.clear()
+        for kind, lst in (("ecg", self.settings.recent_ecg), ("cxr", self.settings.recent_cxr)):
+            for p in lst:
+                act = menu.addAction(f"{'ECG' if kind == 'ecg' else 'CXR'}: {p}")
+                act.triggered.connect(lambda _=False, k=kind, q=p: self._open(
+                    k, q, _read_ecg if k == "ecg" else _read_cxr))
+        menu.setEnabled(bool(menu.actions()))
+
+    def show_model_card(self) -> None:
+        if self.predictor is None:
+            self.show_error("No model card", self.models_error or "The models are still loading.")
+            return
+        show_model_card(self.w, self.predictor.bundle.directory / "MODEL_CARD.md")
+
+    def ask_export(self) -> None:
+        if self.record is None:
+            self.show_error("Nothing to export", "Open an ECG first (Ctrl+O).")
+            return
+        if self.save_dialog is not None:
+            path = self.save_dialog()
+        else:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self.w, "Export review to PDF",
+                                                            "review.pdf", "PDF (*.pdf)")
+        if path:
+            self.export_pdf(path)
+
+    def export_pdf(self, path: str | Path) -> Path:
+        """Write the review (ECG at 25 mm/s, 10 mm/mV, findings, CXR, disclaimer) to PDF."""
+        from app.export_pdf import ReviewContent, export_review
+        v = self.w.ecg_view
+        content = ReviewContent(record=self.record, ecg_predictions=self.ecg_predictions,
+                                cxr=self.cxr, cxr_predictions=self.cxr_predictions,
+                                filters=v.filters, rhythm_lead=v.rhythm_lead, cabrera=v.cabrera,
+                                demo=(self.predictor.demo if self.predictor is not None else True),
+                                bundle=(self.predictor.describe() if self.predictor else None),
+                                page_start_s=v.page_start_s)
+        out = export_review(path, content)
+        self.w.statusBar().showMessage(f"Exported {out}", 5000)
+        return out
+
+    def save_settings(self) -> Path:
+        """Remember window geometry/state and display settings."""
+        self.settings.geometry = bytes(self.w.saveGeometry().toBase64()).decode()
+        self.settings.window_state = bytes(self.w.saveState().toBase64()).decode()
+        return self.settings.save(self.settings_dir)

@@ -1,0 +1,1 @@
+"""Widgets: each receives plain engine objects and emits Qt signals."""

@@ -1,0 +1,177 @@
+"""AI findings: ECG-only CroMoTEX predictions and the chest X-ray teacher's, side by
+side, one row per pathology, with thresholds, calls, quality / out-of-distribution
+flags, provenance and the demo disclaimer. Receives `Prediction` objects."""
+
+from __future__ import annotations
+
+from app.qt import QtCore, QtGui, QtWidgets, Signal
+from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
+from engine.records import Prediction
+
+COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call", "Flags")
+POS_COLOUR = QtGui.QColor(190, 30, 30)
+NEG_COLOUR = QtGui.QColor(30, 120, 50)
+
+
+def prediction_flags(pred: Prediction) -> list[str]:
+    """Short flags for one prediction: out-of-distribution and signal-quality findings."""
+    flags: list[str] = []
+    if pred.ood:
+        flags.append(f"OOD (d={pred.ood_distance:.1f} > {pred.ood_cutoff:.1f})")
+    q = pred.quality
+    if q is not None:
+        for name, leads in (("flat", q.flat_leads), ("saturated", q.saturated_leads),
+                            ("noisy", q.noisy_leads), ("derived", q.derived_leads),
+                            ("missing", q.missing_leads)):
+            if leads:
+                flags.append(f"{name}: {','.join(leads)}")
+        if q.short_record:
+            flags.append("short record")
+    return flags
+
+
+class AiPanel(QtWidgets.QWidget):
+    """The AI findings panel.
+
+    Signals:
+        model_card_requested(): the user asked for the model card.
+    """
+
+    model_card_requested = Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QtWidgets.QLabel("<b>CroMoTEX AI findings</b> (ECG-only vs chest X-ray teacher)")
+        self.disclaimer = QtWidgets.QLabel(DEMO_DISCLAIMER)
+        self.disclaimer.setWordWrap(True)
+        self.disclaimer.setStyleSheet("background:#fff3cd; color:#7a4b00; border:1px solid #e0b84c;"
+                                      "padding:4px; font-weight:bold;")
+        self.busy_bar = QtWidgets.QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumHeight(10)
+        self.busy_bar.setTextVisible(False)
+        self.busy_label = QtWidgets.QLabel("Running models…")
+        self.message = QtWidgets.QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color:#8a1c1c;")
+        self.table = QtWidgets.QTableWidget(len(PATHOLOGIES), len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSizeAdjustPolicy(QtWidgets.QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        self.provenance = QtWidgets.QLabel()
+        self.provenance.setWordWrap(True)
+        self.provenance.setStyleSheet("color:#555;")
+        self.card_button = QtWidgets.QPushButton("Model card…")
+        self.card_button.clicked.connect(self.model_card_requested)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.title)
+        lay.addWidget(self.disclaimer)
+        busy = QtWidgets.QHBoxLayout()
+        busy.addWidget(self.busy_label)
+        busy.addWidget(self.busy_bar, 1)
+        lay.addLayout(busy)
+        lay.addWidget(self.message)
+        lay.addWidget(self.table)
+        bottom = QtWidgets.QHBoxLayout()
+        bottom.addWidget(self.provenance, 1)
+        bottom.addWidget(self.card_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        lay.addLayout(bottom)
+        lay.addStretch(1)
+        self.ecg: dict[str, Prediction] = {}
+        self.cxr: dict[str, Prediction] = {}
+        self._fill_names()
+        self.set_busy(False)
+        self.set_message("")
+        self.set_demo(True)
+
+    # ----------------------------------------------------------------- inputs
+    def set_busy(self, busy: bool, text: str = "Running models…") -> None:
+        """Show or hide the busy indicator (inference running in a worker)."""
+        self.busy_label.setText(text)
+        self.busy_bar.setVisible(busy)
+        self.busy_label.setVisible(busy)
+
+    @property
+    def busy(self) -> bool:
+        return not self.busy_bar.isHidden()
+
+    def set_message(self, text: str) -> None:
+        """A message in place of predictions (e.g. the model bundle was refused)."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def set_demo(self, demo: bool) -> None:
+        """Show the demo disclaimer (phantom-trained models)."""
+        self.disclaimer.setVisible(demo)
+
+    def set_provenance(self, text: str) -> None:
+        self.provenance.setText(text)
+
+    def set_ecg_predictions(self, preds: dict[str, Prediction]) -> None:
+        """Fill the ECG-only columns; `{}` clears them."""
+        self.ecg = dict(preds)
+        self._fill(1, self.ecg)
+        self._fill_flags()
+        if any(p.demo for p in self.ecg.values()):
+            self.set_demo(True)
+        if self.ecg:
+            first = next(iter(self.ecg.values()))
+            models = ", ".join(sorted({p.model_name for p in self.ecg.values()}))
+            self.set_provenance(f"ECG models: {models} · trained on {first.provenance} data"
+                                + (" (demonstration)" if first.demo else ""))
+
+    def set_cxr_predictions(self, preds: dict[str, Prediction]) -> None:
+        """Fill the chest X-ray teacher columns; `{}` clears them."""
+        self.cxr = dict(preds)
+        self._fill(4, self.cxr)
+        self._fill_flags()
+
+    def clear(self) -> None:
+        self.set_ecg_predictions({})
+        self.set_cxr_predictions({})
+        self.set_provenance("")
+
+    def cell_text(self, pathology: str, column: str) -> str:
+        """Text shown in a cell (for tests and export)."""
+        item = self.table.item(PATHOLOGIES.index(pathology), COLUMNS.index(column))
+        return item.text() if item is not None else ""
+
+    # ---------------------------------------------------------------- drawing
+    def _fill_names(self) -> None:
+        for r, p in enumerate(PATHOLOGIES):
+            self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(PATHOLOGY_NAMES[p]))
+
+    def _fill(self, col: int, preds: dict[str, Prediction]) -> None:
+        for r, p in enumerate(PATHOLOGIES):
+            pred = preds.get(p)
+            cells = (("", "", "") if pred is None else
+                     (f"{pred.probability:.3f}", f"{pred.threshold:.3f}",
+                      "POSITIVE" if pred.positive else "negative"))
+            for k, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+                if k == 2 and pred is not None:
+                    item.setForeground(POS_COLOUR if pred.positive else NEG_COLOUR)
+                    font = item.font()
+                    font.setBold(pred.positive)
+                    item.setFont(font)
+                if pred is not None:
+                    item.setToolTip(f"{pred.model_name} · {pred.provenance} data")
+                self.table.setItem(r, col + k, item)
+        self.table.resizeColumnsToContents()
+
+    def _fill_flags(self) -> None:
+        for r, p in enumerate(PATHOLOGIES):
+            flags: list[str] = []
+            if p in self.ecg:
+                flags += [f"ECG {f}" for f in prediction_flags(self.ecg[p])]
+            if p in self.cxr:
+                flags += [f"CXR {f}" for f in prediction_flags(self.cxr[p])]
+            item = QtWidgets.QTableWidgetItem("; ".join(flags) if flags else
+                                              ("ok" if (p in self.ecg or p in self.cxr) else ""))
+            item.setToolTip(item.text())
+            self.table.setItem(r, len(COLUMNS) - 1, item)

@@ -1,0 +1,323 @@
+"""The 12-lead ECG on calibrated ECG paper.
+
+Coordinates of the view box are paper millimetres (x right, y up, the paper's
+top-left corner at (0, 0)). At zoom 1.0 one paper millimetre is one real
+millimetre on the screen (`px_per_mm` from the screen's physical DPI), so
+25 mm/s and 10 mm/mV are true scale. The widget receives an `EcgRecord` and
+never opens files.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from app import paper
+from app.filters import DisplayFilters, apply_display_filters, filter_label
+from app.qt import QtCore, QtGui, QtWidgets, Signal, pg
+from app.views.ecg_trace import EcgTrace
+from app.views.paper_grid import PaperGrid
+from engine.records import EcgRecord
+
+log = logging.getLogger(__name__)
+
+TRACE_PEN = pg.mkPen(QtGui.QColor(0, 0, 0), width=1.3)
+CAL_PEN = pg.mkPen(QtGui.QColor(0, 0, 0), width=1.3)
+DESK_COLOUR = QtGui.QColor(228, 228, 232)
+EMPTY_TEXT = "Open an ECG (Ctrl+O) or drop a file here"
+
+
+def screen_px_per_mm(widget: QtWidgets.QWidget | None = None,
+                     override_dpi: float | None = None) -> float:
+    """Pixels per real millimetre of the screen showing `widget` (or the primary one)."""
+    screen = widget.screen() if widget is not None else None
+    screen = screen or QtGui.QGuiApplication.primaryScreen()
+    if screen is None:
+        return paper.px_per_mm(None, None, override_dpi)
+    return paper.px_per_mm(screen.physicalDotsPerInch(), screen.logicalDotsPerInch(),
+                           override_dpi)
+
+
+class EcgView(QtWidgets.QWidget):
+    """ECG paper with grid, traces, lead labels, calibration pulses and a scale label.
+
+    Signals:
+        zoom_changed(float): 1.0 = true scale.
+        display_changed(): layout, speed, gain, rhythm lead, order or filters changed.
+    """
+
+    zoom_changed = Signal(float)
+    display_changed = Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None,
+                 px_per_mm: float | None = None) -> None:
+        super().__init__(parent)
+        self.graphics = pg.GraphicsView(background=DESK_COLOUR)
+        self.viewbox = pg.ViewBox(enableMenu=False, lockAspect=1.0)
+        self.viewbox.disableAutoRange()
+        self.graphics.setCentralItem(self.viewbox)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.graphics)
+
+        self._ppm = px_per_mm or screen_px_per_mm(self)
+        self._record: EcgRecord | None = None
+        self._display_signal: np.ndarray | None = None
+        self._filter_labels: list[str] = []
+        self.layout_name = "3x4"
+        self.speed = paper.DEFAULT_SPEED_MM_S
+        self.gain = paper.DEFAULT_GAIN_MM_MV
+        self.rhythm_lead = "II"
+        self.cabrera = False
+        self.filters = DisplayFilters()
+        self.page_start_s = 0.0
+        self._zoom = 1.0
+        self._traces: list[tuple[paper.Panel, EcgTrace]] = []
+        self._items: list[QtWidgets.QGraphicsItem] = []
+        self.scale_label: pg.TextItem | None = None
+        self.grid = PaperGrid(*paper.paper_size_mm(self.layout_name, 10.0, self.speed))
+        self.viewbox.addItem(self.grid, ignoreBounds=True)
+
+        self._lod_timer = QtCore.QTimer(self, singleShot=True, interval=0)
+        self._lod_timer.timeout.connect(self._update_lod)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self._lod_timer.start())
+        self.viewbox.sigRangeChangedManually.connect(self._on_user_zoom)
+        self.viewbox.sigResized.connect(self._on_resized)
+        self._rebuild()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def record(self) -> EcgRecord | None:
+        return self._record
+
+    @property
+    def px_per_mm(self) -> float:
+        """Screen pixels per paper millimetre at zoom 1.0."""
+        return self._ppm
+
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    @property
+    def filter_labels(self) -> list[str]:
+        """Labels of the display filters actually applied to the current record."""
+        return list(self._filter_labels)
+
+    def traces(self) -> list[tuple[paper.Panel, EcgTrace]]:
+        """(panel, trace item) for every lead segment drawn."""
+        return list(self._traces)
+
+    def set_px_per_mm(self, value: float) -> None:
+        """Use a screen calibration (pixels per mm) and redraw at the same zoom."""
+        self._ppm = float(value)
+        self._apply_zoom(self._zoom)
+
+    def set_record(self, record: EcgRecord | None) -> None:
+        """Show `record` (None clears the paper), first page, same display settings."""
+        self._record = record
+        self.page_start_s = 0.0
+        if record is not None and self.rhythm_lead not in record.leads and record.leads:
+            self.rhythm_lead = "II" if "II" in record.leads else record.leads[0]
+        self._refilter()
+        self._rebuild()
+        self.zoom_to(self._zoom, reset_position=True)
+
+    def set_layout(self, name: str) -> None:
+        if name not in paper.LAYOUTS:
+            raise ValueError(f"unknown layout {name!r}")
+        self.layout_name = name
+        self.page_start_s = 0.0
+        self._changed(reset_position=True)
+
+    def set_speed(self, mm_s: float) -> None:
+        self.speed = float(mm_s)
+        self._changed(reset_position=True)
+
+    def set_gain(self, mm_mv: float) -> None:
+        self.gain = float(mm_mv)
+        self._changed()
+
+    def step_gain(self, direction: int) -> None:
+        """Next (+1) or previous (-1) gain of `paper.GAINS_MM_MV`."""
+        self.set_gain(_step(paper.GAINS_MM_MV, self.gain, direction))
+
+    def step_speed(self, direction: int) -> None:
+        self.set_speed(_step(paper.SPEEDS_MM_S, self.speed, direction))
+
+    def set_rhythm_lead(self, lead: str) -> None:
+        self.rhythm_lead = lead
+        self._changed()
+
+    def set_cabrera(self, on: bool) -> None:
+        self.cabrera = bool(on)
+        self._changed()
+
+    def set_filters(self, filters: DisplayFilters) -> None:
+        self.filters = filters
+        self._refilter()
+        self._changed()
+
+    def set_page_start(self, seconds: float) -> None:
+        """First second shown by the 3×4 and 6×2 pages (clamped to the record)."""
+        dur = self._record.duration_s if self._record is not None else 10.0
+        last = max(0.0, dur - paper.page_seconds(self.layout_name, dur))
+        self.page_start_s = float(np.clip(seconds, 0.0, last))
+        self._changed()
+
+    def page(self, direction: int) -> None:
+        self.set_page_start(self.page_start_s + direction * paper.page_seconds(
+            self.layout_name, self._record.duration_s if self._record else 10.0))
+
+    # ------------------------------------------------------------------ zoom
+    def zoom_to(self, zoom: float, reset_position: bool = False) -> None:
+        """Set zoom (1.0 = true scale) keeping the top-left corner, or going back to the
+        paper's top-left corner when `reset_position`."""
+        self._apply_zoom(float(np.clip(zoom, 0.1, 20.0)), reset_position)
+
+    def zoom_100(self) -> None:
+        self.zoom_to(1.0)
+
+    def zoom_by(self, factor: float) -> None:
+        self.zoom_to(self._zoom * factor)
+
+    def zoom_fit(self) -> None:
+        """Zoom so the whole paper fits the widget."""
+        w_mm, h_mm = self._paper_size()
+        vw, vh = max(self.viewbox.width(), 1.0), max(self.viewbox.height(), 1.0)
+        self.zoom_to(min(vw / (w_mm * self._ppm), vh / (h_mm * self._ppm)), reset_position=True)
+
+    def map_mm_to_widget(self, x_mm: float, y_mm: float) -> QtCore.QPointF:
+        """Widget pixel position of a paper point (for tests and overlays)."""
+        scene = self.viewbox.mapViewToScene(QtCore.QPointF(x_mm, y_mm))
+        return self.graphics.viewportTransform().map(scene)
+
+    def _apply_zoom(self, zoom: float, reset_position: bool = False) -> None:
+        self._zoom = zoom
+        vw, vh = self.viewbox.width(), self.viewbox.height()
+        if vw <= 1 or vh <= 1:
+            vw, vh = 800.0, 600.0
+        scale = self._ppm * zoom
+        if reset_position:
+            left, top = -2.0, 2.0
+        else:
+            rect = self.viewbox.viewRect()
+            left, top = rect.left(), rect.bottom()
+        self.viewbox.setRange(xRange=(left, left + vw / scale),
+                              yRange=(top - vh / scale, top), padding=0.0, update=True)
+        self._lod_timer.start()
+        self.zoom_changed.emit(zoom)
+
+    def _on_resized(self) -> None:
+        self._apply_zoom(self._zoom)
+
+    def _on_user_zoom(self, *_: object) -> None:
+        """The user zoomed with the wheel or a drag: read the zoom back from the range."""
+        vw = self.viewbox.width()
+        rect = self.viewbox.viewRect()
+        if vw > 1 and rect.width() > 0:
+            zoom = vw / (rect.width() * self._ppm)
+            if abs(zoom - self._zoom) > 1e-6:
+                self._zoom = zoom
+                self.zoom_changed.emit(zoom)
+        self._lod_timer.start()
+
+    def _update_lod(self) -> None:
+        pps = self._ppm * self._zoom * self.speed
+        for _, trace in self._traces:
+            trace.update_lod(pps)
+
+    # --------------------------------------------------------------- drawing
+    def _changed(self, reset_position: bool = False) -> None:
+        self._rebuild()
+        if reset_position:
+            self.zoom_to(self._zoom, reset_position=True)
+        self._lod_timer.start()
+        self.display_changed.emit()
+
+    def _refilter(self) -> None:
+        if self._record is None:
+            self._display_signal, self._filter_labels = None, []
+            return
+        self._display_signal, self._filter_labels = apply_display_filters(
+            self._record.signal, self._record.fs, self.filters)
+
+    def _paper_size(self) -> tuple[float, float]:
+        dur = self._record.duration_s if self._record is not None else 10.0
+        return paper.paper_size_mm(self.layout_name, dur, self.speed)
+
+    def _add(self, item: QtWidgets.QGraphicsItem) -> None:
+        self.viewbox.addItem(item, ignoreBounds=True)
+        self._items.append(item)
+
+    def _rebuild(self) -> None:
+        for item in self._items:
+            self.viewbox.removeItem(item)
+        self._items.clear()
+        self._traces.clear()
+        w_mm, h_mm = self._paper_size()
+        self.grid.set_size(w_mm, h_mm)
+        rec = self._record
+        if rec is None or self._display_signal is None:
+            text = pg.TextItem(EMPTY_TEXT, color=(120, 60, 60), anchor=(0.5, 0.5))
+            text.setPos(w_mm / 2, -h_mm / 2)
+            self._add(text)
+            self.scale_label = None
+            return
+        panels = paper.layout_panels(self.layout_name, rec.leads, rec.duration_s, self.speed,
+                                     self.page_start_s, self.rhythm_lead, self.cabrera)
+        rows_done: set[int] = set()
+        sep_x: list[float] = []
+        sep_y: list[float] = []
+        for panel in panels:
+            i0 = int(round(panel.t0_s * rec.fs))
+            i1 = min(int(round(panel.t1_s * rec.fs)), rec.n_samples)
+            if i1 - i0 < 2:
+                continue
+            y = self._display_signal[rec.leads.index(panel.lead), i0:i1]
+            if panel.invert:
+                y = -y
+            t = np.arange(i0, i1, dtype=np.float64) / rec.fs
+            trace = EcgTrace(t, y, TRACE_PEN)
+            trace.place(panel.x_mm, panel.y_mm, panel.t0_s, self.speed, self.gain)
+            self._add(trace)
+            self._traces.append((panel, trace))
+            label = pg.TextItem(panel.label, color=(0, 0, 0), anchor=(0, 0))
+            font = label.textItem.font()
+            font.setBold(True)
+            font.setPointSizeF(10)
+            label.setFont(font)
+            label.setPos(panel.x_mm + 1.0, panel.y_mm + paper.ROW_HEIGHT_MM[self.layout_name] / 2 - 0.5)
+            self._add(label)
+            if panel.x_mm > paper.CAL_MARGIN_MM + 1e-6:
+                sep_x += [panel.x_mm, panel.x_mm]
+                sep_y += [panel.y_mm - 3.0, panel.y_mm + 3.0]
+            if panel.row not in rows_done:
+                rows_done.add(panel.row)
+                cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, self.gain, self.speed)
+                self._add(pg.PlotCurveItem(cx, cy, pen=CAL_PEN))
+        if sep_x:
+            self._add(pg.PlotCurveItem(np.array(sep_x), np.array(sep_y), pen=CAL_PEN,
+                                       connect="pairs"))
+        self.scale_label = pg.TextItem(self.scale_text(), color=(60, 0, 0), anchor=(0, 1))
+        self.scale_label.setPos(1.0, -h_mm + 1.0)
+        self._add(self.scale_label)
+
+    def scale_text(self) -> str:
+        """The scale line printed on the paper, e.g. "25 mm/s · 10 mm/mV · HP 0.5 Hz"."""
+        rec = self._record
+        parts = [f"{self.speed:g} mm/s", f"{self.gain:g} mm/mV",
+                 "Filters: " + filter_label(self.filters, self._filter_labels)]
+        if rec is not None:
+            span = paper.page_seconds(self.layout_name, rec.duration_s)
+            parts.append(f"{self.page_start_s:.1f}–{min(self.page_start_s + span, rec.duration_s):.1f} s"
+                         f" of {rec.duration_s:.1f} s @ {rec.fs:g} Hz")
+        if self.cabrera:
+            parts.append("Cabrera")
+        return "   ·   ".join(parts)
+
+
+def _step(values: tuple[float, ...], current: float, direction: int) -> float:
+    idx = int(np.argmin([abs(v - current) for v in values]))
+    return values[int(np.clip(idx + direction, 0, len(values) - 1))]
