@@ -9,6 +9,7 @@ import pytest
 
 from engine.constants import CXR_RANGE, CXR_SIZE
 from engine.errors import PreprocessError
+from engine.io import read_cxr
 from engine.preprocess import preprocess_cxr
 from engine.records import CxrImage
 
@@ -17,13 +18,6 @@ NIH = sorted((DATA / "png" / "nih").glob("*.png"))
 
 
 def read(path: Path) -> CxrImage:
-    try:
-        from engine.io import read_cxr
-    except ImportError:  # TEMP until engine.io lands
-        from PIL import Image
-        with Image.open(path) as im:
-            px = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-        return CxrImage(pixels=px)
     return read_cxr(path)
 
 

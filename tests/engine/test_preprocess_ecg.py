@@ -11,6 +11,7 @@ from scipy import signal as sps
 
 from engine.constants import ECG_FS_HZ, ECG_SAMPLES, LEADS
 from engine.errors import LeadError, PreprocessError
+from engine.io import read_ecg
 from engine.preprocess import filters, preprocess_ecg
 from engine.preprocess.ecg import MIN_RECORD_SECONDS
 from engine.records import EcgRecord
@@ -24,15 +25,6 @@ ALL = [DATA / "wfdb" / "ludb" / f"{n}.hea" for n in (1, 2, 8, 17)] + [CINC, PTB,
 
 
 def read(path: Path) -> EcgRecord:
-    try:
-        from engine.io import read_ecg
-    except ImportError:  # TEMP until engine.io lands
-        import wfdb
-        r = wfdb.rdrecord(str(path.with_suffix("")))
-        names = {n.lower(): n for n in LEADS}
-        keep = [(i, names[s.lower()]) for i, s in enumerate(r.sig_name) if s.lower() in names]
-        return EcgRecord(signal=r.p_signal[:, [i for i, _ in keep]].T.astype(np.float32),
-                         fs=float(r.fs), leads=tuple(n for _, n in keep))
     return read_ecg(path)
 
 

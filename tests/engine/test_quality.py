@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.constants import LEADS
+from engine.io import read_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import (FLAT_P2P_MV, NOISE_HF_RATIO, NOISE_MIN_HF_RMS_MV, assess_quality,
                             noise_measures)
@@ -21,15 +21,6 @@ ALL = [DATA / "wfdb" / "ludb" / f"{n}.hea" for n in (1, 2, 8, 17)] + [
 
 
 def read(path: Path) -> EcgRecord:
-    try:
-        from engine.io import read_ecg
-    except ImportError:  # TEMP until engine.io lands
-        import wfdb
-        r = wfdb.rdrecord(str(path.with_suffix("")))
-        names = {n.lower(): n for n in LEADS}
-        keep = [(i, names[s.lower()]) for i, s in enumerate(r.sig_name) if s.lower() in names]
-        return EcgRecord(signal=r.p_signal[:, [i for i, _ in keep]].T.astype(np.float32),
-                         fs=float(r.fs), leads=tuple(n for _, n in keep))
     return read_ecg(path)
 
 
