@@ -348,3 +348,68 @@ def test_load_cohort_reads_what_was_built(tiny, tmp_path):
     (out / "cohort.json").unlink()
     with pytest.raises(MissingFileError, match="cohort.json"):
         load_cohort(out)
+
+
+# --------------------------------------------------------------------------- phantom
+def _hand_counts(root: Path) -> dict:
+    """The paper's link recomputed from the phantom's CSVs with the csv module only."""
+    def rows(rel):
+        return _read_csv(root / rel)
+
+    def when(text):
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+
+    meta = rows("mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv")
+    labels = {(r["subject_id"], r["study_id"]): r for r in
+              rows("mimic-cxr-jpg/mimic-cxr-2.0.0-chexpert.csv")}
+    stays = {r["stay_id"]: (r["subject_id"], when(r["intime"]), when(r["outtime"]))
+             for r in rows("mimic-iv-ed/ed/edstays.csv")}
+    ecg_time = {r["study_id"]: when(r["ecg_time"]) for r in rows("mimic-iv-ecg/record_list.csv")}
+    tied = [(r["subject_id"], r["study_id"], r["ed_stay_id"]) for r in
+            rows("mimic-iv-ecg-ext-icd/records_w_diag_icd10.csv") if r["ed_stay_id"]]
+    frontal = [r for r in meta if r["ViewPosition"] in ("AP", "PA")]
+    studies = {}
+    for r in frontal:
+        t = datetime.strptime(r["StudyDate"] + r["StudyTime"].split(".")[0].zfill(6),
+                              "%Y%m%d%H%M%S")
+        studies[(r["subject_id"], r["study_id"])] = t
+    pairs = {}
+    for (subject, study), t in studies.items():
+        if (subject, study) not in labels:
+            continue
+        cands = [(abs(ecg_time[e] - t), ecg_time[e], int(e)) for s, e, stay in tied
+                 if s == subject and stays[stay][0] == subject
+                 and stays[stay][1] <= t <= stays[stay][2]]
+        if cands:
+            pairs[int(study)] = min(cands)[2]
+    return {"cxr_images": len(meta), "frontal_images": len(frontal),
+            "frontal_studies": len(studies), "pairs": pairs, "labels": labels}
+
+
+def test_phantom_counts_splits_and_ssl_match_hand_computation(tmp_path):
+    phantom_cli = pytest.importorskip("training.phantom.cli")
+    root = tmp_path / "phantom"
+    assert phantom_cli.main(["--subjects", "40", "--seed", "5", "--out", str(root)]) == 0
+    out = tmp_path / "c"
+    info = _build(["--mimic-root", str(root), "--out", str(out), "--workers", "2"])
+    hand = _hand_counts(root)
+    c = info["counts"]
+    assert (c["cxr_images"], c["frontal_images"], c["frontal_studies"]) == (
+        hand["cxr_images"], hand["frontal_images"], hand["frontal_studies"])
+    pairs = _read_csv(out / "pairs.csv")
+    assert c["pairs"] == c["pairs_written"] == len(hand["pairs"]) > 10
+    assert {int(r["cxr_study_id"]): int(r["ecg_study_id"]) for r in pairs} == hand["pairs"]
+    for r in pairs:
+        lab = hand["labels"][(r["subject_id"], r["cxr_study_id"])]
+        assert int(r["edema"]) == (lab["Edema"] == "1.0")
+        assert int(r["pleural_effusion"]) == (lab["Pleural Effusion"] == "1.0")
+    split_sets = {s: {r["subject_id"] for r in pairs if r["split"] == s}
+                  for s in ("train", "val", "test")}
+    assert not (split_sets["train"] & split_sets["val"] or split_sets["train"] & split_sets["test"]
+                or split_sets["val"] & split_sets["test"])
+    ssl = _read_csv(out / "ssl.csv")
+    assert not {r["subject_id"] for r in ssl} & split_sets["test"]
+    n_test_ecgs = sum(r["subject_id"] in split_sets["test"]
+                      for r in _read_csv(root / "mimic-iv-ecg/record_list.csv"))
+    assert len(ssl) == c["ecgs"] - n_test_ecgs
+    assert info["skipped"]["files"] == 0
