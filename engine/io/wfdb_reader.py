@@ -208,17 +208,17 @@ def _build_record(header: WfdbHeader, digital: np.ndarray, header_path: Path) ->
     physical = digital.astype(np.float64)
     np.subtract(physical, baseline, out=physical)
     np.divide(physical, gain, out=physical)
-    for i, s in enumerate(sigs):
-        invalid = _INVALID.get(s.fmt)
-        if invalid is not None:
-            column = digital[:, i]
-            mask = column == invalid
-            if mask.any():
-                physical[mask, i] = np.nan
+    invalid = np.array([_INVALID.get(s.fmt, np.iinfo(np.int64).min) for s in sigs], dtype=np.int64)
+    mask = digital == invalid
+    if mask.any():
+        physical[mask] = np.nan
     scale_rows = [i for i in lead_rows if mv_factor(sigs[i].units) != 1.0]
     for i in scale_rows:
         physical[:, i] *= mv_factor(sigs[i].units)
-    signal = np.ascontiguousarray(physical[:, lead_rows].T, dtype=np.float32)
+    if lead_rows == list(range(len(lead_rows))):  # common case: leads are the first columns
+        signal = np.ascontiguousarray(physical[:, :len(lead_rows)].T, dtype=np.float32)
+    else:
+        signal = np.ascontiguousarray(physical[:, lead_rows].T, dtype=np.float32)
     extra = (np.ascontiguousarray(physical[:, extra_rows].T, dtype=np.float32)
              if extra_rows else None)
     leads = tuple(canonical_lead(sigs[i].description) for i in lead_rows)
