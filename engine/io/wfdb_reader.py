@@ -23,7 +23,7 @@ from engine.errors import CorruptFileError, LeadError, MissingFileError, ReadErr
 from engine.io.files import check_file, file_size, read_bytes
 from engine.io.leadnames import canonical_lead, order_leads
 from engine.io.units import mv_factor
-from engine.io.wfdb_header import WfdbHeader, WfdbSignal, parse_header
+from engine.io.wfdb_header import WfdbHeader, parse_header
 from engine.io.wfdb_meta import header_meta
 from engine.records import EcgRecord, Source
 
