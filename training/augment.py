@@ -150,13 +150,13 @@ def _uniform(generator: torch.Generator, shape: tuple[int, ...], lo: float, hi: 
 
 def _interp(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """Linear interpolation of `x` `[B, L, T]` at fractional sample positions
-    `pos` `[B, T']` (clamped to [0, T-1]) -> `[B, L, T']`."""
+    `pos` `[B, T']` (clamped to [0, T-1]) -> `[B, L, T']` (one `grid_sample`)."""
     t = x.shape[-1]
-    pos = pos.clamp(0, t - 1)
-    i0 = pos.floor().long().clamp(max=t - 2)
-    frac = (pos - i0).to(x.dtype)[:, None, :]
-    i0 = i0[:, None, :].expand(-1, x.shape[1], -1)
-    return x.gather(2, i0) * (1 - frac) + x.gather(2, i0 + 1) * frac
+    gx = pos.clamp(0, t - 1) / (t - 1) * 2 - 1
+    grid = torch.stack([gx, torch.zeros_like(gx)], dim=-1)[:, None].to(x.dtype)   # [B, 1, T', 2]
+    out = torch.nn.functional.grid_sample(x[:, :, None, :], grid, mode="bilinear",
+                                          padding_mode="border", align_corners=True)
+    return out[:, :, 0, :]
 
 
 def time_warp(x: torch.Tensor, generator: torch.Generator, strength: float = 0.2,
@@ -165,34 +165,33 @@ def time_warp(x: torch.Tensor, generator: torch.Generator, strength: float = 0.2
     between `n_knots + 2` knots, each uniform in `1 +- strength`; the warped
     time axis spans the whole record. `[B, 12, T]` -> same."""
     b, _, t = x.shape
-    speed_knots = _uniform(generator, (b, 1, n_knots + 2), 1 - strength, 1 + strength).to(x.device)
+    speed_knots = _uniform(generator, (b, 1, n_knots + 2), 1 - strength, 1 + strength)
     speed = torch.nn.functional.interpolate(speed_knots, size=t, mode="linear",
                                             align_corners=True)[:, 0]         # [B, T]
     pos = torch.cumsum(speed, dim=1) - speed[:, :1]
-    pos = pos / pos[:, -1:] * (t - 1)
-    return _interp(x, pos)
+    pos = pos / pos[:, -1:] * (t - 1)                                         # [B, T] in samples
+    return _interp(x, pos.to(x.device))
 
 
 def segment_permutation(x: torch.Tensor, generator: torch.Generator,
                         n_segments: int = 5) -> torch.Tensor:
     """Split the time axis into `n_segments` equal parts (the last takes the
     remainder) and shuffle their order per record. `[B, 12, T]` -> same."""
-    b, _, t = x.shape
-    edges = [round(i * t / n_segments) for i in range(n_segments + 1)]
-    seg_index = torch.empty(t, dtype=torch.long)
-    for s in range(n_segments):
-        seg_index[edges[s]:edges[s + 1]] = s
+    b, n, t = x.shape
     order = torch.argsort(torch.rand(b, n_segments, generator=generator), dim=1)  # [B, S]
-    lengths = torch.tensor([edges[s + 1] - edges[s] for s in range(n_segments)])
+    rows = torch.arange(b)[:, None]
+    if t % n_segments == 0:   # fast path: whole blocks by advanced indexing
+        blocks = x.reshape(b, n, n_segments, t // n_segments).transpose(1, 2)   # [B, S, L, T/S]
+        return blocks[rows, order.to(x.device)].transpose(1, 2).reshape(b, n, t)
+    edges = [round(i * t / n_segments) for i in range(n_segments + 1)]
     starts = torch.tensor(edges[:-1])
-    seg_len = lengths[order]                                   # [B, S]
-    new_start = torch.cumsum(seg_len, dim=1) - seg_len         # where each chosen segment lands
+    seg_len = torch.tensor(edges[1:]) - starts
+    lengths = seg_len[order]                                   # [B, S] in output order
+    new_start = torch.cumsum(lengths, dim=1) - lengths         # where each chosen segment lands
     pos = torch.arange(t)
-    # for output sample p: which output slot j, then source = starts[order[j]] + (p - new_start[j])
-    slot = (pos[None, None, :] >= new_start[:, :, None]).sum(1) - 1   # [B, T]
+    slot = (pos[None, None, :] >= new_start[:, :, None]).sum(1) - 1   # output slot of each sample
     src = starts[order.gather(1, slot)] + pos[None, :] - new_start.gather(1, slot)
-    src = src.to(x.device)[:, None, :].expand(-1, x.shape[1], -1)
-    return x.gather(2, src)
+    return x.gather(2, src.to(x.device)[:, None, :].expand(-1, n, -1))
 
 
 def time_augment(x: torch.Tensor, generator: torch.Generator, p: float = 0.5,
@@ -217,21 +216,40 @@ def time_augment(x: torch.Tensor, generator: torch.Generator, p: float = 0.5,
     _check(x)
     b, n, t = x.shape
 
-    def pick(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        apply = (torch.rand(b, generator=generator) < p).to(x.device)[:, None, None]
-        return torch.where(apply, out, y)
+    def draw() -> torch.Tensor:
+        """bool `[B]` on x's device: which records get the next augmentation."""
+        return (torch.rand(b, generator=generator) < p).to(x.device)
 
-    y = pick(x, time_warp(x, generator, warp_strength))
-    y = pick(y, segment_permutation(y, generator, n_segments))
+    def on_chosen(y: torch.Tensor, fn) -> torch.Tensor:
+        """Apply a resampling `fn` to the chosen records only."""
+        chosen = draw().nonzero().flatten()
+        if chosen.numel() == 0:
+            return y
+        y = y.clone()
+        y[chosen] = fn(y[chosen])
+        return y
+
+    y = on_chosen(x, lambda r: time_warp(r, generator, warp_strength))
+    y = on_chosen(y, lambda r: segment_permutation(r, generator, n_segments))
+    # scaling, wander and noise fused in one pass: y * gain + wander + noise,
+    # with gain 1 / amplitude 0 / std 0 for the records not chosen.
+    use_gain, use_wander, use_noise = draw(), draw(), draw()
     gain = _uniform(generator, (b, n, 1), *scale_range).to(x.device, x.dtype)
-    y = pick(y, y * gain)
-    amp = _uniform(generator, (b, n, 1), 0.0, wander_amplitude)
-    freq = _uniform(generator, (b, n, 1), *wander_hz)
-    phase = _uniform(generator, (b, n, 1), 0.0, 2 * math.pi)
-    tt = torch.arange(t, dtype=torch.float32) / fs_hz
-    wander = (amp * torch.sin(2 * math.pi * freq * tt + phase)).to(x.device, x.dtype)
-    y = pick(y, y + wander)
-    noise = (torch.randn((b, n, t), generator=generator) * noise_std).to(x.device, x.dtype)
-    y = pick(y, y + noise)
-    y = pick(y, time_mask(y, generator, mask_fraction, per_lead=False))
+    gain = torch.where(use_gain[:, None, None], gain, torch.ones_like(gain))
+    amp = _uniform(generator, (b, n, 1), 0.0, wander_amplitude).to(x.device, x.dtype)
+    freq = _uniform(generator, (b, n, 1), *wander_hz).to(x.device, x.dtype)
+    phase = _uniform(generator, (b, n, 1), 0.0, 2 * math.pi).to(x.device, x.dtype)
+    tt = torch.arange(t, device=x.device, dtype=x.dtype) * (2 * math.pi / fs_hz)
+    additive = torch.sin(freq * tt + phase).mul_(amp * use_wander[:, None, None])
+    noise = torch.randn((b, n, t), generator=generator).to(x.device, x.dtype)
+    additive.add_(noise.mul_(noise_std * use_noise[:, None, None].to(x.dtype)))
+    y = torch.addcmul(additive, y, gain)
+    # time mask: one block, all leads
+    use_mask = draw()
+    length = int(round(mask_fraction * t))
+    if length > 0:
+        start = torch.randint(0, t - length + 1, (b, 1, 1), generator=generator).to(x.device)
+        idx = torch.arange(t, device=x.device)
+        block = (idx >= start) & (idx < start + length) & use_mask[:, None, None]
+        y = y.masked_fill_(block, 0.0)
     return y
