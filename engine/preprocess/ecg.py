@@ -106,9 +106,9 @@ def assemble_leads(record: EcgRecord) -> tuple[np.ndarray, dict[str, list[str]]]
         if name in _ROW and name not in rows:
             rows[name] = i
     out = np.zeros((len(LEADS), sig.shape[1]), dtype=np.float64)
-    for name, i in rows.items():
-        out[_ROW[name]] = sig[i]
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    out[[_ROW[name] for name in rows]] = sig[list(rows.values())]
+    if not np.isfinite(out).all():
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
     have = set(rows)
     derived: list[str] = []

@@ -31,6 +31,7 @@ KAISER_BETA: float = 5.0
 FLAT_RANGE_MV: float = 1e-6
 
 
+@lru_cache(maxsize=64)
 def resample_factors(fs: float, target_fs: float) -> tuple[int, int]:
     """Rational `(up, down)` with `up / down ~= target_fs / fs`, in lowest terms.
 
@@ -38,6 +39,17 @@ def resample_factors(fs: float, target_fs: float) -> tuple[int, int]:
     """
     frac = Fraction(target_fs / fs).limit_denominator(MAX_RESAMPLE_DENOMINATOR)
     return frac.numerator, frac.denominator
+
+
+def _pad_edge(x: np.ndarray, before: int, after: int) -> np.ndarray:
+    """`np.pad(x, ((0, 0), (before, after)), mode="edge")` for 2-D float64 `x`,
+    without np.pad's general-case overhead (it dominated for 12 x 1000 arrays)."""
+    rows, n = x.shape
+    out = np.empty((rows, before + n + after), dtype=np.float64)
+    out[:, before:before + n] = x
+    out[:, :before] = x[:, :1]
+    out[:, before + n:] = x[:, -1:]
+    return out
 
 
 @lru_cache(maxsize=32)
@@ -85,7 +97,7 @@ def _decimate(x: np.ndarray, down: int) -> np.ndarray:
     half = (taps.size - 1) // 2
     n = x.shape[-1]
     n_out = -(-n // down)
-    padded = np.pad(x, ((0, 0), (half, half + down)), mode="edge")
+    padded = _pad_edge(x, half, half + down)
     view = sliding_window_view(padded, taps.size, axis=-1)[:, ::down][:, :n_out]
     return np.einsum("rnk,k->rn", view, taps)
 
@@ -110,7 +122,7 @@ def median_filter_rows(x: np.ndarray, kernel: int) -> np.ndarray:
     if half == 0:
         return x.copy()
     n = x.shape[-1]
-    padded = np.pad(x, ((0, 0), (half, half)), mode="edge")
+    padded = _pad_edge(x, half, half)
     filtered = ndimage.median_filter(padded.ravel(), size=kernel, mode="nearest")
     return filtered.reshape(padded.shape)[:, half:half + n]
 
