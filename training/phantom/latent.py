@@ -107,7 +107,7 @@ def draw_episode(rng: np.random.Generator, traits: SubjectTraits) -> EpisodeStat
     fluid = HF_LOADING * sev + own * rng.normal()
     ctr = float(np.clip(0.50 + 0.06 * (heart - CARDIOMEGALY_Z), 0.36, 0.74))
     side = str(rng.choice(["bilateral", "right", "left"], p=[0.5, 0.3, 0.2]))
-    p_af = _sigmoid(-3.4 + 0.9 * age_z + 0.9 * cong + 0.35 * heart)
+    p_af = _sigmoid(-3.0 + 0.9 * age_z + 0.9 * cong + 0.35 * heart)
     af = bool(rng.random() < p_af)
     hr = (74.0 + (4.0 if traits.sex == "F" else 0.0) + 7.0 * max(cong, 0.0)
           + 6.0 * max(fluid, 0.0) + 2.0 * sev + rng.normal(0.0, 11.0))
@@ -115,7 +115,7 @@ def draw_episode(rng: np.random.Generator, traits: SubjectTraits) -> EpisodeStat
         hr += 14.0
     hr = float(np.clip(hr, 42.0, 150.0))
     qrs = (92.0 - (6.0 if traits.sex == "F" else 0.0) + 3.0 * age_z
-           + 7.0 * max(heart, 0.0) + rng.normal(0.0, 7.0))
+           + 2.5 * max(heart, 0.0) + rng.normal(0.0, 8.0))
     if traits.rbbb:
         qrs += 38.0
     qrs = float(np.clip(qrs, 70.0, 170.0))
