@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import signal as sps
 
 from engine.constants import ECG_FS_HZ, ECG_SAMPLES, LEADS
@@ -21,7 +23,8 @@ LUDB1 = DATA / "wfdb" / "ludb" / "1.hea"
 CINC = DATA / "wfdb_mat" / "cinc2021" / "E07505.hea"
 PTB = DATA / "wfdb" / "ptb_diagnostic" / "s0010_re.hea"
 PTBXL = DATA / "wfdb" / "ptbxl" / "00001_lr.hea"
-ALL = [DATA / "wfdb" / "ludb" / f"{n}.hea" for n in (1, 2, 8, 17)] + [CINC, PTB, PTBXL]
+ALL = [DATA / "wfdb" / "ludb" / f"{n}.hea" for n in (1, 2, 8, 17)] + [
+    CINC, PTB, PTBXL, DATA / "dicom" / "pydicom_waveform_ecg.dcm"]
 
 
 def read(path: Path) -> EcgRecord:
@@ -56,6 +59,8 @@ def test_output_exactly_in_range_with_extremes_on_every_lead(path: Path) -> None
     assert out.report["leads_found"] == list(LEADS)
     assert out.report["leads_derived"] == [] and out.report["leads_missing"] == []
     assert out.report["original_fs"] == rec.fs
+    assert {"original_fs", "original_seconds", "leads_found", "leads_derived", "leads_missing",
+            "padded_seconds", "window_starts_s", "seconds_used", "rule"} <= set(out.report)
     json.dumps(out.report)  # JSON-ready
 
 
@@ -258,3 +263,43 @@ def test_errors_users_can_cause(cinc: EcgRecord) -> None:
         preprocess_ecg(EcgRecord(signal=cinc.signal, fs=float("nan"), leads=cinc.leads))
     with pytest.raises(PreprocessError, match="shape"):
         preprocess_ecg(EcgRecord(signal=cinc.signal[:6], fs=cinc.fs, leads=cinc.leads))
+
+
+_CACHE: dict[str, EcgRecord] = {}
+
+
+def read_cached() -> EcgRecord:
+    if "cinc" not in _CACHE:
+        _CACHE["cinc"] = read(CINC)
+    return _CACHE["cinc"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(fs=st.sampled_from([50.0, 100.0, 128.0, 250.0, 256.3, 257.0, 300.0, 360.0, 500.0, 1000.0,
+                           1000.0 / 3]),
+       seconds=st.floats(MIN_RECORD_SECONDS + 0.05, 35.0),
+       drop=st.sets(st.sampled_from(["III", "aVR", "aVL", "aVF", "V1", "V3", "V6"]), max_size=4),
+       seed=st.integers(0, 2 ** 16))
+def test_invariants_on_random_rates_lengths_and_lead_sets(fs, seconds, drop, seed) -> None:
+    """A real record brought to any rate / length / lead subset keeps every
+    output invariant: shape, W = floor(seconds / 10) (>= 1), exact [-1, 1]
+    extremes on every present lead, report of derived / missing leads."""
+    cinc = read_cached()
+    n = int(seconds * fs)
+    base = sps.resample_poly(cinc.signal, *filters.resample_factors(500.0, fs), axis=-1)
+    sig = np.tile(base, (1, n // base.shape[1] + 1))[:, :n]
+    sig = sig + np.random.default_rng(seed).normal(0, 0.01, sig.shape)
+    names = [x for x in LEADS if x not in drop]
+    rec = EcgRecord(signal=sig[[LEADS.index(x) for x in names]].astype(np.float32), fs=fs,
+                    leads=tuple(names))
+    out = preprocess_ecg(rec)
+    n100 = -(-n * out.report["resample_up"] // out.report["resample_down"])
+    assert out.windows.shape == (max(1, n100 // ECG_SAMPLES), 12, ECG_SAMPLES)
+    assert np.isfinite(out.windows).all()
+    assert out.windows.min() >= -1 and out.windows.max() <= 1
+    live = [LEADS.index(x) for x in LEADS if x not in out.report["leads_missing"]]
+    assert (out.windows[:, live].min(axis=-1) == -1).all()
+    assert (out.windows[:, live].max(axis=-1) == 1).all()
+    assert set(out.report["leads_missing"]) == drop & {"V1", "V3", "V6"}
+    assert set(out.report["leads_derived"]) == drop & {"III", "aVR", "aVL", "aVF"}
+    json.dumps(out.report)

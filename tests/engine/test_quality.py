@@ -17,7 +17,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "ecg"
 CINC = DATA / "wfdb_mat" / "cinc2021" / "E07505.hea"
 PTB = DATA / "wfdb" / "ptb_diagnostic" / "s0010_re.hea"
 ALL = [DATA / "wfdb" / "ludb" / f"{n}.hea" for n in (1, 2, 8, 17)] + [
-    CINC, PTB, DATA / "wfdb" / "ptbxl" / "00001_lr.hea"]
+    CINC, PTB, DATA / "wfdb" / "ptbxl" / "00001_lr.hea",
+    DATA / "dicom" / "pydicom_waveform_ecg.dcm"]
 
 
 def read(path: Path) -> EcgRecord:
