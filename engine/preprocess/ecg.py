@@ -16,6 +16,7 @@ Steps, in this order (one function shared by training and inference):
    - a record of at least 10 s gives W = floor(seconds / 10) non-overlapping
      windows starting at 0, 10, 20 ... s; a trailing part shorter than 10 s is
      dropped (reported as `dropped_seconds`). Inference averages the windows.
+     Only the first MAX_RECORD_SECONDS (300 s) of a longer record are used.
    - a record shorter than 10 s (but at least MIN_RECORD_SECONDS) gives one
      window: the available samples are baseline-corrected on their own, then
      padded at the end with 0 mV (the isoelectric line, i.e. what a flat,
@@ -48,6 +49,11 @@ logger = logging.getLogger(__name__)
 #: beats padded to 10 s are not a meaningful model input.
 MIN_RECORD_SECONDS: float = 2.0
 
+#: Only the first this many seconds of a longer record (a Holter or monitoring
+#: export) are used, i.e. at most MAX_RECORD_SECONDS / 10 windows; the rest is
+#: reported in `dropped_seconds`. Bounds time and memory for any input.
+MAX_RECORD_SECONDS: float = 300.0
+
 #: Chest leads; a record must contain at least one of them.
 CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -55,7 +61,8 @@ CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
 WINDOW_RULE: str = (
     f"resampled to {ECG_FS_HZ} Hz; records of >= {ECG_SECONDS} s are cut into "
     f"floor(seconds / {ECG_SECONDS}) non-overlapping {ECG_SECONDS} s windows from 0 s "
-    f"(a trailing partial window is dropped); shorter records give one window, "
+    f"(a trailing partial window, and anything after {MAX_RECORD_SECONDS:g} s, is dropped); "
+    f"shorter records give one window, "
     f"baseline-corrected then padded at the end with 0 mV (isoelectric) to {ECG_SECONDS} s; "
     f"baseline removal ({ECG_BASELINE_MEDIAN_S[0]} s then {ECG_BASELINE_MEDIAN_S[1]} s median) "
     f"and min-max scaling to [{ECG_SCALE[0]:g}, {ECG_SCALE[1]:g}] per window and lead; "
@@ -89,8 +96,11 @@ def _check_record(record: EcgRecord) -> tuple[np.ndarray, float]:
     return sig, fs
 
 
-def assemble_leads(record: EcgRecord) -> tuple[np.ndarray, dict[str, list[str]]]:
+def assemble_leads(record: EcgRecord,
+                   n_samples: int | None = None) -> tuple[np.ndarray, dict[str, list[str]]]:
     """The 12 standard leads of `record` in `LEADS` order, derived / zero-filled.
+
+    Only the first `n_samples` samples are used when given.
 
     Returns:
         (signal float64 `[12, n_samples]` in mV at the record's rate, with NaN
@@ -100,7 +110,7 @@ def assemble_leads(record: EcgRecord) -> tuple[np.ndarray, dict[str, list[str]]]
     Raises:
         LeadError: fewer than two of I, II, III, or no chest lead.
     """
-    sig = np.asarray(record.signal)
+    sig = np.asarray(record.signal)[:, :n_samples]
     rows: dict[str, int] = {}
     for i, name in enumerate(record.leads):
         if name in _ROW and name not in rows:
@@ -167,7 +177,11 @@ def preprocess_ecg(record: EcgRecord) -> EcgInput:
             record shorter than MIN_RECORD_SECONDS.
     """
     sig, fs = _check_record(record)
-    leads, info = assemble_leads(record)
+    n_keep = min(sig.shape[1], int(MAX_RECORD_SECONDS * fs))
+    if n_keep < sig.shape[1]:
+        logger.info("ECG of %.0f s: only the first %.0f s are used", sig.shape[1] / fs,
+                    MAX_RECORD_SECONDS)
+    leads, info = assemble_leads(record, n_keep)
     x = resample(leads, fs, ECG_FS_HZ)
     n = x.shape[-1]
     n_leads = len(LEADS)
@@ -199,7 +213,7 @@ def preprocess_ecg(record: EcgRecord) -> EcgInput:
         "padded_seconds": padded_samples / ECG_FS_HZ,
         "window_starts_s": [float(k * ECG_SECONDS) for k in range(n_windows)],
         "seconds_used": used / ECG_FS_HZ,
-        "dropped_seconds": max(0.0, (n - used) / ECG_FS_HZ),
+        "dropped_seconds": (n - used) / ECG_FS_HZ + (sig.shape[1] - n_keep) / fs,
         "resample_up": up,
         "resample_down": down,
         "rule": WINDOW_RULE,

@@ -15,7 +15,7 @@ from engine.constants import ECG_FS_HZ, ECG_SAMPLES, LEADS
 from engine.errors import LeadError, PreprocessError
 from engine.io import read_ecg
 from engine.preprocess import filters, preprocess_ecg
-from engine.preprocess.ecg import MIN_RECORD_SECONDS
+from engine.preprocess.ecg import MAX_RECORD_SECONDS, MIN_RECORD_SECONDS
 from engine.records import EcgRecord
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ecg"
@@ -249,6 +249,18 @@ def test_short_record_is_padded_with_isoelectric_line(cinc: EcgRecord) -> None:
     x = filters.remove_baseline(filters.resample(short.signal, 500.0, 100.0), 100, (0.2, 0.6))
     zero_scaled = -1 + 2 * (0 - x.min(axis=-1)) / (x.max(axis=-1) - x.min(axis=-1))
     np.testing.assert_allclose(pad[:, 0], zero_scaled, atol=1e-6)
+
+
+def test_very_long_record_is_limited(cinc: EcgRecord) -> None:
+    """A 20-minute recording: only the first MAX_RECORD_SECONDS are windowed."""
+    reps = int(1200 / cinc.duration_s)
+    long = EcgRecord(signal=np.tile(cinc.signal, (1, reps)), fs=cinc.fs, leads=cinc.leads)
+    out = preprocess_ecg(long)
+    n_win = int(MAX_RECORD_SECONDS // 10)
+    assert out.windows.shape == (n_win, 12, ECG_SAMPLES)
+    assert out.report["seconds_used"] == MAX_RECORD_SECONDS
+    assert out.report["dropped_seconds"] == pytest.approx(1200 - MAX_RECORD_SECONDS)
+    assert out.report["window_starts_s"][-1] == MAX_RECORD_SECONDS - 10
 
 
 def test_errors_users_can_cause(cinc: EcgRecord) -> None:
