@@ -72,14 +72,19 @@ def _score_cxr(predictor: Predictor, path: str) -> dict:
         return cxr_json(path, None, str(exc))
 
 
-def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Score every input, writing to `out`; returns the exit status."""
-    try:
-        predictor = Predictor(args.models, device=args.device, precision=args.precision,
-                              threads=args.threads)
-    except CromotexError as exc:
-        err.write(f"cromotex predict: {exc}\n")
-        return 2
+def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
+                predictor: Predictor | None = None) -> int:
+    """Score every input, writing to `out`; returns the exit status.
+
+    `predictor`: an already opened Predictor (else one is opened from `args`).
+    """
+    if predictor is None:
+        try:
+            predictor = Predictor(args.models, device=args.device, precision=args.precision,
+                                  threads=args.threads)
+        except CromotexError as exc:
+            err.write(f"cromotex predict: {exc}\n")
+            return 2
     if predictor.demo:
         err.write(f"WARNING: {predictor.bundle.disclaimer} (bundle {predictor.bundle.bundle_id})\n")
     model = {**predictor.describe(), "files": dict(predictor.ecg_files)}
