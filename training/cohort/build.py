@@ -99,10 +99,10 @@ def _imap(func: Callable, jobs: Iterable, workers: int) -> Iterator:
         yield from pool.imap(func, jobs, chunksize=4)
 
 
-def _link(paths: mimic_tables.MimicPaths, args: argparse.Namespace) -> link.LinkResult:
+def _link(paths: mimic_tables.MimicPaths, records: pd.DataFrame,
+          args: argparse.Namespace) -> link.LinkResult:
     metadata = mimic_tables.read_cxr_metadata(paths.cxr_metadata)
     chexpert = mimic_tables.read_chexpert(paths.cxr_chexpert)
-    records = mimic_tables.read_record_list(paths.record_list)
     if args.link == "window":
         return link.link_window(metadata, chexpert, records, args.hours)
     if paths.edstays is None:
@@ -239,12 +239,11 @@ def build(args: argparse.Namespace) -> dict:
     paths = mimic_tables.locate(args.mimic_root, args.ecg_root, args.cxr_root, args.ed_root,
                                 args.ecg_icd_csv)
     log.info("tables: %s", paths.as_dict())
-    result = _link(paths, args)
+    records = mimic_tables.read_record_list(paths.record_list)
+    result = _link(paths, records, args)
     pairs = result.pairs.copy()
     split_of = assign_splits(pairs["subject_id"], seed=args.seed)
     pairs["split"] = pairs["subject_id"].map(split_of)
-
-    records = mimic_tables.read_record_list(paths.record_list)
     records["split"] = records["subject_id"].map(split_of).fillna(UNLINKED)
     ssl = records[records["split"] != "test"].sort_values(["subject_id", "ecg_time", "study_id"],
                                                          na_position="last")
@@ -308,10 +307,11 @@ def format_summary(info: dict) -> str:
     if sk["unexpected"]:
         lines.append(f"WARNING: {sk['unexpected']} file(s) failed with an unexpected (untyped) "
                      "error: a reader bug; please report it.")
-    t = info["timing_s"]
-    rate = info["counts"]["pairs_written"] / t["pairs"] if t["pairs"] > 0 else float("nan")
-    lines.append(f"time: {t['total']} s (SSL {t['ssl']} s, pairs {t['pairs']} s, "
-                 f"{rate:.1f} pairs/s)")
+    t, c = info["timing_s"], info["counts"]
+    rate = c["pairs_written"] / t["pairs"] if t["pairs"] > 0 else float("nan")
+    ssl_rate = c["ssl_written"] / t["ssl"] if t["ssl"] > 0 else float("nan")
+    lines.append(f"time: {t['total']} s (tables {t['tables_and_link']} s, SSL {t['ssl']} s = "
+                 f"{ssl_rate:.1f} ECGs/s, pairs {t['pairs']} s = {rate:.1f} pairs/s)")
     return "\n".join(lines)
 
 
