@@ -231,19 +231,22 @@ def time_augment(x: torch.Tensor, generator: torch.Generator, p: float = 0.5,
 
     y = on_chosen(x, lambda r: time_warp(r, generator, warp_strength))
     y = on_chosen(y, lambda r: segment_permutation(r, generator, n_segments))
-    # scaling, wander and noise fused in one pass: y * gain + wander + noise,
-    # with gain 1 / amplitude 0 / std 0 for the records not chosen.
-    use_gain, use_wander, use_noise = draw(), draw(), draw()
+    # scaling, then wander and noise added (generated for the chosen records only)
+    use_gain = draw()
     gain = _uniform(generator, (b, n, 1), *scale_range).to(x.device, x.dtype)
-    gain = torch.where(use_gain[:, None, None], gain, torch.ones_like(gain))
-    amp = _uniform(generator, (b, n, 1), 0.0, wander_amplitude).to(x.device, x.dtype)
-    freq = _uniform(generator, (b, n, 1), *wander_hz).to(x.device, x.dtype)
-    phase = _uniform(generator, (b, n, 1), 0.0, 2 * math.pi).to(x.device, x.dtype)
-    tt = torch.arange(t, device=x.device, dtype=x.dtype) * (2 * math.pi / fs_hz)
-    additive = torch.sin(freq * tt + phase).mul_(amp * use_wander[:, None, None])
-    noise = torch.randn((b, n, t), generator=generator).to(x.device, x.dtype)
-    additive.add_(noise.mul_(noise_std * use_noise[:, None, None].to(x.dtype)))
-    y = torch.addcmul(additive, y, gain)
+    y = y * torch.where(use_gain[:, None, None], gain, torch.ones_like(gain))
+    wander_rows = draw().nonzero().flatten()
+    if wander_rows.numel():
+        k = wander_rows.numel()
+        amp = _uniform(generator, (k, n, 1), 0.0, wander_amplitude).to(x.device, x.dtype)
+        freq = _uniform(generator, (k, n, 1), *wander_hz).to(x.device, x.dtype)
+        phase = _uniform(generator, (k, n, 1), 0.0, 2 * math.pi).to(x.device, x.dtype)
+        tt = torch.arange(t, device=x.device, dtype=x.dtype) * (2 * math.pi / fs_hz)
+        y.index_add_(0, wander_rows, torch.sin(freq * tt + phase).mul_(amp))
+    noise_rows = draw().nonzero().flatten()
+    if noise_rows.numel():
+        noise = torch.randn((noise_rows.numel(), n, t), generator=generator)
+        y.index_add_(0, noise_rows, noise.to(x.device, x.dtype).mul_(noise_std))
     # time mask: one block, all leads
     use_mask = draw()
     length = int(round(mask_fraction * t))

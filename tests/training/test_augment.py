@@ -147,7 +147,10 @@ def test_time_augment_identity_when_never_applied():
 
 def test_time_augment_changes_and_keeps_shape():
     x = ecg_batch(64)
+    before = x.clone()
     y = time_augment(x, torch.Generator().manual_seed(0), p=1.0)
+    vcg_augment(x, torch.Generator().manual_seed(0))
+    assert torch.equal(x, before)                                  # inputs untouched
     assert y.shape == x.shape and y.dtype == x.dtype and torch.isfinite(y).all()
     assert (y - x).abs().mean() > 0.05
     # with p = 0.5 some records change and (almost surely) some are untouched by all six
