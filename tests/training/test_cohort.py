@@ -413,3 +413,28 @@ def test_phantom_counts_splits_and_ssl_match_hand_computation(tmp_path):
                       for r in _read_csv(root / "mimic-iv-ecg/record_list.csv"))
     assert len(ssl) == c["ecgs"] - n_test_ecgs
     assert info["skipped"]["files"] == 0
+
+
+def test_without_ed_tables_only_the_window_link_works(tiny, tmp_path, capsys):
+    root, expected = tiny
+    argv = ["--ecg-root", str(root / "mimic-iv-ecg"), "--cxr-root", str(root / "mimic-cxr-jpg")]
+    assert build.main([*argv, "--out", str(tmp_path / "a"), "-q"]) == 2
+    assert "--link window" in capsys.readouterr().err
+    info = _build([*argv, "--out", str(tmp_path / "b"), "--link", "window", "--hours", "72"])
+    assert info["inputs"]["edstays"] is None
+    assert info["counts"]["pairs_written"] == len(expected["window"])
+    assert {r["stay_id"] for r in _read_csv(tmp_path / "b" / "pairs.csv")} == {""}
+
+
+def test_load_cohort_refuses_other_preprocessing(tiny, tmp_path):
+    from engine.errors import PreprocessError
+    from training.data import load_cohort
+
+    root, _ = tiny
+    out = tmp_path / "c"
+    info = _build(["--mimic-root", str(root), "--out", str(out)])
+    info["preprocessing"]["ecg"]["fs_hz"] = 500
+    (out / "cohort.json").write_text(json.dumps(info))
+    with pytest.raises(PreprocessError, match="rebuild"):
+        load_cohort(out)
+    assert len(load_cohort(out, check_preprocessing=False)) == len(_read_csv(out / "pairs.csv"))
