@@ -183,3 +183,61 @@ def test_cuda_device(bundle_dir):
         with pytest.raises(InferenceError, match="onnxruntime-gpu"):
             Predictor(bundle_dir, device="cuda")
         assert Predictor(bundle_dir, device="auto").describe()["device"] == "cpu"
+
+
+# --------------------------------------------------------------------------- the shipped bundle
+SHIPPED = REPO / "resources" / "models"
+needs_shipped = pytest.mark.skipif(
+    not (SHIPPED / "manifest.json").exists(),
+    reason="the shipped bundle resources/models/ is not committed yet (these tests must run "
+           "once it is)")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Predictor:
+    return Predictor()  # default location, fully verified
+
+
+@needs_shipped
+def test_shipped_bundle_reproduces_its_reference_outputs(shipped):
+    ref = shipped.bundle.reference
+    assert ref is not None and ref["cases"], "the shipped bundle must carry reference outputs"
+    atol = float(ref.get("atol", 1e-5))
+    checked = 0
+    for case in ref["cases"]:
+        if case.get("ecg"):
+            preds = shipped.predict_ecg(read_ecg(REPO / case["ecg"]))
+            for p, want in case["probabilities"].items():
+                assert preds[p].probability == pytest.approx(want, abs=atol), (case["ecg"], p)
+                assert preds[p].demo == shipped.bundle.demo
+            checked += 1
+        if case.get("cxr") and case.get("cxr_probabilities"):
+            preds = shipped.predict_cxr(read_cxr(REPO / case["cxr"]))
+            for p, want in case["cxr_probabilities"].items():
+                assert preds[p].probability == pytest.approx(want, abs=atol), (case["cxr"], p)
+    assert checked >= 1
+
+
+@needs_shipped
+def test_shipped_bundle_ood_fires_on_noise_not_on_demo_cases(shipped):
+    for seed in range(2):
+        assert all(v.ood for v in shipped.predict_ecg(noise_record(seed)).values())
+    cases = [c for c in shipped.bundle.reference["cases"] if c.get("ecg")]
+    for case in cases:
+        preds = shipped.predict_ecg(read_ecg(REPO / case["ecg"]))
+        assert not any(v.ood for v in preds.values()), case["ecg"]
+
+
+@needs_shipped
+def test_shipped_bundle_is_deterministic_and_batch_independent(shipped):
+    record = read_ecg(PTB)
+    a, b = shipped.predict_ecg(record), Predictor().predict_ecg(record)
+    for p in PATHOLOGIES:
+        assert a[p].probability == b[p].probability
+        assert a[p].embedding.tobytes() == b[p].embedding.tobytes()
+    windows = preprocess_ecg(record).windows
+    together = shipped.predict_ecg_inputs(np.concatenate([windows, synthetic_windows(5, 2)]))
+    for i in range(windows.shape[0]):
+        alone = shipped.predict_ecg_inputs(windows[i:i + 1])
+        for p in PATHOLOGIES:
+            assert alone[p].logits[0] == together[p].logits[i]
