@@ -13,7 +13,6 @@ import pytest
 
 from engine.constants import PATHOLOGIES
 from training.cohort import build, mimic_tables
-from training.cohort.splits import assign_splits
 
 MIMIC_LEADS = ["I", "II", "III", "aVR", "aVF", "aVL", "V1", "V2", "V3", "V4", "V5", "V6"]
 T0 = datetime(2150, 3, 1, 8, 0, 0)

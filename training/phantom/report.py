@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from scipy.signal import find_peaks
 from engine.constants import ECG_FS_HZ, LEADS, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.errors import CromotexError
 from training.data import SPLITS, Cohort, load_cohort
-
-log = logging.getLogger(__name__)
 
 ECG_FEATURES: tuple[str, ...] = (
     "heart_rate_bpm", "rr_cv", "rr_rmssd_rel", "qrs_width_ms", "n_beats", "hf_noise",
