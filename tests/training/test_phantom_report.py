@@ -56,7 +56,7 @@ def test_irregular_rhythm_wide_qrs_and_polarity():
 
 
 def test_report_on_a_phantom_cohort(tmp_path, capsys):
-    phantom_cli = pytest.importorskip("training.phantom.cli")
+    from training.phantom import cli as phantom_cli
     from training.cohort import build
     from training.phantom import report
 
