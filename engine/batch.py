@@ -8,7 +8,8 @@ over 100,000 files never holds the list in memory.
 pool with a bounded prefetch queue while the caller's thread runs onnxruntime
 on micro-batches of windows gathered from several files. Results come out in
 input order, one `FileResult` per item, as soon as each micro-batch is done;
-memory is bounded by `prefetch` files. A file that cannot be read gives a
+memory is bounded by `prefetch` files. By default each record is one onnxruntime
+run (bit-identical to the app); `micro_batch` > 0 gathers windows across files. A file that cannot be read gives a
 failed result with the reader's message and the run goes on.
 """
 
@@ -167,7 +168,7 @@ def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
 
 
 def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
-                prefetch: int = 32, micro_batch: int = 32) -> Iterator[FileResult]:
+                prefetch: int = 32, micro_batch: int = 0) -> Iterator[FileResult]:
     """Score files in input order, overlapping reading with inference.
 
     Args:
@@ -175,7 +176,11 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
         items: input items (e.g. from `iter_inputs`), consumed lazily.
         workers: reader / preprocessing threads.
         prefetch: most files read ahead (bounds memory).
-        micro_batch: windows gathered (from files already read) per onnxruntime run.
+        micro_batch: 0 (default): each record's windows in their own onnxruntime run,
+            exactly as `Predictor.predict_ecg` does, so outputs are bit-identical to the
+            app's. N > 0: gather windows of several files already read, up to N per run
+            (faster on some machines; onnxruntime's kernels depend on the batch size,
+            so outputs may then differ from the app's in the last bits, ~1e-7).
 
     Yields:
         One `FileResult` per item, in order.
@@ -195,7 +200,7 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
             group = [pending.popleft().result()]
             n = group[0].n_windows
             fill()
-            while pending and n < micro_batch and pending[0].done():
+            while micro_batch > 0 and pending and n < micro_batch and pending[0].done():
                 group.append(pending.popleft().result())
                 n += group[-1].n_windows
                 fill()

@@ -52,8 +52,10 @@ def build_predict_parser() -> argparse.ArgumentParser:
                     help=f"onnxruntime threads per model (default {DEFAULT_THREADS})")
     ap.add_argument("--workers", type=int, default=2,
                     help="threads reading and preprocessing files ahead of inference (default 2)")
-    ap.add_argument("--batch", type=int, default=32,
-                    help="ECG windows gathered per onnxruntime run (default 32)")
+    ap.add_argument("--batch", type=int, default=0,
+                    help="0 (default): each record's windows in one onnxruntime run, outputs "
+                         "bit-identical to the app; N > 0: gather up to N windows across files "
+                         "per run (outputs may then differ from the app's in the last bits)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return ap
 
@@ -100,7 +102,8 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
         bar = tqdm(unit="file", file=err, desc="scoring", dynamic_ncols=True)
     writer = CsvWriter(out) if args.format == "csv" else None
     n = n_bad = 0
-    results = score_files(predictor, items, workers=args.workers, prefetch=4 * args.batch,
+    results = score_files(predictor, items, workers=args.workers,
+                          prefetch=max(8, 4 * args.workers, 2 * args.batch),
                           micro_batch=args.batch)
     try:
         for r in results:
@@ -147,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_predict_parser().parse_args(argv[1:])
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    if args.batch < 1 or args.workers < 1 or args.threads < 1:
-        sys.stderr.write("cromotex predict: --batch, --workers and --threads must be >= 1\n")
+    if args.batch < 0 or args.workers < 1 or args.threads < 1:
+        sys.stderr.write("cromotex predict: --workers and --threads must be >= 1, --batch >= 0\n")
         return 2
     try:
         ctx = open(args.output, "w", encoding="utf-8", newline="") if args.output \
