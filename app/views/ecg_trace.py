@@ -55,6 +55,7 @@ class EcgTrace(pg.PlotCurveItem):
         self._y = np.ascontiguousarray(mv, dtype=np.float32)
         self._fs = (len(self._t) - 1) / (self._t[-1] - self._t[0]) if len(self._t) > 1 else 1.0
         self._shown: tuple[int, int, int] | None = None
+        self._x_offset_mm, self._speed = 0.0, 1.0
         self.lod_enabled = True
         self.setData(self._t, self._y)
 
@@ -66,20 +67,23 @@ class EcgTrace(pg.PlotCurveItem):
         """Map (t, mV) to paper: x = x_mm + (t - t0) * speed, y = y_mm + mV * gain."""
         self.setTransform(QtGui.QTransform.fromScale(speed, gain))
         self.setPos(x_mm - t0_s * speed, y_mm)
+        self._x_offset_mm, self._speed = x_mm - t0_s * speed, speed
         self._shown = None
 
-    def update_lod(self, px_per_second: float) -> None:
+    def update_lod(self, px_per_second: float, view_left_mm: float, view_right_mm: float) -> None:
         """Show only the visible samples, peak-decimated when dense.
 
         Args:
             px_per_second: screen pixels per second of record at the current zoom.
+            view_left_mm, view_right_mm: paper x range currently visible.
         """
-        vr = self.viewRect()
-        if vr is None or len(self._t) < 2:
+        if len(self._t) < 2:
             return
         t0 = self._t[0]
-        lo = int(np.clip(np.floor((vr.left() - t0) * self._fs) - 2, 0, len(self._t)))
-        hi = int(np.clip(np.ceil((vr.right() - t0) * self._fs) + 3, 0, len(self._t)))
+        left_s = (view_left_mm - self._x_offset_mm) / self._speed
+        right_s = (view_right_mm - self._x_offset_mm) / self._speed
+        lo = int(np.clip(np.floor((left_s - t0) * self._fs) - 2, 0, len(self._t)))
+        hi = int(np.clip(np.ceil((right_s - t0) * self._fs) + 3, 0, len(self._t)))
         if hi - lo < 2:
             lo, hi = 0, min(2, len(self._t))
         spp = self._fs / max(px_per_second, 1e-9)

@@ -225,8 +225,9 @@ class EcgView(QtWidgets.QWidget):
 
     def _update_lod(self) -> None:
         pps = self._ppm * self._zoom * self.speed
+        rect = self.viewbox.viewRect()
         for _, trace in self._traces:
-            trace.update_lod(pps)
+            trace.update_lod(pps, rect.left(), rect.right())
 
     # --------------------------------------------------------------- drawing
     def _changed(self, reset_position: bool = False) -> None:

@@ -1,0 +1,56 @@
+"""App tests run offscreen (pytest-qt), with settings in a temporary folder and a
+tiny but real ONNX model bundle (tests/engine/bundle_factory.py) for inference."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from app_samples import PPM, REPO  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CROMOTEX_REVIEW_CONFIG_DIR", str(tmp_path / "config"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(REPO / "tests" / "engine"))
+    try:
+        from bundle_factory import make_bundle
+    finally:
+        sys.path.pop(0)
+    return make_bundle(tmp_path_factory.mktemp("bundle") / "models")
+
+
+@pytest.fixture
+def window(qtbot):
+    from app.main_window import MainWindow
+    w = MainWindow(px_per_mm=PPM)
+    qtbot.addWidget(w)
+    w.resize(1500, 860)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.fixture
+def errors():
+    """Collects (title, message) of error dialogs instead of showing them."""
+    return []
+
+
+@pytest.fixture
+def controller(window, errors, tmp_path):
+    from app.controller import Controller
+    return Controller(window, models_dir=str(tmp_path / "no-bundle-here"),
+                      error_presenter=lambda t, m: errors.append((t, m)),
+                      settings_dir=tmp_path / "config")
