@@ -166,9 +166,12 @@ def quantize(fp32_path: Path, out_path: Path, input_name: str, x: np.ndarray,
     (max abs logit difference, max abs probability difference) vs `reference_logit`."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
     tmp = out_path.with_name(out_path.name + ".tmp.onnx")
-    quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gemm"])
+    pre = out_path.with_name(out_path.name + ".pre.onnx")
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)  # fold constants, infer shapes
+    quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    pre.unlink()
     model = onnx.load(str(tmp))
     src = onnx.load(str(fp32_path))
     del model.metadata_props[:]
@@ -213,11 +216,22 @@ def check_records(cohort: str | Path, kind: str, n: int = 16) -> np.ndarray:
     return np.asarray(arr[idx], dtype=np.float32)
 
 
+def records_from_files(paths: list[str | Path], kind: str) -> np.ndarray:
+    """Real records read and preprocessed exactly as at inference (engine.io + engine.preprocess):
+    ECG float32 `[n, 12, 1000]` (first window of each) or CXR float32 `[n, 1, 224, 224]`."""
+    import engine.io as eio
+    import engine.preprocess as pp
+    if kind == "ecg":
+        return np.stack([pp.preprocess_ecg(eio.read_ecg(p)).windows[0] for p in paths]).astype(np.float32)
+    return np.stack([pp.preprocess_cxr(eio.read_cxr(p)) for p in paths]).astype(np.float32)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`cromotex-train export --checkpoint CKPT --cohort C --out FILE.onnx [--int8] ...`"""
     p = argparse.ArgumentParser(prog="cromotex-train export", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True, help="finetune best.pt (ECG) or pretrain-cxr best.pt (teacher)")
-    p.add_argument("--cohort", required=True, help="COHORT whose test records check the export")
+    p.add_argument("--cohort", help="COHORT whose test records check the export")
+    p.add_argument("--records", nargs="+", help="ECG / CXR files to check the export on instead of --cohort")
     p.add_argument("--out", required=True, help="ONNX file to write")
     p.add_argument("--threshold", type=float, nargs="+",
                    help="decision threshold(s) on the probability, one per logit (default 0.5)")
@@ -227,14 +241,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-check", type=int, default=16, help="records used for the parity check")
     p.add_argument("--report", help="write the export report as JSON here")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if not (args.cohort or args.records):
+        p.error("give --cohort or --records to check the export on real records")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    def check(kind: str) -> np.ndarray:
+        if args.records:
+            return records_from_files(args.records, kind)
+        return check_records(args.cohort, kind, args.n_check)
+
     from training.checkpoint import load_checkpoint
     state = load_checkpoint(args.checkpoint)
     if state["stage"] == "finetune":
         from training.stages.finetune import load_classifier
         model, cfg = load_classifier(args.checkpoint)
         thr = (args.threshold or [0.5])[0]
-        report = export_ecg(model, args.out, cfg.pathology, thr, check_records(args.cohort, "ecg", args.n_check),
+        report = export_ecg(model, args.out, cfg.pathology, thr, check("ecg"),
                             args.data, args.bundle_id, args.int8)
     elif state["stage"] == "pretrain-cxr":
         from training import config as config_mod
@@ -245,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher.load_state_dict(state["models"]["teacher"])
         paths = teacher_pathologies(cfg)
         thr = args.threshold or [0.5] * len(paths)
-        report = export_cxr(teacher, args.out, paths, thr, check_records(args.cohort, "cxr", args.n_check),
+        report = export_cxr(teacher, args.out, paths, thr, check("cxr"),
                             args.data, args.bundle_id, args.int8)
     else:
         raise CromotexError(f"{args.checkpoint} is a {state['stage']!r} checkpoint; export a finetune or "
@@ -257,5 +279,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["export_ecg", "export_cxr", "quantize", "metadata", "check_records", "ExportReport",
+__all__ = ["export_ecg", "export_cxr", "quantize", "metadata", "check_records", "records_from_files", "ExportReport",
            "ExportParityError", "PARITY_ATOL"]

@@ -372,7 +372,10 @@ def fit(loop: Loop, cfg: Config, out_dir: Path, ctx: DistContext, resume: bool =
         loop.optimizer.load_state_dict(state["optimizer"])
         start_epoch, step = state["epoch"], state["step"]
         best, best_epoch, bad = state["best_metric"], state["best_epoch"], state["bad_epochs"]
-        history, finished = state["history"], state.get("finished", False)
+        history = state["history"]
+        # a finished run stays finished unless it was given more epochs (and did not stop early)
+        finished = state.get("finished", False) and (start_epoch >= loop.schedule.epochs
+                                                     or 0 < loop.patience <= bad)
         set_rng_state(state["rng"])
         log.info("%s: resumed from %s at epoch %d (step %d)", loop.stage, last_path, start_epoch, step)
     params = [p for m in loop.modules.values() for p in m.parameters() if p.requires_grad]
