@@ -57,6 +57,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().addPermanentWidget(self.caliper_label)
         self.statusBar().addPermanentWidget(self.zoom_label)
         self.resize(1500, 860)
+        self.splitter.setSizes([1000, 600])
+        self.right_splitter.setSizes([300, 560])
 
     # ---------------------------------------------------------------- actions
     def _action(self, text: str, shortcut: str | QtGui.QKeySequence.StandardKey | None = None,

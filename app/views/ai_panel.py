@@ -60,7 +60,7 @@ class AiPanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setSizeAdjustPolicy(QtWidgets.QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        self.table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.provenance = QtWidgets.QLabel()
         self.provenance.setWordWrap(True)
         self.provenance.setStyleSheet("color:#555;")
@@ -84,6 +84,8 @@ class AiPanel(QtWidgets.QWidget):
         self.ecg: dict[str, Prediction] = {}
         self.cxr: dict[str, Prediction] = {}
         self._fill_names()
+        self.table.resizeColumnsToContents()
+        self._fit_height()
         self.set_busy(False)
         self.set_message("")
         self.set_demo(True)
@@ -163,6 +165,14 @@ class AiPanel(QtWidgets.QWidget):
                     item.setToolTip(f"{pred.model_name} · {pred.provenance} data")
                 self.table.setItem(r, col + k, item)
         self.table.resizeColumnsToContents()
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Show every pathology row without a vertical scroll bar."""
+        h = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
+        h += sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        sb = self.table.horizontalScrollBar()
+        self.table.setFixedHeight(h + (sb.sizeHint().height() if sb.maximum() > 0 else 0) + 2)
 
     def _fill_flags(self) -> None:
         for r, p in enumerate(PATHOLOGIES):

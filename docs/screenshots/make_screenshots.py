@@ -1,0 +1,93 @@
+"""Regenerate the screenshots in this folder (offscreen, real files, real models when a
+bundle is installed, else a tiny test bundle built on the fly):
+
+    QT_QPA_PLATFORM=offscreen python3 docs/screenshots/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _models_dir() -> str:
+    from engine.bundle import load_bundle
+    from engine.errors import BundleError
+    try:
+        return str(load_bundle(None).directory)
+    except BundleError:
+        sys.path.insert(0, str(REPO / "tests" / "engine"))
+        from bundle_factory import make_bundle
+        return str(make_bundle(Path(tempfile.mkdtemp()) / "models"))
+
+
+def _save(widget_or_pixmap, name: str) -> None:
+    """Save as an adaptive-palette PNG (keeps each file well under 400 KB)."""
+    from PIL import Image
+    from app.qt import QtGui
+    pix = widget_or_pixmap if isinstance(widget_or_pixmap, QtGui.QPixmap) else widget_or_pixmap.grab()
+    tmp = HERE / f".{name}"
+    pix.save(str(tmp))
+    Image.open(tmp).convert("RGB").quantize(colors=128).save(HERE / name, optimize=True)
+    tmp.unlink()
+
+
+def main() -> None:
+    os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
+    from app.main import demo_case
+    from app.qt import QtCore, QtGui, QtWidgets
+    from app.controller import Controller
+    from app.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    w = MainWindow()
+    errors: list = []
+    ctl = Controller(w, models_dir=_models_dir())
+    w.resize(1600, 900)
+    w.show()
+    ecg, cxr = demo_case()
+
+    def wait(pred, ms=30000):
+        t = QtCore.QElapsedTimer()
+        t.start()
+        while not pred() and t.elapsed() < ms:
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+    ctl.load_models()
+    ctl.open_ecg(ecg)
+    if cxr is not None:
+        ctl.open_cxr(cxr)
+    wait(lambda: ctl.ecg_predictions and (cxr is None or ctl.cxr_predictions))
+    w.ecg_view.zoom_fit()
+    wait(lambda: False, 300)
+    _save(w, "review_3x4_cxr.png")
+    w.act_layouts["12x1"].trigger()
+    w.ecg_view.zoom_fit()
+    wait(lambda: False, 300)
+    _save(w, "review_12x1.png")
+    w.act_layouts["3x4"].trigger()
+    bad = Path(tempfile.mkdtemp()) / "truncated.hea"
+    bad.write_text("truncated 12 500\n")
+    ctl.open_ecg(bad)
+    wait(lambda: ctl.error_box is not None and ctl.error_box.isVisible())
+    wait(lambda: False, 300)
+    shot = w.grab()
+    box = ctl.error_box.grab()
+    painter = QtGui.QPainter(shot)
+    painter.fillRect(shot.rect(), QtGui.QColor(0, 0, 0, 60))
+    painter.drawPixmap((shot.width() - box.width()) // 2, (shot.height() - box.height()) // 3, box)
+    painter.end()
+    _save(shot, "error_dialog.png")
+    ctl.error_box.close()
+    ctl.export_pdf(Path(tempfile.mkdtemp()) / "review.pdf")
+    del errors
+
+
+if __name__ == "__main__":
+    main()
