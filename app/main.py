@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # engine (and onnxruntime) before Qt: the safe import order for frozen builds
     import engine.inference  # noqa: F401
-    from app.qt import QtCore, QtGui, QtWidgets
+    from app.qt import QtCore, QtWidgets
     from app.controller import Controller
     from app.main_window import MainWindow
 
@@ -98,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         ctl.ready.connect(done)
         ctl.error_shown.connect(lambda t, m: (sys.stderr.write(f"ERROR {t}: {m}\n"),
                                               app.exit(2)))
-    del QtGui
     return int(app.exec())
 
 
