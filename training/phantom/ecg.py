@@ -122,20 +122,20 @@ def synthesize_vcg(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     hz = state.heart_size_z
     age_z = (traits.age - 62.0) / 17.0
     wscale = state.qrs_ms / 92.0
-    axis = traits.axis_deg - 3.5 * max(hz, 0.0) - 6.0 * age_z - 0.25 * (traits.bmi - 27.0)
+    axis = traits.axis_deg - 1.8 * max(hz, 0.0) - 6.0 * age_z - 0.25 * (traits.bmi - 27.0)
     frontal = _rot(2, axis)  # rotation in the frontal (X-Y) plane; negative = leftward/superior
     rot = geometry["rotation"] @ frontal
     volt = geometry["gain"] * np.exp(-0.20 * max(state.fluid_z, 0.0))
-    r_amp = 1.0 + 0.05 * max(hz, 0.0)
+    r_amp = 1.0 + 0.015 * max(hz, 0.0)
 
     q_vec = rot @ np.array([-0.12, -0.02, -0.15])
     r_vec = rot @ np.array([1.25, 0.70, 0.25]) * r_amp
-    s_vec = rot @ np.array([-0.25, -0.25, 0.55]) * (1.0 + 0.10 * max(hz, 0.0))
+    s_vec = rot @ np.array([-0.25, -0.25, 0.55]) * (1.0 + 0.04 * max(hz, 0.0))
     t_base = np.array([0.26, 0.18, -0.10])
-    strain = 0.6 / (1.0 + np.exp(-3.0 * (hz - 2.0)))
+    strain = 0.35 / (1.0 + np.exp(-3.0 * (hz - 2.5)))
     r_dir = r_vec / np.linalg.norm(r_vec)
     t_vec = rot @ ((1.0 - strain) * t_base) - strain * 0.22 * r_dir
-    t_vec = t_vec * (1.0 - 0.05 * max(hz, 0.0))
+    t_vec = t_vec * (1.0 - 0.015 * max(hz, 0.0))
     p_width = 1.0 + 0.10 * max(state.congestion_z, 0.0) + rng.normal(0.0, 0.04)
     p1 = np.array([0.02, 0.10, -0.04])
     p2 = np.array([0.07, 0.06, 0.05 + 0.03 * max(state.congestion_z, 0.0)])

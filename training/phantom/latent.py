@@ -115,7 +115,7 @@ def draw_episode(rng: np.random.Generator, traits: SubjectTraits) -> EpisodeStat
         hr += 14.0
     hr = float(np.clip(hr, 42.0, 150.0))
     qrs = (92.0 - (6.0 if traits.sex == "F" else 0.0) + 3.0 * age_z
-           + 2.5 * max(heart, 0.0) + rng.normal(0.0, 8.0))
+           + 1.8 * max(heart, 0.0) + rng.normal(0.0, 8.0))
     if traits.rbbb:
         qrs += 38.0
     qrs = float(np.clip(qrs, 70.0, 170.0))
