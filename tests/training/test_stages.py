@@ -1,8 +1,8 @@
-"""The four stages end to end on a tiny cohort (tiny preset, CPU), then export + onnxruntime;
-resume after interruption; determinism; the CLI entry points."""
+"""The four stages end to end on a tiny phantom cohort (phantom generator -> cohort builder,
+tiny preset, CPU), then export + onnxruntime; resume after interruption; determinism; the
+CLI entry points."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +10,26 @@ import onnxruntime as ort
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cohort_fixture import write_tiny_cohort  # noqa: E402
+from training import export as ex
+from training.checkpoint import load_checkpoint
+from training.cohort import build as cohort_build
+from training.config import resolve
+from training.phantom import cli as phantom_cli
+from training.stages import align, common, finetune, pretrain_cxr, pretrain_ecg
 
-from training import export as ex  # noqa: E402
-from training.checkpoint import load_checkpoint  # noqa: E402
-from training.config import resolve  # noqa: E402
-from training.stages import align, common, finetune, pretrain_cxr, pretrain_ecg  # noqa: E402
+
+def make_cohort(root: Path) -> Path:
+    """A 30-subject phantom (seed 1: every split holds both classes of cardiomegaly) -> COHORT."""
+    assert phantom_cli.main(["--subjects", "30", "--seed", "1", "--out", str(root / "phantom"), "--quiet",
+                             "--workers", "1"]) == 0
+    assert cohort_build.main(["--mimic-root", str(root / "phantom"), "--out", str(root / "cohort"), "-q"]) == 0
+    return root / "cohort"
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("stages")
-    cohort = write_tiny_cohort(root / "cohort")
+    cohort = make_cohort(root)
     cfg = resolve("tiny")
     out = {"root": root, "cohort": cohort, "cfg": cfg}
     out["teacher"] = pretrain_cxr.run(cfg, cohort, root / "teacher")
