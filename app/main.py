@@ -26,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "bundle, or the one chosen in settings)")
     p.add_argument("--demo", action="store_true", help="open the bundled demo case (ECG + CXR)")
     p.add_argument("--quit-when-ready", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--self-test", action="store_true", help="check the installation (bundle, "
+                   "demo-case inference against the reference outputs, window offscreen), write "
+                   "a JSON report and exit 0 when every check passed")
+    p.add_argument("--report", metavar="PATH", help="self-test report file (default: "
+                   "self-test.json in the user's log folder)")
+    p.add_argument("--demo-dir", metavar="DIR", help="self-test: demo cases folder (default: "
+                   "the shipped resources/demo/, or $CROMOTEX_DEMO_DIR)")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     return p
 
@@ -62,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.self_test:  # before any Qt import: the self-test imports in the safe order itself
+        from app.selftest import main as self_test
+        return self_test(args.models, args.demo_dir, args.report)
     # engine (and onnxruntime) before Qt: the safe import order for frozen builds
     import engine.inference  # noqa: F401
     from app.qt import QtCore, QtWidgets
