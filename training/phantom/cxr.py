@@ -1,19 +1,27 @@
 """Synthetic chest radiographs (frontal PA/AP and lateral), vectorised numpy + scipy.ndimage.
 
-The image is built as a density map (1 = bone/soft-tissue white, 0 = air black) on a
+The image is built as a density map (~0 = air, ~0.6 = dense soft tissue + bone) on a
 normalised grid (x, y in [0, 1], image left = patient's right on a frontal view) and then
-exposed: soft tissue of the body and abdomen, lung fields (apex, lateral rib margin,
-mediastinal border, diaphragm domes with sharp costophrenic angles, gastric bubble),
-mediastinum with trachea and aortic knob, heart silhouette (width = CTR x thoracic width,
-magnified ~12% on AP views), spine, clavicles, posterior ribs, radial vessel texture from
-the hila. Findings:
+exposed. Frontal anatomy: neck, shoulders and chest wall as a cylinder-like soft-tissue
+thickness (smooth lateral falloff), humeral heads; lung fields with rounded apices, darker
+laterally, diaphragm domes (right higher than left) with sharp costophrenic and cardiophrenic
+angles; clavicles, posterior ribs as curved bands with cortical margins, fainter anterior
+ribs sloping medially, thoracic vertebrae (end plates, pedicles) seen through the mediastinum;
+cardiomediastinal silhouette from SVC, aortic knob, main pulmonary artery, a tilted left
+ventricle (convex left heart border and apex) and right atrium, total width = CTR x thoracic
+width (magnified ~12% on AP views); trachea; hila (left higher) with branching vessels that
+taper to the periphery; gastric bubble with a fluid level under the left dome; breast shadows
+for most female subjects. Findings:
 - cardiomegaly: wider heart silhouette (CTR above 0.5);
 - pleural effusion: basal opacity with a meniscus rising laterally, blunted costophrenic
   angle, silhouetted dome; on one or both sides;
-- edema/congestion: perihilar ("bat-wing") haze, prominent upper-zone vessels, Kerley B lines.
-Acquisition variation: patient rotation and tilt, inspiration depth, exposure/contrast,
-body habitus, AP vs PA, blur and quantum noise. Output is uint8 `[size, size]`.
-Images are 512 x 512 (real MIMIC-CXR-JPG ~2500-3000 px) to keep generation fast.
+- edema/congestion: perihilar ("bat-wing") haze, upper-zone vessel redistribution, Kerley B
+  lines at the lateral bases, fluffy airspace opacity when severe.
+Acquisition variation: patient rotation and tilt, inspiration depth, body habitus, AP vs PA,
+exposure (film-like sigmoid characteristic curve), geometric blur, mild edge enhancement,
+correlated quantum noise (stronger where fewer photons arrive). Output is uint8
+`[size, size]`; images are 512 x 512 (real MIMIC-CXR-JPG ~2500-3000 px) to keep generation
+fast (~50 ms per frontal image on one core).
 """
 
 from __future__ import annotations
@@ -180,6 +188,7 @@ def render_frontal(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     # pleural effusion: basal fluid with a meniscus rising laterally (blunted costophrenic angle)
     f_amount = max(0.0, state.fluid_z - (EFFUSION_Z - 0.35))
     fluid = np.zeros_like(lung)
+    pleural_space = lung.copy()
     if f_amount > 0:
         sides = {"bilateral": (-1, 1), "right": (-1,), "left": (1,)}[state.effusion_side]
         for sgn in sides:
@@ -197,7 +206,7 @@ def render_frontal(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     hila = np.zeros_like(lung)
     for sgn, hy in ((-1, 0.455), (1, 0.43)):          # left hilum higher than right
         hx = mx + sgn * (0.10 + 0.15 * width)
-        vessels += _vessel_tree(rng, size, hx, hy, sgn, 1.0 + 0.45 * cpos, 1.0 - 0.12 * min(cpos, 2.0))
+        vessels += _vessel_tree(rng, size, hx, hy, sgn, 1.0 + 0.3 * min(cpos, 2.0), 1.0 - 0.12 * min(cpos, 2.0))
         hila += _solid(_ellipse(x, y, hx, hy, 0.03 + 0.004 * cpos, 0.05, 20.0 * sgn), 0.3)
         haze += np.exp(-((x - hx) / (0.11 + 0.02 * cpos)) ** 2 - ((y - hy) / (0.12 + 0.02 * cpos)) ** 2)
     haze_amp = 0.30 * np.clip(cong - 0.1, 0.0, 2.0)
@@ -213,7 +222,7 @@ def render_frontal(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     patch = np.zeros_like(lung)
     if cong > 1.4:
         pn = ndimage.zoom(rng.normal(size=(24, 24)).astype(np.float32), size / 24.0, order=1)
-        patch = np.clip(pn - 0.3, 0, None) * np.clip(haze, 0, 1) * 0.15 * (cong - 1.4)
+        patch = np.clip(pn, 0, None) * np.clip(haze, 0, 1) * min(0.05 * (cong - 1.4), 0.06)
 
     # bones: clavicles, posterior ribs (curved bands), faint anterior ribs, thoracic spine
     clav = np.zeros_like(lung)
@@ -256,9 +265,9 @@ def render_frontal(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     aer = (0.80 + 0.20 * np.clip(au, 0.0, 1.0)) * (0.86 + 0.14 * _smoothstep(y - y_top - 0.1, 0.08))
     dens -= 0.36 * aer * lung * (1.0 - np.clip(haze_amp * haze, 0, 0.8))
     dens += (vessels * (0.05 + 0.01 * cpos) + kerley * 0.10 + patch + 0.02 * hila) * lung
-    dens += 0.05 * heart + 0.025 * sil + 0.08 * fluid * (1 - lung)
+    dens += 0.05 * heart + 0.025 * sil + 0.05 * fluid * pleural_space
     dens += 0.018 * spine * (1.0 + 0.5 * sil) + 0.015 * pedicles * column
-    dens += 0.085 * clav + 0.045 * ribs * (0.5 + lung) + 0.018 * ant * lung
+    dens += 0.085 * clav + 0.045 * ribs * (0.3 + lung) + 0.018 * ant * lung
     dens += 0.06 * breast * (0.4 + 0.6 * lung)
     dens -= 0.07 * trachea
     dens -= 0.22 * bubble * (1.0 - lung) * _smoothstep(y - y_dome_l - 0.01, 0.005)
