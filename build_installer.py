@@ -1,20 +1,29 @@
 """Build the CroMoTEX Review installer with PyInstaller (one-folder build).
 
-    python build_installer.py                # build dist/CroMoTEX-Review/ and, on Linux, a tarball
-    python build_installer.py --self-test    # ... then run the frozen app's --self-test offscreen
+    python3 build_installer.py                  # dist/CroMoTEX-Review/ and, on Linux, a tarball
+    python3 build_installer.py --self-test      # ... then run the frozen app's --self-test offscreen
+    python3 build_installer.py --self-test --models DIR --demo-dir DIR   # another bundle / demo folder
 
 One-folder, not one-file: a one-file build unpacks itself on every start (slow)
 and trips antivirus heuristics. The build bundles resources/ (models, demo
-cases, icons) and Qt's platform plugins, and excludes torch, the training
+cases, icons) and Qt's platform plugins (offscreen, minimal, xcb, wayland,
+windows, cocoa: whichever the platform has), and excludes torch, the training
 package, matplotlib, tkinter, QtWebEngine and every other Qt binding: the app
-depends on the PySide6-Essentials wheel only.
+depends on the PySide6-Essentials wheel only. After PyInstaller it trims what
+the app never loads (Qt translations, unused Qt plugins and libraries) and fails
+if an excluded package leaked in.
 
 Per platform:
 - Linux (tested here): dist/CroMoTEX-Review/ + dist/CroMoTEX-Review-<version>-linux-<arch>.tar.gz.
-- Windows (not tested here; no Windows machine): run this script on Windows, then
+  An AppImage is not built: appimagetool and its runtime are neither on PyPI nor
+  in Debian; `--appdir` writes the AppDir that appimagetool turns into one.
+- Windows (NOT tested here; no Windows machine): run this script on Windows, then
   compile packaging/windows/cromotex-review.iss with Inno Setup 6 (`iscc`).
-- macOS (not tested here; no Mac): run this script on macOS (it adds
-  --windowed, which makes a .app bundle), then packaging/macos/make_dmg.sh.
+- macOS (NOT tested here; no Mac): run this script on macOS (it adds --windowed,
+  which makes dist/CroMoTEX-Review.app), then `bash packaging/macos/make_dmg.sh`.
+
+Prints the build time, the unpacked size and the 10 biggest items, and writes
+them to dist/build-info.json.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -31,28 +41,50 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 NAME = "CroMoTEX-Review"
+INTERNAL = "_internal"
 
 #: Modules that must never be in the installer.
 EXCLUDES = [
     "torch", "torchvision", "torchaudio", "training", "matplotlib", "tkinter", "_tkinter",
-    "PyQt5", "PyQt6", "PySide2", "IPython", "jupyter", "notebook", "pytest", "hypothesis",
-    "sklearn", "onnx", "onnxscript", "PyInstaller",
+    "PyQt5", "PyQt6", "PySide2", "shiboken2", "IPython", "jupyter", "notebook", "ipykernel",
+    "pytest", "pytestqt", "hypothesis", "sklearn", "onnx", "onnxscript", "PyInstaller",
+    "tests", "sympy", "numba", "cupy", "OpenGL", "pyqtgraph.opengl", "pyqtgraph.jupyter",
+    "pyqtgraph.examples", "onnxruntime.quantization",
+    "onnxruntime.transformers", "onnxruntime.tools",
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick",
-    "PySide6.Qt3DCore", "PySide6.QtQuick", "PySide6.QtQml", "PySide6.QtMultimedia",
-    "PySide6.QtCharts", "PySide6.QtDataVisualization", "PySide6.QtPdf",
+    "PySide6.QtWebChannel", "PySide6.QtWebSockets", "PySide6.Qt3DCore", "PySide6.QtQuick",
+    "PySide6.QtQuickWidgets", "PySide6.QtQml", "PySide6.QtMultimedia", "PySide6.QtCharts",
+    "PySide6.QtDataVisualization", "PySide6.QtPdf", "PySide6.QtPdfWidgets", "PySide6.QtOpenGL",
+    "PySide6.QtOpenGLWidgets", "PySide6.QtNetwork", "PySide6.QtSql", "PySide6.QtTest",
+    "PySide6.QtDesigner", "PySide6.QtUiTools", "PySide6.QtXml", "PySide6.QtDBus",
+    "PySide6.QtConcurrent", "PySide6.QtHelp", "PySide6.QtSvgWidgets",
 ]
 
-#: Packages discovered at run time through entry points or dynamic imports.
+#: Modules found only at run time (entry points, dynamic imports).
 HIDDEN_IMPORTS = [
     "pydicom.pixels.decoders.pylibjpeg", "pydicom.pixels.decoders.pillow",
-    "pydicom.pixels.decoders.rle", "pydicom.pixels.decoders.gdcm",
-    "libjpeg", "openjpeg", "rle", "pylibjpeg",
-    "PySide6.QtPrintSupport", "PySide6.QtSvg",
+    "pydicom.pixels.decoders.rle", "pydicom.pixels.decoders.base",
+    "libjpeg", "openjpeg", "rle", "pylibjpeg", "pylibjpeg.utils",
+    "PySide6.QtPrintSupport", "PySide6.QtSvg", "appdirs",
 ]
 
-#: Distributions whose metadata (entry points) must travel with the code.
+#: Distributions whose metadata (entry points: pylibjpeg finds its decoders through
+#: them; pydicom's plugin lookup too) must travel with the code.
 COPY_METADATA = ["pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
-                 "pydicom", "wfdb", "onnxruntime"]
+                 "pydicom", "wfdb", "onnxruntime", "numpy", "scipy", "pyqtgraph",
+                 "PySide6-Essentials", "cromotex-review"]
+
+#: Qt plugin folders the app needs (everything else under plugins/ is removed):
+#: platforms (offscreen for the self-test, xcb/wayland on Linux desktops, windows,
+#: cocoa), image formats (PNG/JPEG read by Qt), styles, platform themes, print support.
+QT_PLUGIN_DIRS_KEEP = {"platforms", "platformthemes", "imageformats", "styles", "iconengines",
+                       "printsupport", "xcbglintegrations", "wayland-shell-integration",
+                       "wayland-decoration-client", "wayland-graphics-integration-client",
+                       "generic"}
+
+#: Packages that must not be found in the build (directory names under _internal/).
+FORBIDDEN = ("torch", "training", "matplotlib", "tkinter", "PyQt5", "PyQt6", "PySide2",
+             "sklearn", "QtWebEngineCore")
 
 
 def _version() -> str:
@@ -61,8 +93,25 @@ def _version() -> str:
     return __version__
 
 
-def _dir_size_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
+def dir_size(path: Path) -> int:
+    """Bytes of every regular file under `path` (symlinks not followed)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def biggest(app_dir: Path, n: int = 10) -> list[tuple[str, int]]:
+    """The `n` biggest top-level items of the app (folders under _internal/ counted whole)."""
+    base = app_dir / INTERNAL if (app_dir / INTERNAL).is_dir() else app_dir
+    items = []
+    for p in base.iterdir():
+        size = dir_size(p) if p.is_dir() else p.stat().st_size
+        items.append((p.relative_to(app_dir).as_posix(), size))
+    for sub in ("PySide6", "PySide6/Qt/lib", "PySide6/Qt/plugins"):  # the usual heavyweights
+        d = base / sub
+        if d.is_dir():
+            items += [(p.relative_to(app_dir).as_posix(), dir_size(p) if p.is_dir()
+                       else p.stat().st_size) for p in d.iterdir()]
+    items = [i for i in items if i[0] not in {f"{INTERNAL}/PySide6", f"{INTERNAL}/PySide6/Qt"}]
+    return sorted(items, key=lambda i: -i[1])[:n]
 
 
 def pyinstaller_args(dist: Path, work: Path) -> list[str]:
@@ -70,7 +119,7 @@ def pyinstaller_args(dist: Path, work: Path) -> list[str]:
     sep = os.pathsep
     args = [
         str(ROOT / "packaging" / "cromotex_review_entry.py"),
-        "--name", NAME, "--onedir", "--noconfirm", "--clean",
+        "--name", NAME, "--onedir", "--noconfirm", "--clean", "--log-level", "WARN",
         "--distpath", str(dist), "--workpath", str(work), "--specpath", str(work),
         "--add-data", f"{ROOT / 'resources'}{sep}resources",
         "--paths", str(ROOT),
@@ -93,50 +142,146 @@ def pyinstaller_args(dist: Path, work: Path) -> list[str]:
     return args
 
 
-def build(dist: Path, work: Path) -> Path:
-    """Run PyInstaller; return the one-folder app directory."""
+def trim(app_dir: Path) -> int:
+    """Remove what the app never loads; return the bytes freed.
+
+    Qt translations (the UI is English), Qt plugin folders outside
+    `QT_PLUGIN_DIRS_KEEP`, QML, and `__pycache__` folders from resources/.
+    """
+    freed = 0
+    qt = next((p for p in (app_dir / INTERNAL / "PySide6" / "Qt",
+                           app_dir / "Contents" / "Frameworks" / "PySide6" / "Qt") if p.is_dir()), None)
+    doomed: list[Path] = []
+    if qt is not None:
+        doomed += [qt / "translations", qt / "qml"]
+        plugins = qt / "plugins"
+        if plugins.is_dir():
+            doomed += [p for p in plugins.iterdir() if p.is_dir() and p.name not in QT_PLUGIN_DIRS_KEEP]
+    doomed += list((app_dir / INTERNAL / "resources").rglob("__pycache__"))
+    for p in doomed:
+        if p.exists():
+            freed += dir_size(p) if p.is_dir() else p.stat().st_size
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return freed
+
+
+def check_contents(app_dir: Path) -> list[str]:
+    """Problems with the build: forbidden packages present, Qt platform plugins missing."""
+    problems = []
+    internal = app_dir / INTERNAL
+    for name in FORBIDDEN:
+        hits = [p for p in internal.rglob(name) if p.is_dir()]
+        if hits:
+            problems.append(f"excluded package {name} leaked into the build: {hits[0]}")
+    platforms = next(iter(internal.rglob("plugins/platforms")), None)
+    wanted = {"linux": ("offscreen", "xcb"), "win32": ("offscreen", "windows"),
+              "darwin": ("offscreen", "cocoa")}.get(sys.platform, ("offscreen",))
+    found = sorted(p.name for p in platforms.iterdir()) if platforms else []
+    for w in wanted:
+        if not any(w in f for f in found):
+            problems.append(f"Qt platform plugin {w!r} missing (platforms/: {found})")
+    if not (internal / "resources" / "icons").is_dir():
+        problems.append("resources/icons missing from the build")
+    return problems
+
+
+def write_desktop_file(app_dir: Path) -> Path:
+    """A freedesktop launcher beside the executable (Linux), pointing at the bundled icon."""
+    path = app_dir / "cromotex-review.desktop"
+    path.write_text("[Desktop Entry]\nType=Application\nName=CroMoTEX Review\n"
+                    "Comment=12-lead ECG review with CroMoTEX AI findings (not for diagnosis)\n"
+                    f"Exec={NAME} %f\nIcon=cromotex\nCategories=Science;MedicalSoftware;\n"
+                    "Terminal=false\n")
+    return path
+
+
+def build(dist: Path, work: Path) -> tuple[Path, dict]:
+    """Run PyInstaller and trim; return (the one-folder app directory, build info)."""
     import PyInstaller.__main__
 
     t0 = time.perf_counter()
     PyInstaller.__main__.run(pyinstaller_args(dist, work))
+    seconds = time.perf_counter() - t0
     app_dir = dist / NAME
-    print(f"built {app_dir} in {time.perf_counter() - t0:.0f} s; "
-          f"unpacked size {_dir_size_mb(app_dir):.0f} MB")
-    forbidden = [p for p in ("torch", "training", "matplotlib", "tkinter", "PyQt5", "PyQt6")
-                 if any(app_dir.rglob(p)) and any(q.is_dir() for q in app_dir.rglob(p))]
-    if forbidden:
-        raise SystemExit(f"excluded packages leaked into the build: {forbidden}")
-    return app_dir
+    before = dir_size(app_dir)
+    freed = trim(app_dir)
+    if (dist / f"{NAME}.app").is_dir():  # macOS --windowed: the .app holds its own copy
+        trim(dist / f"{NAME}.app")
+    if sys.platform.startswith("linux"):
+        write_desktop_file(app_dir)
+    size = dir_size(app_dir)
+    info = {"app_dir": str(app_dir), "build_seconds": round(seconds, 1),
+            "size_bytes_before_trim": before, "size_bytes": size, "trimmed_bytes": freed,
+            "biggest": biggest(app_dir), "platform": sys.platform, "machine": platform.machine(),
+            "python": platform.python_version(), "version": _version()}
+    print(f"built {app_dir} in {seconds:.0f} s; unpacked size {size / 2**20:.0f} MiB "
+          f"(trimmed {freed / 2**20:.0f} MiB)")
+    print("biggest items:")
+    for name, n in info["biggest"]:
+        print(f"  {n / 2**20:8.1f} MiB  {name}")
+    problems = check_contents(app_dir)
+    if problems:
+        raise SystemExit("build check failed:\n  " + "\n  ".join(problems))
+    return app_dir, info
 
 
 def make_tarball(app_dir: Path) -> Path:
     """Wrap the one-folder build as dist/<name>-<version>-linux-<arch>.tar.gz."""
     out = app_dir.parent / f"{NAME}-{_version()}-linux-{platform.machine()}.tar.gz"
+    t0 = time.perf_counter()
     with tarfile.open(out, "w:gz", compresslevel=6) as tar:
         tar.add(app_dir, arcname=NAME)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.0f} MB)")
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
     return out
 
 
+def make_appdir(app_dir: Path) -> Path:
+    """dist/CroMoTEX-Review.AppDir (AppRun, .desktop, icon, the app in usr/lib): the input of
+    `appimagetool` (not available here: neither on PyPI nor in Debian)."""
+    appdir = app_dir.parent / f"{NAME}.AppDir"
+    if appdir.exists():
+        shutil.rmtree(appdir)
+    shutil.copytree(app_dir, appdir / "usr" / "lib" / NAME, symlinks=True)
+    shutil.copy(ROOT / "resources" / "icons" / "cromotex.png", appdir / "cromotex.png")
+    shutil.copy(app_dir / "cromotex-review.desktop", appdir / "cromotex-review.desktop")
+    run = appdir / "AppRun"
+    run.write_text('#!/bin/sh\nHERE="$(dirname "$(readlink -f "$0")")"\n'
+                   f'exec "$HERE/usr/lib/{NAME}/{NAME}" "$@"\n')
+    run.chmod(0o755)
+    print(f"wrote {appdir} (run `appimagetool {appdir}` where appimagetool is available)")
+    return appdir
+
+
 def frozen_executable(app_dir: Path) -> Path:
+    """The app's executable inside the one-folder build."""
     if sys.platform == "win32":
         return app_dir / f"{NAME}.exe"
     return app_dir / NAME
 
 
-def run_self_test(app_dir: Path, report: Path) -> dict:
-    """Run the frozen app's --self-test offscreen; return its JSON report."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    env.pop("PYTHONPATH", None)
+def run_self_test(app_dir: Path, report: Path, models: Path | None = None,
+                  demo_dir: Path | None = None, timeout: float = 600) -> dict:
+    """Run the frozen app's --self-test offscreen, from `/` with no PYTHONPATH (so it cannot
+    import the source tree); return its JSON report plus `_exit_code` and `_seconds`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    cmd = [str(frozen_executable(app_dir)), "--self-test", "--report", str(report)]
+    if models:
+        cmd += ["--models", str(models)]
+    if demo_dir:
+        cmd += ["--demo-dir", str(demo_dir)]
+    report.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([str(frozen_executable(app_dir)), "--self-test", "--report", str(report)],
-                          env=env, capture_output=True, text=True, timeout=600, cwd="/")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=Path(app_dir.anchor))
     elapsed = time.perf_counter() - t0
     result = json.loads(report.read_text()) if report.exists() else {}
-    print(f"frozen self-test exit {proc.returncode} in {elapsed:.1f} s")
+    print(proc.stdout.strip())
+    print(f"frozen self-test exit {proc.returncode} in {elapsed:.1f} s; report {report}")
     if proc.returncode != 0:
-        print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n")
+        print(proc.stderr[-4000:])
     result["_exit_code"] = proc.returncode
+    result["_seconds"] = round(elapsed, 2)
     return result
 
 
@@ -145,15 +290,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default dist/)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller", help="PyInstaller work folder")
     parser.add_argument("--no-archive", action="store_true", help="skip the Linux tarball")
+    parser.add_argument("--appdir", action="store_true", help="also write an AppDir (Linux) for appimagetool")
     parser.add_argument("--self-test", action="store_true", help="run the frozen app's --self-test after building")
+    parser.add_argument("--models", type=Path, help="self-test: bundle folder (default: the shipped one)")
+    parser.add_argument("--demo-dir", type=Path, help="self-test: demo cases folder (default: the shipped one)")
     args = parser.parse_args(argv)
-    app_dir = build(args.dist, args.work)
+    dist = args.dist.resolve()
+    app_dir, info = build(dist, args.work.resolve())
     if sys.platform.startswith("linux") and not args.no_archive:
-        make_tarball(app_dir)
+        tarball = make_tarball(app_dir)
+        info["tarball"], info["tarball_bytes"] = str(tarball), tarball.stat().st_size
+    if sys.platform.startswith("linux") and args.appdir:
+        make_appdir(app_dir)
+    code = 0
     if args.self_test:
-        result = run_self_test(app_dir, args.dist / "self-test.json")
-        return int(result.get("_exit_code", 1))
-    return 0
+        result = run_self_test(app_dir, dist / "self-test.json", args.models, args.demo_dir)
+        code = int(result.get("_exit_code", 1))
+        info["self_test"] = {"exit_code": code, "seconds": result.get("_seconds"),
+                             "checks": {c["name"]: c["ok"] for c in result.get("checks", [])}}
+    (dist / "build-info.json").write_text(json.dumps(info, indent=1))
+    return code
 
 
 if __name__ == "__main__":

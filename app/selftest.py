@@ -207,7 +207,7 @@ def resolve_case_file(rel: str, demo_dir: Path) -> Path:
 
     Looked up, in order: as an absolute path; in `demo_dir` by file name; relative to
     the folder holding `resources/` (source checkout or frozen app); relative to the
-    working directory.
+    working directory; anywhere under `demo_dir` by file name.
 
     Raises:
         FileNotFoundError: none exists.
@@ -219,6 +219,10 @@ def resolve_case_file(rel: str, demo_dir: Path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
+    if demo_dir.is_dir():  # a demo folder holding the cases in sub-folders
+        found = sorted(demo_dir.rglob(p.name))
+        if found:
+            return found[0]
     raise FileNotFoundError(f"reference case file {rel!r} not found (looked in "
                             f"{', '.join(str(c.parent) for c in candidates)})")
 
