@@ -122,7 +122,7 @@ def synthesize_vcg(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     hz = state.heart_size_z
     age_z = (traits.age - 62.0) / 17.0
     wscale = state.qrs_ms / 92.0
-    axis = traits.axis_deg - 1.8 * max(hz, 0.0) - 6.0 * age_z - 0.25 * (traits.bmi - 27.0)
+    axis = traits.axis_deg - 2.2 * max(hz, 0.0) - 6.0 * age_z - 0.25 * (traits.bmi - 27.0)
     frontal = _rot(2, axis)  # rotation in the frontal (X-Y) plane; negative = leftward/superior
     rot = geometry["rotation"] @ frontal
     volt = geometry["gain"] * np.exp(-0.20 * max(state.fluid_z, 0.0))
@@ -132,7 +132,7 @@ def synthesize_vcg(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     r_vec = rot @ np.array([1.25, 0.70, 0.25]) * r_amp
     s_vec = rot @ np.array([-0.25, -0.25, 0.55]) * (1.0 + 0.04 * max(hz, 0.0))
     t_base = np.array([0.26, 0.18, -0.10])
-    strain = 0.35 / (1.0 + np.exp(-3.0 * (hz - 2.5)))
+    strain = 0.4 / (1.0 + np.exp(-3.0 * (hz - 2.4)))
     r_dir = r_vec / np.linalg.norm(r_vec)
     t_vec = rot @ ((1.0 - strain) * t_base) - strain * 0.22 * r_dir
     t_vec = t_vec * (1.0 - 0.015 * max(hz, 0.0))
