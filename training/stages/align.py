@@ -184,7 +184,8 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, teacher: str | Path, i
     loop = Loop(STAGE, {"encoder": net.encoder, "g_ecg": net.g_ecg, "g_cxr": net.g_cxr}, opt, sched, batches,
                 loss_fn, validate, metric="centroid_auroc", mode="max", patience=a.patience,
                 grad_clip=a.grad_clip, extra={"init": str(init or ""), "init_stage": init_stage,
-                                              "teacher": str(teacher)})
+                                              "teacher": str(teacher)},
+                gathered_loss=True)
     result = common.fit(loop, cfg, out, ctx, resume=resume)
     if ctx.is_main:
         common.write_json(out / "history.json", result.history)

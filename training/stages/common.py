@@ -98,11 +98,30 @@ def setup_distributed(device: torch.device) -> DistContext:
                        local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """On CUDA, replace every BatchNorm layer inside `module` by SyncBatchNorm (in place
+    for submodules; same parameters, buffers and state-dict keys), so that batch
+    statistics are those of the global batch and a G-GPU step equals a one-process
+    step on the global batch. On CPU torch has no SyncBatchNorm: `module` is returned
+    unchanged and BatchNorm statistics stay per rank (logged)."""
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    if not has_bn:
+        return module
+    if device.type != "cuda":
+        log.warning("DDP on %s: BatchNorm statistics are computed per rank (torch has no CPU "
+                    "SyncBatchNorm), so steps differ slightly from one process on the global batch.",
+                    device.type)
+        return module
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+
 def wrap_ddp(module: nn.Module, device: torch.device, ctx: DistContext) -> nn.Module:
-    """DistributedDataParallel around `module` when distributed, else `module`."""
+    """DistributedDataParallel around `module` when distributed, else `module`.
+    On CUDA its BatchNorm layers become SyncBatchNorm first (`sync_batchnorm`)."""
     if not ctx.enabled:
         return module
     from torch.nn.parallel import DistributedDataParallel
+    module = sync_batchnorm(module, device)
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
 
@@ -330,6 +349,10 @@ class Loop:
     - batches(epoch) -> this rank's list of batches for one epoch.
     - loss_fn(batch, generator) -> (scalar loss tensor, samples in the batch on this rank).
     - validate() -> dict of metrics; `metric` names the one for early stopping, `mode` max|min.
+    - gathered_loss: True when loss_fn computes the *global-batch* loss on embeddings
+      gathered from every rank (`training.losses.gather_with_grad`); `fit` then
+      back-propagates `world_size * loss` so that DDP's gradient averaging yields the
+      exact single-process gradient of the global batch (see `backward`).
     """
 
     stage: str
@@ -344,6 +367,21 @@ class Loop:
     patience: int
     grad_clip: float
     extra: dict[str, Any] = field(default_factory=dict)
+    gathered_loss: bool = False
+
+
+def backward(loss: torch.Tensor, ctx: DistContext, gathered: bool) -> None:
+    """`loss.backward()`, scaled by `world_size` when `gathered`.
+
+    With a loss over embeddings gathered from all ranks, each rank's autograd graph
+    reaches only its own shard, so rank r's gradient is the global loss's gradient
+    through shard r; DDP then *averages* over ranks, i.e. the global gradient divided
+    by `world_size`. Scaling by `world_size` restores the exact global gradient, which
+    matters for gradient clipping (Adam alone is nearly scale-invariant). Losses that
+    are a per-rank mean (BCE on this rank's samples) must not be scaled: DDP's
+    average of equal-sized per-rank means already is the global mean.
+    """
+    (loss * ctx.world_size if gathered and ctx.enabled else loss).backward()
 
 
 def _better(value: float, best: float, mode: str) -> bool:
@@ -396,7 +434,7 @@ def fit(loop: Loop, cfg: Config, out_dir: Path, ctx: DistContext, resume: bool =
                 raise StageError(f"{loop.stage}: the loss became {loss.item()} at step {step}; "
                                  "lower the learning rate or check the cohort for NaNs.")
             loop.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            backward(loss, ctx, loop.gathered_loss)
             if loop.grad_clip > 0:
                 clip_gradients(params, loop.grad_clip)
             loop.optimizer.step()

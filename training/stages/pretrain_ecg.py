@@ -99,7 +99,7 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
         return {"loss": total / n if n else float("nan")}
 
     loop = Loop(STAGE, {"encoder": encoder, "projection": head}, opt, sched, batches, loss_fn, validate,
-                metric="loss", mode="min", patience=s.patience, grad_clip=s.grad_clip)
+                metric="loss", mode="min", patience=s.patience, grad_clip=s.grad_clip, gathered_loss=True)
     result = common.fit(loop, cfg, out, ctx, resume=resume)
     if ctx.is_main:
         common.write_json(out / "history.json", result.history)
