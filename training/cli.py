@@ -44,8 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"cromotex-train: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    from engine.errors import CromotexError
+
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    result = module.main(rest)
+    try:
+        result = module.main(rest)
+    except CromotexError as exc:  # a failure the user can act on: message, no traceback
+        print(f"cromotex-train {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"cromotex-train {name}: interrupted (checkpoints written so far are kept; "
+              "rerun with --resume to continue)", file=sys.stderr)
+        return 130
     return int(result or 0)
 
 
