@@ -51,11 +51,17 @@ EXCLUDES = [
     "tests", "sympy", "numba", "cupy", "OpenGL", "pyqtgraph.opengl", "pyqtgraph.jupyter",
     "pyqtgraph.examples", "onnxruntime.quantization",
     "onnxruntime.transformers", "onnxruntime.tools",
+    # optional extras of fsspec/pandas/requests the app never imports (checked with the
+    # modules loaded after a full self-test): cloud storage, async HTTP, crypto, parsers
+    "botocore", "boto3", "s3fs", "aiobotocore", "aiohttp", "gcsfs", "adlfs", "cryptography",
+    "pydantic", "pydantic_core", "yaml", "pyarrow", "openpyxl", "xlsxwriter", "sqlalchemy",
+    "tables", "numexpr", "bottleneck", "jinja2", "lxml", "bs4", "fastparquet", "xarray",
+    "zmq", "tornado", "docutils", "sphinx", "setuptools", "pkg_resources", "pip", "sqlite3",
+    "multidict", "yarl", "frozenlist", "aiosignal", "propcache", "aiohappyeyeballs",
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick",
     "PySide6.QtWebChannel", "PySide6.QtWebSockets", "PySide6.Qt3DCore", "PySide6.QtQuick",
     "PySide6.QtQuickWidgets", "PySide6.QtQml", "PySide6.QtMultimedia", "PySide6.QtCharts",
-    "PySide6.QtDataVisualization", "PySide6.QtPdf", "PySide6.QtPdfWidgets", "PySide6.QtOpenGL",
-    "PySide6.QtOpenGLWidgets", "PySide6.QtNetwork", "PySide6.QtSql", "PySide6.QtTest",
+    "PySide6.QtDataVisualization", "PySide6.QtPdf", "PySide6.QtPdfWidgets", "PySide6.QtNetwork", "PySide6.QtSql", "PySide6.QtTest",
     "PySide6.QtDesigner", "PySide6.QtUiTools", "PySide6.QtXml", "PySide6.QtDBus",
     "PySide6.QtConcurrent", "PySide6.QtHelp", "PySide6.QtSvgWidgets",
 ]
@@ -82,6 +88,28 @@ QT_PLUGIN_DIRS_KEEP = {"platforms", "platformthemes", "imageformats", "styles", 
                        "wayland-decoration-client", "wayland-graphics-integration-client",
                        "generic"}
 
+#: Qt platform plugins dropped on Linux (embedded/remote back ends a workstation never
+#: uses); offscreen, minimal, xcb and wayland stay.
+QT_PLATFORMS_DROP = ("eglfs", "linuxfb", "minimalegl", "vkkhrdisplay", "vnc")
+#: Qt plugins dropped on Linux by file-name fragment: TUIO network touch input; the GTK3
+#: platform theme (it would mix the bundled glib/cairo with the desktop's GTK; Qt's own
+#: Fusion style is used instead); CUPS printing (the app prints through PDF export).
+QT_PLUGINS_DROP = ("qtuiotouch", "libqgtk3", "cupsprintersupport")
+#: Top-level system libraries (name prefixes) that PyInstaller collects for the dropped
+#: plugins; each is removed only when no remaining binary of the build links it.
+ORPHAN_LIB_PREFIXES = (
+    "libcups", "libgnutls", "libp11-kit", "libunistring", "libidn2", "libtasn1", "libnettle",
+    "libhogweed", "libgmp", "libavahi", "libcairo", "libpango", "libgdk", "libgtk", "libatk",
+    "libepoxy", "libgio-2", "libgobject-2", "libglib-2", "libgmodule-2", "libharfbuzz",
+    "libfribidi", "libthai", "libdatrie", "libpixman", "libXrender", "libXcomposite",
+    "libXcursor", "libXdamage", "libXfixes", "libXi.", "libXinerama", "libXrandr", "libXext",
+    "libgcrypt", "libgpg-error", "libsystemd", "liblz4", "libcap", "libsqlite3", "libgraphite2",
+    "libmount", "libblkid", "libselinux", "libpcre2", "libwayland-cursor", "libwayland-egl",
+    "libcloudproviders", "libtracker", "libcolord", "libjson-glib", "liblcms2", "libkrb5",
+    "libk5crypto", "libgssapi", "libcom_err", "libkeyutils", "libbrotli", "libdbus-1")
+#: Qt libraries removed when, after the plugin trim, no remaining binary links them.
+QT_LIBS_MAYBE_UNUSED = ("libQt6Network", "libQt6EglFSDeviceIntegration", "libQt6EglFsKmsSupport")
+
 #: Packages that must not be found in the build (directory names under _internal/).
 FORBIDDEN = ("torch", "training", "matplotlib", "tkinter", "PyQt5", "PyQt6", "PySide2",
              "sklearn", "QtWebEngineCore")
@@ -103,13 +131,15 @@ def biggest(app_dir: Path, n: int = 10) -> list[tuple[str, int]]:
     base = app_dir / INTERNAL if (app_dir / INTERNAL).is_dir() else app_dir
     items = []
     for p in base.iterdir():
+        if p.is_symlink():
+            continue
         size = dir_size(p) if p.is_dir() else p.stat().st_size
         items.append((p.relative_to(app_dir).as_posix(), size))
     for sub in ("PySide6", "PySide6/Qt/lib", "PySide6/Qt/plugins"):  # the usual heavyweights
         d = base / sub
         if d.is_dir():
             items += [(p.relative_to(app_dir).as_posix(), dir_size(p) if p.is_dir()
-                       else p.stat().st_size) for p in d.iterdir()]
+                       else p.stat().st_size) for p in d.iterdir() if not p.is_symlink()]
     items = [i for i in items if i[0] not in {f"{INTERNAL}/PySide6", f"{INTERNAL}/PySide6/Qt"}]
     return sorted(items, key=lambda i: -i[1])[:n]
 
@@ -157,11 +187,76 @@ def trim(app_dir: Path) -> int:
         plugins = qt / "plugins"
         if plugins.is_dir():
             doomed += [p for p in plugins.iterdir() if p.is_dir() and p.name not in QT_PLUGIN_DIRS_KEEP]
+        if sys.platform.startswith("linux") and plugins.is_dir():
+            doomed += [p for p in (plugins / "platforms").glob("*.so")
+                       if any(p.name == f"libq{n}.so" for n in QT_PLATFORMS_DROP)]
+            doomed += [p for p in plugins.rglob("*.so") if any(n in p.name for n in QT_PLUGINS_DROP)]
     doomed += list((app_dir / INTERNAL / "resources").rglob("__pycache__"))
     for p in doomed:
         if p.exists():
             freed += dir_size(p) if p.is_dir() else p.stat().st_size
             shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if qt is not None and sys.platform.startswith("linux"):
+        freed += _drop_unlinked_libs(app_dir, qt / "lib")
+        freed += _drop_orphans(app_dir)
+    return freed
+
+
+def _drop_orphans(app_dir: Path) -> int:
+    """Remove top-level libraries matching `ORPHAN_LIB_PREFIXES` that no remaining binary
+    links (repeated until nothing changes: a removed library may orphan another)."""
+    if shutil.which("readelf") is None:
+        return 0
+    internal = app_dir / INTERNAL
+    freed = 0
+    while True:
+        files = [p for p in app_dir.rglob("*") if p.is_file() and not p.is_symlink()
+                 and (".so" in p.name or p.name == NAME)]
+        needed: set[str] = set()
+        for f in files:
+            needed |= _needed(f)
+        orphans = [p for p in internal.iterdir() if p.name.startswith(ORPHAN_LIB_PREFIXES)
+                   and ".so" in p.name and p.name not in needed]
+        if not orphans:
+            return freed
+        for p in orphans:
+            freed += 0 if p.is_symlink() else p.stat().st_size
+            p.unlink()
+
+
+def _needed(path: Path) -> set[str]:
+    """DT_NEEDED entries of an ELF file (`readelf -d`); empty if it is not ELF."""
+    out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True).stdout
+    return {line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line}
+
+
+def _drop_unlinked_libs(app_dir: Path, qt_lib: Path) -> int:
+    """Remove `QT_LIBS_MAYBE_UNUSED` that no other binary of the build links (Linux,
+    needs binutils' readelf; skipped without it), with their top-level symlinks."""
+    if shutil.which("readelf") is None:
+        return 0
+    binaries = [p for p in app_dir.rglob("*") if p.is_file() and not p.is_symlink()
+                and (".so" in p.name or p.name == NAME)]
+    candidates = {p for p in qt_lib.glob("*.so*") if p.name.startswith(QT_LIBS_MAYBE_UNUSED)}
+    needed: set[str] = set()
+    for b in binaries:
+        if b not in candidates:
+            needed |= _needed(b)
+    kept: set[Path] = set()
+    while True:  # a kept candidate keeps what it links, too
+        more = {c for c in candidates - kept if c.name in needed}
+        if not more:
+            break
+        kept |= more
+        for c in more:
+            needed |= _needed(c)
+    freed = 0
+    for lib in sorted(candidates - kept):
+        freed += lib.stat().st_size
+        lib.unlink()
+        link = app_dir / INTERNAL / lib.name
+        if link.is_symlink():
+            link.unlink()
     return freed
 
 

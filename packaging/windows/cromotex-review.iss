@@ -4,6 +4,9 @@
 ;   py build_installer.py --no-archive --self-test
 ;   iscc packaging\windows\cromotex-review.iss
 ; Output: dist\CroMoTEX-Review-Setup-<version>.exe (per-user or per-machine install).
+; Keep AppVersion equal to engine.__version__ (pyproject version).
+; The [Run] self-test writes its JSON report to %LOCALAPPDATA%\CroMoTEX Review\self-test.json;
+; a failing self-test does not abort the installation: check the report.
 
 #define AppName "CroMoTEX Review"
 #define AppVersion "0.1.0"
@@ -23,6 +26,8 @@ SolidCompression=yes
 ArchitecturesInstallIn64BitMode=x64compatible
 PrivilegesRequiredOverridesAllowed=dialog
 WizardStyle=modern
+SetupIconFile=..\..\resources\icons\cromotex.ico
+UninstallDisplayIcon={app}\{#AppExe}
 
 [Files]
 Source: "..\..\dist\CroMoTEX-Review\*"; DestDir: "{app}"; Flags: recursesubdirs ignoreversion
