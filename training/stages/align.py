@@ -64,7 +64,7 @@ def alignment_loss(cfg: Config, z_e: torch.Tensor, z_x: torch.Tensor, y: torch.T
     from training.losses import ahnp_supcma, cma, supcma
     a = cfg.align
     if a.loss == "ahnp_supcma":
-        return ahnp_supcma(z_e, z_x, y, a.tau, a.weighting, a.alpha, a.beta, a.k)
+        return ahnp_supcma(z_e, z_x, y, a.tau, a.weighting, a.alpha, a.beta, a.k, beta_mode=a.beta_mode)
     if a.loss == "supcma":
         return supcma(z_e, z_x, y, a.tau)
     if a.loss == "cma":

@@ -1,0 +1,151 @@
+"""`cromotex-train build` and `ablation` end to end on a tiny phantom (tiny preset, one step
+per epoch): a bundle the engine loads and verifies, reference outputs it reproduces, demo
+cases, model card, resumability; ablation tables over two seeds."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.bundle import load_bundle, sha256_file
+from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES
+from engine.inference import Predictor
+from engine.io import read_cxr, read_ecg
+
+FAST = ["--set", "teacher.epochs=1", "--set", "ssl.epochs=1", "--set", "align.epochs=1",
+        "--set", "finetune.epochs=1", "--set", "max_steps_per_epoch=1"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from training.build import main as build_main
+    from training.cohort.build import main as cohort_main
+    from training.phantom.cli import main as phantom_main
+    root = tmp_path_factory.mktemp("build")
+    assert phantom_main(["--subjects", "45", "--seed", "2", "--out", str(root / "ph"), "--quiet",
+                         "--workers", "1"]) == 0
+    assert cohort_main(["--mimic-root", str(root / "ph"), "--out", str(root / "co"), "-q"]) == 0
+    argv = ["--preset", "tiny", "--cohort", str(root / "co"), "--out", str(root / "bundle"),
+            "--work", str(root / "work"), "--demo-out", str(root / "demo"), "--results", str(root / "results"),
+            "--no-progress", *FAST]
+    assert build_main(argv) == 0
+    return {"root": root, "argv": argv}
+
+
+def test_bundle_loads_verifies_and_describes_its_training(built):
+    root = built["root"]
+    b = load_bundle(root / "bundle")
+    assert b.data == "phantom" and b.demo and b.disclaimer == DEMO_DISCLAIMER
+    m = b.manifest
+    listed = set(m["files"])
+    on_disk = {f.name for f in (root / "bundle").iterdir()} - {"manifest.json"}
+    assert listed == on_disk and "MODEL_CARD.md" in listed and "reference_outputs.json" in listed
+    for name, digest in m["files"].items():
+        assert sha256_file(root / "bundle" / name) == digest
+    for p in PATHOLOGIES:
+        e = m["pathologies"][p]["ecg"]
+        assert 0 < e["threshold"] < 1 and e["ood_cutoff"] > 0
+        auc, lo, hi = e["metrics"]["test"]["auroc"]
+        assert 0 <= auc <= 1 and e["metrics"]["n_test"] > 0
+        if e["metrics"]["n_test_positive"] not in (0, e["metrics"]["n_test"]):  # both classes: a CI exists
+            assert lo <= auc <= hi
+        assert m["pathologies"][p]["cxr"]["file"] == "cxr_teacher.onnx"
+        assert m["pathologies"][p]["cxr"]["output_index"] == PATHOLOGIES.index(p)
+        with np.load(root / "bundle" / e["embedding_stats"]) as z:
+            assert z["mean"].shape == (256,) and z["precision"].shape == (256, 256)
+            assert np.all(np.linalg.eigvalsh(z["precision"]) > 0)
+    t = m["training"]
+    assert t["preset"] == "tiny" and t["config"]["edema"]["pathology"] == "edema"
+    assert {"teacher", "ssl", "align_edema", "finetune_edema", "export", "evaluate"} <= set(t["stages"])
+    assert t["cpu_differences"]["ecg.ff_dim"]["why"]
+    assert t["phantom"]["subjects"] == 45 and t["overrides"]["max_steps_per_epoch"] == "1"
+    assert m["code_version"].startswith("0.1.0")
+
+
+def test_engine_reproduces_reference_outputs_of_demo_cases(built):
+    root = built["root"]
+    pred = Predictor(root / "bundle")
+    ref = pred.bundle.reference
+    assert ref["cases"]
+    for case in ref["cases"]:
+        preds = pred.predict_ecg(read_ecg(case["ecg"]))
+        for p, want in case["probabilities"].items():
+            assert preds[p].probability == pytest.approx(want, abs=ref["atol"])
+            assert not preds[p].ood
+        cx = pred.predict_cxr(read_cxr(case["cxr"]))
+        for p, want in case["cxr_probabilities"].items():
+            assert cx[p].probability == pytest.approx(want, abs=ref["atol"])
+    # demo cases: test-split phantom pairs named by the rule that picked them
+    from training.data import load_cohort
+    co = load_cohort(root / "co")
+    names = {c["case"]: c["labels"] for c in ref["cases"]}
+    assert "case2_no_finding" in names and not any(names["case2_no_finding"].values())
+    full = [lab for n, lab in names.items() if n.startswith("case1_")]
+    has_full = any(all(co.labels[p][i] for p in PATHOLOGIES) for i in co.indices("test"))
+    assert bool(full) == has_full and all(all(lab.values()) for lab in full)
+    readme = (root / "demo" / "README.md").read_text()
+    assert "synthetic" in readme.lower()
+    header = (root / "demo" / "case2_no_finding_ecg.hea").read_text().splitlines()
+    assert header[0].startswith("case2_no_finding_ecg ") and header[1].startswith("case2_no_finding_ecg.dat ")
+
+
+def test_model_card_first_line_and_contents(built):
+    card = (built["root"] / "bundle" / "MODEL_CARD.md").read_text()
+    first = card.splitlines()[0]
+    assert "DEMONSTRATION" in first and "SYNTHETIC" in first and "NOT FOR DIAGNOSIS" in first
+    for text in ("cromotex-train cohort --mimic-root", "--preset paper", "cromotex-train evaluate --onnx",
+                 "beta_mode", "Known failure modes", "ecg.ff_dim", "teacher.multi_label"):
+        assert text in card, text
+
+
+def test_thresholds_in_onnx_metadata_match_the_manifest(built):
+    import onnx
+    root = built["root"]
+    m = json.loads((root / "bundle" / "manifest.json").read_text())
+    for p in PATHOLOGIES:
+        e = m["pathologies"][p]["ecg"]
+        for f in [e["file"]] + ([e["int8_file"]] if "int8_file" in e else []):
+            meta = {x.key: x.value for x in onnx.load(str(root / "bundle" / f)).metadata_props}
+            assert json.loads(meta["cromotex.threshold"]) == [pytest.approx(e["threshold"])]
+
+
+def test_results_written(built):
+    res = built["root"] / "results"
+    for f in ("metrics.md", "metrics.json", "training_curves.png", "roc_edema.png", "embedding_edema.png"):
+        assert (res / f).is_file() and (res / f).stat().st_size > 100, f
+
+
+def test_build_resumes_without_retraining(built):
+    from training.build import main as build_main
+    work = built["root"] / "work"
+    before = {f.name: f.read_text() for f in work.glob("*.done")}
+    assert build_main(built["argv"]) == 0
+    after = {f.name: f.read_text() for f in work.glob("*.done")}
+    assert before == after  # every stage was skipped; markers untouched
+    load_bundle(built["root"] / "bundle")
+
+
+def test_ablation_tables_over_two_seeds(built):
+    from training.ablation import main as ablation_main
+    root = built["root"]
+    out = root / "ablation"
+    assert ablation_main(["--preset", "tiny", "--cohort", str(root / "co"), "--work", str(root / "work"),
+                          "--out", str(out), "--seeds", "0", "1", "--pathologies", "cardiomegaly",
+                          "--rows", "direct_ecg", "cromotex", "direct_cxr", "linear", "--n-boot", "50",
+                          "--no-progress", *FAST]) == 0
+    res = json.loads((out / "ablation.json").read_text())
+    rows = res["rows"]
+    assert set(rows) == {"direct_ecg", "cromotex", "direct_cxr", "linear"}
+    assert len(rows["cromotex"]["cardiomegaly"]["runs"]) == 2 and len(rows["direct_cxr"]["cardiomegaly"]["runs"]) == 1
+    agg = rows["direct_ecg"]["cardiomegaly"]["aggregate"]["auroc"]
+    assert agg["mean"] == pytest.approx(np.mean(agg["values"])) and len(agg["values"]) == 2
+    # seed 0 of the full row is the build's own run (same config), not a retrained copy
+    assert not (root / "work" / "ablation" / "seed0" / "cromotex").exists()
+    assert (root / "work" / "ablation" / "seed1" / "cromotex" / "finetune_cardiomegaly.done").is_file()
+    assert not (root / "work" / "ablation" / "seed0" / "direct_ecg" / "align_cardiomegaly").exists()
+    d = res["difference"]["cardiomegaly"]
+    assert len(d) == 3
+    md = (out / "ablation.md").read_text()
+    assert "Table 1" in md and "Table 2" in md and "Direct ECG classification" in md
+    assert (out / "roc_cardiomegaly.png").is_file() and (out / "embedding_cardiomegaly_cromotex.png").is_file()

@@ -1,0 +1,243 @@
+"""`cromotex-train ablation`: the paper's Table 1 and Table 2 on a cohort, over several seeds.
+
+Table 1 rows (METHOD.md): direct ECG classification (fine-tuning from scratch);
+SupCon alignment; CroMoTEX without SSL, without AHNP (SupCMA), without both;
+full CroMoTEX (AHNP-SupCMA, topk, from the SSL encoder); direct CXR
+classification (the teacher). Table 2: the AHNP weighting topk / linear / exp.
+Optional row `beta_log_weight`: full CroMoTEX with `align.beta_mode=log_weight`
+(the authors' code; under Eq. 3 as written beta has no effect on gradients).
+
+The teacher (with its cached features) and the SSL encoder are trained once
+(seed of the config) and shared by every row and seed, exactly as in `build`,
+whose work directory can be passed as `--work` to reuse them (and the build's own
+align/finetune runs as the full-CroMoTEX row of the build's seed). Each seed re-runs
+alignment and fine-tuning. Every run is resumable (stage markers, as in `build`).
+
+Per row and pathology: test AUROC / AUPRC / F1 of every seed (threshold chosen on
+validation, bootstrap 95% CI), mean ± s.d. across seeds; the difference
+full CroMoTEX - direct ECG in mean AUROC with a paired bootstrap 95% CI over test
+pairs. Writes OUT/ablation.md, OUT/ablation.json, OUT/roc_<p>.png (every row,
+first seed) and OUT/embedding_<p>_<row>.png (full CroMoTEX and direct ECG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.constants import PATHOLOGIES
+from training import config as config_mod
+from training.build import (StageRunner, resolve_configs, teacher_dir_of, train_pathology, train_shared,
+                            write_json)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ablation row: how the ECG encoder is obtained before fine-tuning."""
+
+    name: str
+    label: str
+    align: bool = True
+    ssl: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+    table: int = 1
+
+
+ROWS: dict[str, Row] = {r.name: r for r in [
+    Row("direct_ecg", "Direct ECG classification", align=False, ssl=False),
+    Row("supcon", "SupCon alignment", overrides={"align.loss": "supcon"}),
+    Row("no_ssl", "CroMoTEX w/o SSL", ssl=False),
+    Row("no_ahnp", "CroMoTEX w/o AHNP (SupCMA)", overrides={"align.loss": "supcma"}),
+    Row("no_both", "CroMoTEX w/o SSL and AHNP", ssl=False, overrides={"align.loss": "supcma"}),
+    Row("cromotex", "CroMoTEX (full, topk)", overrides={"align.loss": "ahnp_supcma", "align.weighting": "topk"}),
+    Row("direct_cxr", "Direct CXR classification (teacher)", align=False),
+    Row("linear", "CroMoTEX, linear weighting", overrides={"align.weighting": "linear"}, table=2),
+    Row("exp", "CroMoTEX, exp weighting", overrides={"align.weighting": "exp"}, table=2),
+    Row("beta_log_weight", "CroMoTEX, beta_mode=log_weight (authors' code)",
+        overrides={"align.beta_mode": "log_weight"}, table=3),
+]}
+DEFAULT_ROWS = ("direct_ecg", "supcon", "no_ssl", "no_ahnp", "no_both", "cromotex", "direct_cxr", "linear", "exp")
+
+
+def run_row(runner: StageRunner, row: Row, base: dict[str, Any], preset: str, cohort: Path, seed: int,
+            build_seed: int, pathology: str) -> Path:
+    """Train (or reuse) one row for one seed and pathology; returns its predictions .npz path."""
+    if row.name == "direct_cxr":
+        cfg = config_mod.resolve(preset, {**base, "pathology": pathology})
+        return runner.work / teacher_dir_of(cfg) / f"predictions_{pathology}.npz"
+    cfg = config_mod.resolve(preset, {**base, **row.overrides, "pathology": pathology, "seed": seed})
+    if row.name == "cromotex" and seed == build_seed and _same_config(runner.work / f"finetune_{pathology}", cfg):
+        return runner.work / f"finetune_{pathology}" / "predictions.npz"  # the build's own run
+    prefix = f"ablation/seed{seed}/{row.name}/"
+    (runner.work / prefix).mkdir(parents=True, exist_ok=True)
+    f_dir = train_pathology(runner, cfg, cohort, prefix=prefix, init="ssl" if row.ssl else None,
+                            align_stage=row.align)
+    return f_dir / "predictions.npz"
+
+
+def _same_config(stage_dir: Path, cfg) -> bool:
+    """True when `stage_dir` is a finished run whose saved config equals `cfg` (progress aside)."""
+    saved = stage_dir / "config.json"
+    if not (stage_dir.with_name(stage_dir.name + ".done").is_file() and saved.is_file()):
+        return False
+    a, b = json.loads(saved.read_text()), json.loads(json.dumps(config_mod.to_dict(cfg)))
+    a.pop("progress", None)
+    b.pop("progress", None)
+    return a == b
+
+
+def paired_difference(a: list[dict], b: list[dict], n_boot: int, seed: int) -> list[float]:
+    """[value, lo95, hi95] of mean-over-seeds test AUROC of runs `a` minus that of runs `b`, with a paired
+    percentile bootstrap over test pairs (the same resampled pairs for every run of both rows)."""
+    from training.metrics import auroc
+    y = np.asarray(a[0]["test_label"]).astype(int)
+    for r in a + b:
+        if not np.array_equal(np.asarray(r["test_label"]).astype(int), y):
+            raise ValueError("runs to compare were evaluated on different test pairs")
+
+    def diff(i: np.ndarray) -> float:
+        return float(np.mean([auroc(y[i], r["test_logit"][i]) for r in a])
+                     - np.mean([auroc(y[i], r["test_logit"][i]) for r in b]))
+
+    value = diff(np.arange(len(y)))
+    rng = np.random.default_rng(seed)
+    stats = np.array([diff(rng.integers(0, len(y), len(y))) for _ in range(n_boot)])
+    stats = stats[np.isfinite(stats)]
+    if len(stats) == 0:
+        return [value, float("nan"), float("nan")]
+    lo, hi = np.quantile(stats, [0.025, 0.975])
+    return [value, float(lo), float(hi)]
+
+
+def _fmt(agg: dict, key: str) -> str:
+    a = agg[key]
+    if len(a["values"]) == 1:
+        return f"{a['mean']:.3f}"
+    return f"{a['mean']:.3f} ± {a['sd']:.3f}"
+
+
+def markdown(result: dict) -> str:
+    """Table 1, Table 2 (and 3 when run) as Markdown: AUROC (and AUPRC) mean ± s.d. over seeds."""
+    paths = result["pathologies"]
+    out = ["# Ablation on the phantom (synthetic data; not clinical performance)", "",
+           result["description"], ""]
+    for table, title in ((1, "Table 1: method components (test AUROC, mean ± s.d. over seeds)"),
+                         (2, "Table 2: AHNP weighting (test AUROC, mean ± s.d. over seeds)"),
+                         (3, "beta_mode (test AUROC, mean ± s.d. over seeds)")):
+        names = [n for n in result["rows"] if ROWS[n].table == table or (table == 2 and n == "cromotex")]
+        if not names or (table > 1 and len(names) == 1 and names[0] == "cromotex"):
+            continue
+        out += [f"## {title}", "", "| row | " + " | ".join(paths) + " | seeds |",
+                "|---|" + "---|" * len(paths) + "---|"]
+        for n in names:
+            r = result["rows"][n]
+            cells = [_fmt(r[p]["aggregate"], "auroc") if p in r else "" for p in paths]
+            out.append(f"| {ROWS[n].label} | " + " | ".join(cells) + f" | {len(r[paths[0]]['runs'])} |")
+        out.append("")
+    out += ["## AUPRC (mean ± s.d. over seeds)", "", "| row | " + " | ".join(paths) + " |",
+            "|---|" + "---|" * len(paths)]
+    for n, r in result["rows"].items():
+        out.append(f"| {ROWS[n].label} | " + " | ".join(_fmt(r[p]["aggregate"], "auprc") for p in paths) + " |")
+    if result.get("difference"):
+        out += ["", "## Full CroMoTEX minus direct ECG classification (mean test AUROC over seeds)", "",
+                "Paired bootstrap 95% CI over test pairs (1000 resamples).", "",
+                "| pathology | difference [95% CI] |", "|---|---|"]
+        for p, d in result["difference"].items():
+            out.append(f"| {p} | {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] |")
+    out += ["", "Per-seed values with bootstrap CIs: ablation.json."]
+    return "\n".join(out) + "\n"
+
+
+def plots(out: Path, preds: dict[str, dict[str, list[dict]]], pathologies: tuple[str, ...]) -> None:
+    """ROC curves of every row (first seed) and embedding plots of full CroMoTEX vs direct ECG."""
+    from training.evaluate import plot_embedding, plot_roc
+    for p in pathologies:
+        names = [n for n in preds if p in preds[n]]
+        plot_roc([preds[n][p][0] for n in names], [ROWS[n].label for n in names], out / f"roc_{p}.png",
+                 f"{p}: test ROC (first seed)")
+        for n in ("cromotex", "direct_ecg"):
+            if n in preds and p in preds[n] and "test_embedding" in preds[n][p][0]:
+                plot_embedding(preds[n][p][0]["test_embedding"], preds[n][p][0]["test_label"],
+                               out / f"embedding_{p}_{n}.png", f"{p}: {ROWS[n].label}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cromotex-train ablation", description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="cpu", choices=config_mod.PRESETS)
+    p.add_argument("--cohort", required=True, type=Path, help="COHORT directory")
+    p.add_argument("--work", type=Path, default=Path("work/build"),
+                   help="work directory (a build's: its teacher, SSL encoder and full runs are reused)")
+    p.add_argument("--out", type=Path, default=Path("docs/results/ablation"), help="tables and plots")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of align + finetune")
+    p.add_argument("--pathologies", nargs="+", default=list(PATHOLOGIES), choices=PATHOLOGIES)
+    p.add_argument("--rows", nargs="+", default=list(DEFAULT_ROWS), choices=list(ROWS),
+                   help=f"rows to run (default: {' '.join(DEFAULT_ROWS)}; also: beta_log_weight)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--note", default="", help="text put under the title (e.g. how the run was reduced)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`cromotex-train ablation --cohort C --work WORK --out docs/results/ablation [--seeds 0 1 2] ...`"""
+    from training.evaluate import aggregate, evaluate_one, load_predictions
+    from training.stages.common import configure_logging
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    configure_logging()
+    base: dict[str, Any] = config_mod.parse_overrides(args.set)
+    if args.no_progress:
+        base["progress"] = False
+    pathologies = tuple(args.pathologies)
+    cfgs = resolve_configs(args.preset, base, pathologies)
+    build_seed = next(iter(cfgs.values())).seed
+    args.work.mkdir(parents=True, exist_ok=True)
+    runner = StageRunner(args.work)
+    train_shared(runner, cfgs, args.cohort)
+    preds: dict[str, dict[str, list[dict]]] = {}
+    result: dict[str, Any] = {"pathologies": list(pathologies), "seeds": args.seeds, "preset": args.preset,
+                              "overrides": base, "command": "cromotex-train ablation " + " ".join(argv),
+                              "rows": {}, "n_boot": args.n_boot}
+    for name in args.rows:
+        row = ROWS[name]
+        seeds = [build_seed] if name == "direct_cxr" else args.seeds
+        preds[name], result["rows"][name] = {}, {"label": row.label, "overrides": row.overrides}
+        for p in pathologies:
+            runs, loaded = [], []
+            for s in seeds:
+                path = run_row(runner, row, base, args.preset, args.cohort, s, build_seed, p)
+                pr = load_predictions(path)
+                r = evaluate_one(pr, n_boot=args.n_boot, seed=0)
+                r["seed"] = s
+                runs.append(r)
+                loaded.append(pr)
+            preds[name][p] = loaded
+            result["rows"][name][p] = {"runs": runs, "aggregate": aggregate(runs)}
+    if "cromotex" in preds and "direct_ecg" in preds:
+        result["difference"] = {p: paired_difference(preds["cromotex"][p], preds["direct_ecg"][p], args.n_boot, 0)
+                                for p in pathologies}
+    result["description"] = (
+        f"Preset `{args.preset}` with overrides {base or '{}'}; seeds {args.seeds} (alignment and fine-tuning "
+        "re-run per seed; one teacher and one SSL encoder shared by all rows and seeds; direct CXR = that "
+        "teacher, one run). Test split of the cohort; threshold for F1 chosen on validation. "
+        + (args.note or ""))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "ablation.json", result)
+    (args.out / "ablation.md").write_text(markdown(result), encoding="utf-8")
+    plots(args.out, preds, pathologies)
+    sys.stdout.write(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""MODEL_CARD.md of a bundle, written by `cromotex-train build` from the manifest it just assembled.
+
+The first line of a demo bundle's card says that the models are demonstration models
+trained on synthetic data and must not be used for diagnosis.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+FIRST_LINE_DEMO = ("**DEMONSTRATION MODELS TRAINED ON SYNTHETIC (PHANTOM) DATA - NOT FOR DIAGNOSIS. "
+                   "They must not be used for diagnosis, triage or any clinical decision.**")
+FIRST_LINE_SITE = "**CroMoTEX models trained by a site on its own data; see 'Data' for provenance.**"
+
+#: Known failure modes of these models (and of the method on the phantom).
+FAILURE_MODES = [
+    "Phantom, not patients: the ECG signs of heart size, congestion and effusion are modelled (VCG dipole "
+    "amplitude, axis, low voltage, rate, AF) and far simpler than real physiology. Real ECGs (e.g. the "
+    "PTB-XL and MIMIC samples in tests/data) are outside the training distribution: their probabilities "
+    "mean nothing, and the out-of-distribution flag may or may not fire on them.",
+    "Small cohort: test AUROC confidence intervals are wide (see the CIs); differences of a few hundredths "
+    "between models are not meaningful.",
+    "Short CPU schedule: every stage ran far fewer steps than the paper; the models are under-trained "
+    "compared with a GPU build with the `paper` preset.",
+    "The teacher is trained from scratch on schematic phantom radiographs (no TorchXRayVision weights "
+    "can be downloaded here); on real radiographs its outputs are meaningless.",
+    "Records shorter than 10 s are edge-padded by the engine (flagged); leads missing from a record are "
+    "zero (flagged); both degrade the outputs.",
+    "The OOD flag uses the Mahalanobis distance of the pooled 256-d embedding; it catches inputs unlike "
+    "the training ECGs (noise, flat lines, very different recordings), not label shift or subtle drift.",
+    "Thresholds maximise F1 on the phantom validation split; they are not clinically calibrated operating "
+    "points, and prevalence on real data differs.",
+]
+
+
+def _ci(v: list) -> str:
+    if v is None or v[0] is None:
+        return "n/a"
+    lo, hi = v[1], v[2]
+    if lo is None or hi is None:
+        return f"{v[0]:.3f}"
+    return f"{v[0]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _metrics_table(manifest: dict) -> list[str]:
+    rows = ["| pathology | model | test AUROC [95% CI] | AUPRC [95% CI] | F1 [95% CI] | threshold | test n (pos.) |",
+            "|---|---|---|---|---|---|---|"]
+    for p, entry in manifest["pathologies"].items():
+        for mod, name in (("ecg", "ECG (CroMoTEX)"), ("cxr", "CXR teacher")):
+            if mod not in entry:
+                continue
+            m = entry[mod]["metrics"]
+            rows.append(f"| {p} | {name}, {m['model']} | {_ci(m['test']['auroc'])} | {_ci(m['test']['auprc'])} | "
+                        f"{_ci(m['test']['f1'])} | {entry[mod]['threshold']:.3f} | {m['n_test']} "
+                        f"({m['n_test_positive']}) |")
+    return rows
+
+
+def _choices_table(training: dict) -> list[str]:
+    rows = ["| config key | value | paper | why |", "|---|---|---|---|"]
+    from training import config as config_mod
+    paper = config_mod.to_dict(config_mod.resolve("paper"))
+
+    def get(d: dict, key: str) -> Any:
+        for part in key.split("."):
+            d = d[part]
+        return d
+
+    for key, v in training.get("cpu_differences", {}).items():
+        rows.append(f"| `{key}` | {v['value']} | {get(paper, key)} | {v['why']} |")
+    for key, value in training.get("overrides", {}).items():
+        if key in ("pathology",):
+            continue
+        try:
+            base = get(paper, key)
+        except (KeyError, TypeError):
+            base = "?"
+        rows.append(f"| `{key}` | {value} | {base} | set on the build command line (`--set`/option) |")
+    return rows
+
+
+def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) -> str:
+    """The card's Markdown text."""
+    t = manifest["training"]
+    demo = manifest["demo"]
+    cfg0 = next(iter(t["config"].values()))
+    ph = t.get("phantom", {})
+    cohort = t["cohort"]
+    counts = cohort.get("counts") or {}
+    splits = cohort.get("splits") or {}
+    lines = [FIRST_LINE_DEMO if demo else FIRST_LINE_SITE, "",
+             f"# Model card: {manifest['bundle_id']}", "",
+             f"Created {manifest['created_utc']} by `{t['command']}` (code {manifest['code_version']}). "
+             f"Data provenance: **{manifest['data']}**" + (" (synthetic)." if manifest["data"] == "phantom" else "."),
+             "",
+             "## What these models are", "",
+             "Per pathology (cardiomegaly, edema, pleural effusion) one ECG model: the CroMoTEX ECG encoder "
+             "(conv patch embedding, 196 tokens, 4 Transformer blocks, 8 heads, width 256, feed-forward "
+             f"width {cfg0['ecg']['ff_dim']}) and a {cfg0['ecg']['classifier_layers']}-layer MLP classifier, "
+             "trained in four stages (METHOD.md): (1) a DenseNet-121 chest X-ray teacher, (2) SimCLR "
+             "pretraining of the ECG encoder with VCG augmentations (one encoder shared by the three "
+             "pathologies), (3) cross-modal alignment of the ECG encoder to the frozen teacher's features "
+             f"with AHNP-SupCMA ({cfg0['align']['weighting']} weighting, tau {cfg0['align']['tau']}, "
+             f"alpha {cfg0['align']['alpha']}, beta {cfg0['align']['beta']}, k {cfg0['align']['k']}), "
+             "(4) fine-tuning of encoder + classifier with BCE. The CXR teacher (`cxr_teacher.onnx`, "
+             f"{'one multi-label model' if cfg0['teacher']['multi_label'] else 'single-label'}) is shipped "
+             "too, for display beside the ECG result. Inputs and preprocessing: `manifest.json` "
+             "`preprocessing` (12 leads, 100 Hz, 10 s windows, each lead scaled to [-1, 1]; CXR 224 x 224 "
+             "in [-1024, 1024]).", "",
+             "Intended use: demonstrating the CroMoTEX Review application and its pipeline. "
+             + ("Not a medical device; not validated on any patient data." if demo else
+                "Validate on your own data before any use."), ""]
+    lines += ["## Data", ""]
+    if manifest["data"] == "phantom":
+        lines += [f"Synthetic phantom (`cromotex-train phantom --subjects {ph.get('subjects', '?')} --seed "
+                  f"{ph.get('seed', '?')}`, generator version {ph.get('version', '?')}; docs/phantom.md): "
+                  "patients, ED stays, 12-lead ECGs and chest radiographs drawn from a latent heart-failure "
+                  "state, written in the MIMIC-IV-ECG / MIMIC-CXR-JPG / MIMIC-IV-ED layout and linked exactly as "
+                  "the paper links MIMIC (`cromotex-train cohort`, docs/cohort.md)."]
+    lines += ["", f"Cohort (split seed {cohort.get('seed')}, link `{(cohort.get('link') or {}).get('name')}`): "
+              f"{counts.get('pairs_written', '?')} ECG-CXR pairs of {counts.get('pair_subjects', '?')} subjects, "
+              f"{counts.get('ssl_written', '?')} ECGs in the SSL pool (no test subject).", "",
+              "| split | subjects | pairs | cardiomegaly | edema | pleural effusion |", "|---|---|---|---|---|---|"]
+    for s in ("train", "val", "test"):
+        sp = splits.get(s) or {}
+        pos = sp.get("positives") or {}
+        lines.append(f"| {s} | {sp.get('subjects', '?')} | {sp.get('pairs', '?')} | {pos.get('cardiomegaly', '?')} | "
+                     f"{pos.get('edema', '?')} | {pos.get('pleural_effusion', '?')} |")
+    lines += ["", "## Test metrics (phantom test split; not clinical performance)", "",
+              "Threshold: the probability maximising F1 on the validation split, applied to the test split. "
+              "95% CIs: percentile bootstrap over test pairs (1000 resamples, seed 0). ECG metrics are those "
+              "of the model the app uses by default "
+              + ("(the int8 copy)." if t["int8"]["shipped"] else "(fp32)."), ""]
+    lines += _metrics_table(manifest)
+    lines += ["", "## Training choices (CPU preset)", "",
+              f"Preset `{t['preset']}`: the `paper` preset (every hyper-parameter of METHOD.md) changed only "
+              "where the 2-core CPU and the 60 MB bundle budget force it (`training/config.py` "
+              "`CPU_DIFFERENCES`):", ""]
+    lines += _choices_table(t)
+    lines += ["", f"AHNP beta: `align.beta_mode = {cfg0['align'].get('beta_mode', 'equation')}`. Under Eq. 3 as "
+              "written (METHOD.md), beta multiplies the within-sample positive term by (1 + beta) inside the "
+              "log, which only adds a constant log(1 + beta) to the loss: beta has no effect on the gradients "
+              "and thus on training. The authors' code (`beta_mode = log_weight`) weights that term so beta "
+              "matters. METHOD.md says to follow the equation, so the shipped models do; the ablation "
+              "(docs/results/) reports `log_weight` where it was run.", "",
+              "Wall time per stage on this machine (2 shared CPU cores):", "",
+              "| stage | wall (s) | epochs run | best epoch | best validation metric | train samples/s |",
+              "|---|---|---|---|---|---|"]
+    for name, s in t["stages"].items():
+        if "epochs_run" in s:
+            lines.append(f"| {name} | {s['wall_s']:.0f} | {s['epochs_run']} | {s['best_epoch']} | "
+                         f"{s['best_val_metric']:.4f} | {s['median_train_samples_per_s']:.1f} |")
+        else:
+            lines.append(f"| {name} | {s['wall_s']:.0f} | | | | |")
+    lines += ["", "## Export, precision and out-of-distribution check", "",
+              f"ONNX (opset 17) checked against torch (max |logit difference| <= 1e-4). "
+              f"int8: {t['int8']['rule']}; shipped: {t['int8']['shipped']}. Teacher weights: "
+              f"{t['teacher']['weights']} (max |logit drift| vs fp32 on check images: "
+              + ", ".join(f"{k}: {v['fp16_max_abs_logit_diff']}" for k, v in t["teacher"]["files"].items())
+              + ").", ""]
+    lines += ["| pathology | int8 test AUROC change | int8 max abs prob. drift | OOD cut-off | test pairs flagged OOD |",
+              "|---|---|---|---|---|"]
+    for p, entry in manifest["pathologies"].items():
+        e = entry["ecg"]
+        lines.append(f"| {p} | {e['export']['int8_test_auroc_change']:+.4f} | {e['export']['int8_max_abs_prob_diff']:.4f} "
+                     f"| {e['ood_cutoff']:.2f} | {100 * e['ood']['test_fraction_flagged']:.1f}% |")
+    lines += ["", f"OOD rule: {next(iter(manifest['pathologies'].values()))['ecg']['ood']['rule']}.", ""]
+    if cases:
+        lines += ["## Demo cases", "", "`resources/demo/` (synthetic, from the phantom's test split; README there); "
+                  "their outputs at export time are in `reference_outputs.json`.", ""]
+    ph_cmd = f"--subjects {ph.get('subjects', 'N')} --seed {ph.get('seed', 'S')}"
+    lines += ["## Reproducing the test metrics", "",
+              "From the repository root (the phantom and cohort are deterministic):", "", "```",
+              f"cromotex-train phantom {ph_cmd} --out work/phantom",
+              f"cromotex-train cohort --mimic-root work/phantom --out work/cohort --seed {cohort.get('seed', 0)}"]
+    for p, entry in manifest["pathologies"].items():
+        f = entry["ecg"].get("int8_file") if t["int8"]["shipped"] else entry["ecg"]["file"]
+        lines.append(f"cromotex-train evaluate --onnx resources/models/{f} --cohort work/cohort "
+                     f"--out work/eval_{p} --name {p}")
+    lines += ["```", "", "Each prints test AUROC / AUPRC / F1 with the same bootstrap (1000 resamples, seed 0) "
+              "and the same validation-F1 threshold as the manifest. To rebuild the whole bundle: "
+              f"`{t['command']}` (resumable: finished stages are skipped).", "",
+              "## Building real models from MIMIC (at a site)", "",
+              "Credentialed PhysioNet access is needed for MIMIC-IV-ECG 1.0, MIMIC-CXR-JPG 2.x, MIMIC-IV-ED 2.2 "
+              "and MIMIC-IV-ECG-Ext-ICD 1.0.1. Put (or symlink) them under one root with the folder names "
+              "`mimic-iv-ecg`, `mimic-cxr-jpg`, `mimic-iv-ed`, `mimic-iv-ecg-ext-icd` (docs/phantom.md), then:",
+              "", "```",
+              "pip install -e .[train]",
+              "cromotex-train cohort --mimic-root /data/mimic --out cohorts/mimic --workers 8",
+              "# optional: start the teacher from a local TorchXRayVision DenseNet-121 MIMIC state dict",
+              "cromotex-train build --preset paper --cohort cohorts/mimic --out models/mimic "
+              "--work runs/mimic --device cuda --data mimic --results runs/mimic/results "
+              "[--set teacher.weights=/data/xrv/densenet121-res224-mimic_ch.pt]",
+              "cromotex predict --models models/mimic ecgs/ -o scores.jsonl",
+              "```", "",
+              "With the `paper` preset the build trains one single-label teacher per pathology (as the paper) "
+              "and ships `cxr_teacher_<pathology>.onnx` for each; `--set teacher.multi_label=true` trains one "
+              "teacher for all three. Multi-GPU: run the four stages with `torchrun` "
+              "(`cromotex-train pretrain-cxr|pretrain-ecg|align|finetune --help`) into the build's work "
+              "directory layout (`teacher`, `ssl`, `align_<p>`, `finetune_<p>`), then `build` with the same "
+              "`--work` skips the finished stages.",
+              "", "## Known failure modes and limitations", ""]
+    lines += [f"- {f}" for f in FAILURE_MODES]
+    return "\n".join(lines) + "\n"
