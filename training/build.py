@@ -774,6 +774,14 @@ def write_results(results: Path, work: Path, manifest: dict, ev: dict, runner: S
 
 # ----------------------------------------------------------------------------- main
 
+class _QuietQuantizer(logging.Filter):
+    """Drops onnxruntime.quantization's per-tensor INFO lines (logged on the root logger)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and record.levelno < logging.WARNING
+                    and "onnxruntime" in record.pathname)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="cromotex-train build", description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="cpu", choices=config_mod.PRESETS, help="hyper-parameter preset")
@@ -809,6 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     configure_logging()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietQuantizer())
     if set(args.pathologies) != set(PATHOLOGIES):
         raise BuildError("a bundle needs models for every pathology in engine.constants.PATHOLOGIES")
     from training.data import load_cohort
