@@ -179,7 +179,7 @@ def _check_dicom_decoders(ctx: _Context, check: Check) -> None:
     demo_compressed = []
     if ctx.demo_dir.is_dir():
         from engine.io import read_cxr
-        for path in sorted(ctx.demo_dir.glob("*.dcm")):
+        for path in sorted(ctx.demo_dir.rglob("*.dcm")):
             ds = pydicom.dcmread(path, stop_before_pixels=True)
             syntax = ds.file_meta.get("TransferSyntaxUID")
             if syntax is None or not syntax.is_compressed or "waveform" in str(
@@ -205,17 +205,22 @@ def _check_bundle(ctx: _Context, check: Check) -> None:
 def resolve_case_file(rel: str, demo_dir: Path) -> Path:
     """The file a reference case names (docs/bundle.md: e.g. "resources/demo/x.hea").
 
-    Looked up, in order: as an absolute path; in `demo_dir` by file name; relative to
-    the folder holding `resources/` (source checkout or frozen app); relative to the
-    working directory; anywhere under `demo_dir` by file name.
+    Looked up, in order: as an absolute path; below `demo_dir` at the path it has
+    below `resources/demo/`; in `demo_dir` by file name; relative to the folder
+    holding `resources/` (source checkout or frozen app); relative to the working
+    directory; anywhere under `demo_dir` by file name.
 
     Raises:
         FileNotFoundError: none exists.
     """
     from engine.resources import resource_root
     p = Path(rel)
-    candidates = [p] if p.is_absolute() else [demo_dir / p.name, resource_root().parent / p,
-                                              Path.cwd() / p]
+    if p.is_absolute():
+        candidates = [p]
+    else:
+        below_demo = Path(*p.parts[2:]) if p.parts[:2] == ("resources", "demo") else None
+        candidates = ([demo_dir / below_demo] if below_demo else []) + [
+            demo_dir / p.name, resource_root().parent / p, Path.cwd() / p]
     for c in candidates:
         if c.is_file():
             return c

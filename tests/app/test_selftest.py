@@ -152,3 +152,17 @@ def test_default_report_goes_to_the_user_log_dir(monkeypatch, tmp_path):
     monkeypatch.setattr(appdirs, "user_log_dir",
                         lambda app, appauthor=None: str(tmp_path / "logs" / app))
     assert selftest.default_report_path() == tmp_path / "logs" / "cromotex-review" / "self-test.json"
+
+
+def test_reference_paths_resolve_below_the_demo_folder(tmp_path):
+    """docs/bundle.md: case paths are repository-relative ("resources/demo/..."); a demo
+    folder (shipped or given) with sub-folders per case resolves them exactly."""
+    demo = tmp_path / "demo"
+    for case in ("case1", "case2"):
+        (demo / case).mkdir(parents=True)
+        (demo / case / "ecg.hea").write_text(case)
+    found = selftest.resolve_case_file("resources/demo/case2/ecg.hea", demo)
+    assert found == demo / "case2" / "ecg.hea" and found.read_text() == "case2"
+    assert selftest.resolve_case_file(ECG, demo) == REPO / ECG  # source checkout
+    with pytest.raises(FileNotFoundError, match="resources/demo/case3/ecg.hea"):
+        selftest.resolve_case_file("resources/demo/case3/ecg.hea", tmp_path / "nothing")
