@@ -3,6 +3,7 @@
     python3 build_installer.py                  # dist/CroMoTEX-Review/ and, on Linux, a tarball
     python3 build_installer.py --self-test      # ... then run the frozen app's --self-test offscreen
     python3 build_installer.py --self-test --models DIR --demo-dir DIR   # another bundle / demo folder
+    python3 build_installer.py --allow-missing-bundle ...   # test build while resources/models/ is empty
 
 One-folder, not one-file: a one-file build unpacks itself on every start (slow)
 and trips antivirus heuristics. The build bundles resources/ (models, demo
@@ -347,6 +348,31 @@ def make_appdir(app_dir: Path) -> Path:
     return appdir
 
 
+def check_shipped_bundle(allow_missing: bool) -> dict:
+    """Verify resources/models/ (engine.bundle.load_bundle) before freezing it.
+
+    Raises:
+        SystemExit: no bundle (unless `allow_missing`), or a bundle that fails verification.
+    """
+    models = ROOT / "resources" / "models"
+    if not (models / "manifest.json").is_file():
+        if allow_missing:
+            print(f"WARNING: {models} holds no model bundle; the installer will ship without "
+                  "models (the app shows no AI findings until one is chosen in settings)")
+            return {"shipped_bundle": None}
+        raise SystemExit(f"{models} holds no model bundle (manifest.json): build or copy the "
+                         "bundle first, or pass --allow-missing-bundle for a test build")
+    sys.path.insert(0, str(ROOT))
+    from engine.bundle import load_bundle
+    from engine.errors import BundleError
+    try:
+        bundle = load_bundle(models)
+    except BundleError as exc:
+        raise SystemExit(f"the shipped bundle fails verification: {exc}") from None
+    print(f"shipping model bundle {bundle.bundle_id} (data={bundle.data}, demo={bundle.demo})")
+    return {"shipped_bundle": bundle.bundle_id, "bundle_bytes": dir_size(models)}
+
+
 def frozen_executable(app_dir: Path) -> Path:
     """The app's executable inside the one-folder build."""
     if sys.platform == "win32":
@@ -389,9 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--self-test", action="store_true", help="run the frozen app's --self-test after building")
     parser.add_argument("--models", type=Path, help="self-test: bundle folder (default: the shipped one)")
     parser.add_argument("--demo-dir", type=Path, help="self-test: demo cases folder (default: the shipped one)")
+    parser.add_argument("--allow-missing-bundle", action="store_true",
+                        help="build even when resources/models/ holds no bundle (test builds)")
     args = parser.parse_args(argv)
     dist = args.dist.resolve()
+    shipped = check_shipped_bundle(args.allow_missing_bundle)
     app_dir, info = build(dist, args.work.resolve())
+    info.update(shipped)
     if sys.platform.startswith("linux") and not args.no_archive:
         tarball = make_tarball(app_dir)
         info["tarball"], info["tarball_bytes"] = str(tarball), tarball.stat().st_size

@@ -433,6 +433,7 @@ def run_self_test(models_dir: str | Path | None = None, demo_dir: str | Path | N
         "demo_dir": str(demo_dir or os.environ.get(DEMO_DIR_ENV) or "(shipped demo cases)"),
         "versions": _versions(), "checks": []}
     crash_file = path.with_name(path.name + ".crash.txt")
+    was_enabled = faulthandler.is_enabled()
     with open(crash_file, "w", encoding="utf-8") as crash:
         faulthandler.enable(crash)
         try:
@@ -446,6 +447,8 @@ def run_self_test(models_dir: str | Path | None = None, demo_dir: str | Path | N
             report["traceback"] = traceback.format_exc()
         finally:
             faulthandler.disable()
+            if was_enabled and sys.__stderr__ is not None:
+                faulthandler.enable(sys.__stderr__)
             report["duration_s"] = round(time.perf_counter() - t0, 3)
             write_report(path, report)
     crash_file.unlink(missing_ok=True)

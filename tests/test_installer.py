@@ -42,10 +42,12 @@ def built(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("installer")
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, str(REPO / "build_installer.py"), "--dist",
-                           str(out / "dist"), "--work", str(out / "work")],
+                           str(out / "dist"), "--work", str(out / "work")]
+                          + ([] if SHIPPED else ["--allow-missing-bundle"]),
                           capture_output=True, text=True, timeout=1800, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     info = json.loads((out / "dist" / "build-info.json").read_text())
+    assert (info["shipped_bundle"] is not None) == SHIPPED
     info["wall_seconds"] = time.perf_counter() - t0
     unpacked = out / "unpacked"
     with tarfile.open(info["tarball"]) as tar:

@@ -3,6 +3,8 @@
 #   python3 -m pip install -e .[build]
 #   python3 build_installer.py --no-archive --self-test   # --windowed on macOS makes the .app
 #   bash packaging/macos/make_dmg.sh
+# The .app's own self-test (report in ~/Library/Logs/cromotex-review/self-test.json by default):
+#   dist/CroMoTEX-Review.app/Contents/MacOS/CroMoTEX-Review --self-test
 # For distribution outside the site the .app must also be signed and notarised:
 #   codesign --deep --force --options runtime --sign "Developer ID Application: ..." dist/CroMoTEX-Review.app
 #   xcrun notarytool submit dist/CroMoTEX-Review-<version>.dmg --wait ...; xcrun stapler staple ...
