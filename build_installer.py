@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,7 @@ EXCLUDES = [
     "botocore", "boto3", "s3fs", "aiobotocore", "aiohttp", "gcsfs", "adlfs", "cryptography",
     "pydantic", "pydantic_core", "yaml", "pyarrow", "openpyxl", "xlsxwriter", "sqlalchemy",
     "tables", "numexpr", "bottleneck", "jinja2", "lxml", "bs4", "fastparquet", "xarray",
+    "PIL._avif", "PIL.AvifImagePlugin",  # AVIF (libavif, 5 MB): Pillow skips it when absent
     "zmq", "tornado", "docutils", "sphinx", "setuptools", "pkg_resources", "pip", "sqlite3",
     "multidict", "yarl", "frozenlist", "aiosignal", "propcache", "aiohappyeyeballs",
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick",
@@ -177,7 +179,9 @@ def trim(app_dir: Path) -> int:
     """Remove what the app never loads; return the bytes freed.
 
     Qt translations (the UI is English), Qt plugin folders outside
-    `QT_PLUGIN_DIRS_KEEP`, QML, and `__pycache__` folders from resources/.
+    `QT_PLUGIN_DIRS_KEEP`, QML, and `__pycache__` folders from resources/; on Linux
+    also unused Qt platform plugins and the libraries only they linked, and debug
+    symbols (`strip_symbols`).
     """
     freed = 0
     qt = next((p for p in (app_dir / INTERNAL / "PySide6" / "Qt",
@@ -200,6 +204,36 @@ def trim(app_dir: Path) -> int:
     if qt is not None and sys.platform.startswith("linux"):
         freed += _drop_unlinked_libs(app_dir, qt / "lib")
         freed += _drop_orphans(app_dir)
+        freed += strip_symbols(app_dir)
+    return freed
+
+
+def _has_rpath(path: Path) -> bool:
+    out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True).stdout
+    return "(RPATH)" in out or "(RUNPATH)" in out
+
+
+def strip_symbols(app_dir: Path) -> int:
+    """Strip debug symbols (`strip --strip-unneeded`, Linux) from the binaries that are safe to
+    strip; return the bytes freed.
+
+    Safe here means: the Python interpreter library and its stdlib extension modules
+    (built with symbols), and binaries without RPATH/RUNPATH. Wheel libraries rewritten
+    by auditwheel/patchelf (`*.libs/` folders, hashed names, an RPATH) are left alone:
+    strip corrupts them ("ELF load command address/offset not page-aligned").
+    """
+    if shutil.which("strip") is None or shutil.which("readelf") is None:
+        return 0
+    freed = 0
+    for p in sorted(app_dir.rglob("*.so*")):
+        if not p.is_file() or p.is_symlink() or any(part.endswith(".libs") for part in p.parts):
+            continue
+        interpreter = p.name.startswith("libpython") or p.parent.name == "lib-dynload"
+        if not interpreter and (re.search(r"-[0-9a-f]{8}", p.name) or _has_rpath(p)):
+            continue
+        before = p.stat().st_size
+        if subprocess.run(["strip", "--strip-unneeded", str(p)], capture_output=True).returncode == 0:
+            freed += before - p.stat().st_size
     return freed
 
 

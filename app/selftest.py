@@ -21,7 +21,7 @@ report from being written):
    the first demo ECG); waits until the ECG is drawn and scored, then reads the
    plotted curve data: the 12 standard leads are drawn, each curve's samples are
    finite and equal the record's, and the window's ECG probabilities equal the
-   headless ones.
+   headless ones; the review exports to a PDF.
 
 Report (JSON): ``{"ok", "exit_code", "started_utc", "duration_s", "frozen",
 "executable", "models_dir", "demo_dir", "versions", "checks": [{"name", "ok",
@@ -367,6 +367,12 @@ def _check_window(ctx: _Context, check: Check) -> None:
                 headless = _predictor(ctx).predict_ecg(read_ecg(ecg))
                 _compare(window_probs, {p: v.probability for p, v in headless.items()}, 1e-6,
                          "window vs headless")
+            pdf = ctl.export_pdf(Path(tmp) / "review.pdf")  # QPdfWriter, fonts, paper
+            head = pdf.read_bytes()[:5]
+            check.details["pdf_bytes"] = pdf.stat().st_size
+            if head != b"%PDF-" or pdf.stat().st_size < 10_000:
+                raise SelfTestFailure(f"the PDF export wrote {pdf.stat().st_size} bytes "
+                                      f"starting {head!r}, not a review PDF")
         finally:
             ctl.pool.waitForDone(10000)
             window.close()

@@ -129,6 +129,7 @@ def test_frozen_self_test_passes_offscreen(built, self_test_inputs, tmp_path):
     assert win["qt_platform"] == "offscreen"
     assert win["leads_drawn"] == ["I", "II", "III", "aVR", "aVL", "aVF",
                                   "V1", "V2", "V3", "V4", "V5", "V6"]
+    assert win["pdf_bytes"] > 10_000  # QPdfWriter and fonts work frozen
     sys.stderr.write(f"\nfrozen self-test: {seconds:.1f} s\n")
 
 

@@ -83,6 +83,7 @@ def test_cli_self_test_passes_and_reports_every_check(bundle, demo_dir, tmp_path
     assert win["qt_platform"] == "offscreen"
     assert win["leads_drawn"] == list(LEADS) and win["traces"] == 13  # 3x4 + rhythm strip
     assert win["probabilities"] == pytest.approx(ecg["cases"][0]["probabilities"], abs=1e-6)
+    assert win["pdf_bytes"] > 10_000
 
 
 def test_tampered_model_fails_the_bundle_check_and_skips_what_depends_on_it(
