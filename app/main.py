@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("CroMoTEX Review")
+    from engine.resources import resource_path
+    from app.qt import QtGui
+    icon = resource_path("icons", "cromotex.png")
+    if icon.is_file():
+        app.setWindowIcon(QtGui.QIcon(str(icon)))
     window = MainWindow()
     ctl = Controller(window, models_dir=args.models)
     ecg, cxr = (Path(args.ecg) if args.ecg else None), (Path(args.cxr) if args.cxr else None)
