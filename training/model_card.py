@@ -148,7 +148,8 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
               "and thus on training. The authors' code (`beta_mode = log_weight`) weights that term so beta "
               "matters. METHOD.md says to follow the equation, so the shipped models do; the ablation "
               "(docs/results/) reports `log_weight` where it was run.", "",
-              "Wall time per stage on this machine (2 shared CPU cores):", "",
+              "Wall time per stage on this machine (2 shared CPU cores; a stage resumed after an interruption "
+              "counts only its resumed part; train samples/s of `ssl` counts pairs of views):", "",
               "| stage | wall (s) | epochs run | best epoch | best validation metric | train samples/s |",
               "|---|---|---|---|---|---|"]
     for name, s in t["stages"].items():
@@ -174,6 +175,9 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
     if cases:
         lines += ["## Demo cases", "", "`resources/demo/` (synthetic, from the phantom's test split; README there); "
                   "their outputs at export time are in `reference_outputs.json`.", ""]
+    lines += ["## Ablation", "", "The paper's Table 1 / Table 2 rows on the same cohort (`cromotex-train ablation`, "
+              "reusing this build's teacher and SSL encoder): docs/results/ablation/ in the source repository, where "
+              "it was run; it states how it was reduced to fit the CPU.", ""]
     ph_cmd = f"--subjects {ph.get('subjects', 'N')} --seed {ph.get('seed', 'S')}"
     lines += ["## Reproducing the test metrics", "",
               "From the repository root (the phantom and cohort are deterministic):", "", "```",
