@@ -149,7 +149,9 @@ def markdown(result: dict) -> str:
         out.append(f"| {ROWS[n].label} | " + " | ".join(_fmt(r[p]["aggregate"], "auprc") for p in paths) + " |")
     if result.get("difference"):
         out += ["", "## Full CroMoTEX minus direct ECG classification (mean test AUROC over seeds)", "",
-                "Paired bootstrap 95% CI over test pairs (1000 resamples).", "",
+                f"Paired bootstrap 95% CI over test pairs ({result['n_boot']} resamples) of the difference of "
+                "seed-averaged AUROCs: it reflects test-set sampling, not training variability (see the s.d. "
+                "over seeds above).", "",
                 "| pathology | difference [95% CI] |", "|---|---|"]
         for p, d in result["difference"].items():
             out.append(f"| {p} | {d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}] |")
