@@ -87,7 +87,7 @@ class Controller(QtCore.QObject):
     def __init__(self, window: MainWindow, settings: Settings | None = None,
                  models_dir: str | None = None, error_presenter: ErrorPresenter | None = None,
                  settings_dir: Path | None = None, save_dialog: Callable[[], str] | None = None,
-                 pool: QtCore.QThreadPool | None = None) -> None:
+                 pool: QtCore.QThreadPool | None = None, demo_dir: Path | None = None) -> None:
         super().__init__(window)
         self.w = window
         self.settings_dir = settings_dir
@@ -96,6 +96,7 @@ class Controller(QtCore.QObject):
         self.present_error = error_presenter or self._message_box
         self.save_dialog = save_dialog
         self.pool = pool or QtCore.QThreadPool.globalInstance()
+        self.demo_dir = demo_dir
         self.predictor: Any = None
         self.models_error: str | None = None
         self._models_loading = False
@@ -171,6 +172,7 @@ class Controller(QtCore.QObject):
         if s.window_state:
             self.w.restoreState(QtCore.QByteArray.fromBase64(s.window_state.encode()))
         self._rebuild_recent_menu()
+        self._rebuild_demo_menu()
 
     def _sync_ui_from_view(self) -> None:
         """Mirror the view's display settings in the toolbar, menu and settings."""
@@ -385,7 +387,47 @@ class Controller(QtCore.QObject):
         if kind == "ecg":
             self.ready.emit()
 
+    # ------------------------------------------------------------ demo cases
+    def _rebuild_demo_menu(self) -> None:
+        """File > Open demo case: one entry per installed case (disabled if none)."""
+        from app.demo import DemoCaseError, list_cases
+        menu = self.w.demo_menu
+        menu.clear()
+        try:
+            cases = list_cases(self.demo_dir)
+        except DemoCaseError as exc:
+            act = menu.addAction("No demo case installed")
+            act.setEnabled(False)
+            act.setToolTip(str(exc))
+            return
+        for case in cases:
+            act = menu.addAction(case.title)
+            if case.number <= 9:
+                act.setShortcut(f"Ctrl+Alt+{case.number}")
+            act.triggered.connect(lambda _=False, n=case.number: self.open_demo(n))
+
+    def open_demo(self, number: int = 1) -> bool:
+        """Open demo case `number` (its ECG and paired chest X-ray). A missing case
+        is shown as an error (nothing else is opened in its place); returns success."""
+        from app.demo import DemoCaseError, demo_case
+        try:
+            case = demo_case(number, self.demo_dir)
+        except DemoCaseError as exc:
+            self.show_error("No demo case", str(exc))
+            return False
+        self.open_ecg(case.ecg)
+        if case.cxr is not None:
+            self.open_cxr(case.cxr)
+        return True
+
     # ------------------------------------------------------------ misc
+    def shutdown(self, timeout_ms: int = 15000) -> bool:
+        """Before quitting: ignore results still to come and wait for the running
+        workers (so none reports to a deleted object). True if all finished."""
+        for kind in self._gen:
+            self._gen[kind] += 1
+        return workers.wait_for_workers(self.pool, timeout_ms)
+
     def _start(self, fn: Callable, *args: Any, on_done: Callable, on_failed: Callable,
                name: str) -> None:
         holder: list[workers.Worker] = []

@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cxr", metavar="CXR_FILE", help="paired chest X-ray (DICOM, PNG, JPEG)")
     p.add_argument("--models", metavar="DIR", help="model bundle folder (default: the shipped "
                    "bundle, or the one chosen in settings)")
-    p.add_argument("--demo", action="store_true", help="open the bundled demo case (ECG + CXR)")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo case 1 (ECG + "
+                   "its paired CXR; File > Open demo case lists them all)")
+    p.add_argument("--demo-case", type=int, metavar="N", help="open bundled demo case N "
+                   "(implies --demo)")
     p.add_argument("--quit-when-ready", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--self-test", action="store_true", help="check the installation (bundle, "
                    "demo-case inference against the reference outputs, window offscreen), write "
@@ -37,32 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def demo_case() -> tuple[Path, Path | None]:
-    """(ECG, CXR or None) of the bundled demo case in resources/demo/.
+def _quiet_offscreen_noise() -> None:
+    """Drop the offscreen platform plugin's "does not support propagateSizeHints()"
+    warning (meaningless without a window system); other Qt messages go to logging."""
+    from app.qt import QtCore
+    qt_log = logging.getLogger("qt")
 
-    Falls back to the PTB-XL sample of a source checkout (logged) when no demo case
-    is installed.
+    def handler(mode: QtCore.QtMsgType, _ctx: QtCore.QMessageLogContext, msg: str) -> None:
+        if "propagateSizeHints" in msg:
+            return
+        level = (logging.DEBUG if mode == QtCore.QtMsgType.QtDebugMsg
+                 else logging.INFO if mode == QtCore.QtMsgType.QtInfoMsg
+                 else logging.WARNING if mode == QtCore.QtMsgType.QtWarningMsg
+                 else logging.ERROR)
+        qt_log.log(level, "%s", msg)
 
-    Raises:
-        FileNotFoundError: neither exists.
-    """
-    from engine.resources import demo_dir
-    d = demo_dir()
-    if d.is_dir():
-        ecgs = sorted(f for f in d.iterdir() if f.suffix.lower() in (".hea",))
-        ecgs += sorted(f for f in d.iterdir() if f.suffix.lower() == ".dcm"
-                       and "cxr" not in f.name.lower())
-        cxrs = sorted(f for f in d.iterdir() if f.suffix.lower() in CXR_SUFFIXES
-                      and ("cxr" in f.name.lower() or f.suffix.lower() != ".dcm"))
-        if ecgs:
-            return ecgs[0], (cxrs[0] if cxrs else None)
-    repo = Path(__file__).resolve().parent.parent
-    ecg = repo / "tests" / "data" / "ecg" / "wfdb" / "ptbxl" / "00001_lr.hea"
-    cxr = repo / "tests" / "data" / "cxr" / "png" / "nih" / "00000001_000.png"
-    if ecg.is_file():
-        log.warning("no demo case in %s; showing the PTB-XL sample instead", d)
-        return ecg, (cxr if cxr.is_file() else None)
-    raise FileNotFoundError(f"No demo case found in {d}")
+    QtCore.qInstallMessageHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return self_test(args.models, args.demo_dir, args.report)
     # engine (and onnxruntime) before Qt: the safe import order for frozen builds
     import engine.inference  # noqa: F401
+    import os
     from app.qt import QtCore, QtWidgets
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        _quiet_offscreen_noise()
     from app.controller import Controller
     from app.main_window import MainWindow
 
@@ -88,19 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     ctl = Controller(window, models_dir=args.models)
     ecg, cxr = (Path(args.ecg) if args.ecg else None), (Path(args.cxr) if args.cxr else None)
-    if args.demo:
-        try:
-            ecg, demo_cxr = demo_case()
-            cxr = cxr or demo_cxr
-        except FileNotFoundError as exc:
-            ctl.show_error("No demo case", str(exc))
-    window.show()
-    ctl.load_models()
-    if ecg is not None:
-        ctl.open_ecg(ecg)
-    if cxr is not None:
-        ctl.open_cxr(cxr)
-    app.aboutToQuit.connect(ctl.save_settings)
     if args.quit_when_ready:
         def done() -> None:
             app.processEvents()
@@ -112,7 +95,17 @@ def main(argv: list[str] | None = None) -> int:
             QtCore.QTimer.singleShot(0, app.quit)
         ctl.ready.connect(done)
         ctl.error_shown.connect(lambda t, m: (sys.stderr.write(f"ERROR {t}: {m}\n"),
-                                              app.exit(2)))
+                                              QtCore.QTimer.singleShot(0, lambda: app.exit(2))))
+    window.show()
+    ctl.load_models()
+    if args.demo or args.demo_case is not None:
+        ctl.open_demo(args.demo_case if args.demo_case is not None else 1)
+    if ecg is not None:
+        ctl.open_ecg(ecg)
+    if cxr is not None:
+        ctl.open_cxr(cxr)
+    app.aboutToQuit.connect(ctl.save_settings)
+    app.aboutToQuit.connect(ctl.shutdown)
     return int(app.exec())
 
 

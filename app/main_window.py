@@ -102,6 +102,7 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction(self.act_open_ecg)
         m.addAction(self.act_open_cxr)
         self.recent_menu = m.addMenu("Open &recent")
+        self.demo_menu = m.addMenu("Open &demo case")
         m.addSeparator()
         m.addAction(self.act_export)
         m.addAction(self.act_print)

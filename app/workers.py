@@ -38,9 +38,17 @@ class Worker(QtCore.QRunnable):
             result = self.fn(*self.args)
         except Exception as exc:  # reported to the GUI, which shows it
             log.info("%s failed: %s", self.name, exc)
-            self.signals.failed.emit(exc)
+            self._emit(self.signals.failed, exc)
             return
-        self.signals.done.emit(result, time.perf_counter() - t0)
+        self._emit(self.signals.done, result, time.perf_counter() - t0)
+
+    def _emit(self, signal: Any, *values: Any) -> None:
+        """Report back unless the receiver side is gone (the app quit past the
+        `wait_for_workers` timeout): then the result is dropped and logged."""
+        try:
+            signal.emit(*values)
+        except RuntimeError as exc:  # "Signal source has been deleted"
+            log.debug("%s finished after shutdown; result dropped (%s)", self.name, exc)
 
 
 def start(fn: Callable[..., Any], *args: Any,
@@ -54,3 +62,17 @@ def start(fn: Callable[..., Any], *args: Any,
     worker.signals.failed.connect(on_failed, QtCore.Qt.ConnectionType.QueuedConnection)
     (pool or QtCore.QThreadPool.globalInstance()).start(worker)
     return worker
+
+
+def wait_for_workers(pool: QtCore.QThreadPool | None = None, timeout_ms: int = 15000) -> bool:
+    """Drop queued work and wait for running work in `pool` (default: global pool).
+
+    Called when the app quits, so that no worker outlives the objects it reports to.
+    Returns True when every worker finished within `timeout_ms` milliseconds.
+    """
+    pool = pool or QtCore.QThreadPool.globalInstance()
+    pool.clear()  # queued, not started: never run
+    finished = bool(pool.waitForDone(timeout_ms))
+    if not finished:
+        log.warning("a worker is still running after %d ms; quitting anyway", timeout_ms)
+    return finished
