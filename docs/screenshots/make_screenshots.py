@@ -1,5 +1,6 @@
-"""Regenerate the screenshots in this folder (offscreen, real files, real models when a
-bundle is installed, else a tiny test bundle built on the fly):
+"""Regenerate the screenshots in this folder (offscreen): demo case 1 of the shipped
+demo folder (resources/demo/, ECG and its paired CXR) scored by the shipped bundle
+(resources/models/); it refuses to run without them rather than substitute others:
 
     QT_QPA_PLATFORM=offscreen python3 docs/screenshots/make_screenshots.py
 """
@@ -17,14 +18,9 @@ REPO = HERE.parents[1]
 
 
 def _models_dir() -> str:
+    """The shipped bundle (raises engine.errors.BundleError when it is not installed)."""
     from engine.bundle import load_bundle
-    from engine.errors import BundleError
-    try:
-        return str(load_bundle(None).directory)
-    except BundleError:
-        sys.path.insert(0, str(REPO / "tests" / "engine"))
-        from bundle_factory import make_bundle
-        return str(make_bundle(Path(tempfile.mkdtemp()) / "models"))
+    return str(load_bundle(None).directory)
 
 
 def _save(widget_or_pixmap, name: str) -> None:
@@ -40,7 +36,7 @@ def _save(widget_or_pixmap, name: str) -> None:
 
 def main() -> None:
     os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
-    from app.main import demo_case
+    from app.demo import demo_case
     from app.qt import QtCore, QtGui, QtWidgets
     from app.controller import Controller
     from app.main_window import MainWindow
@@ -51,7 +47,8 @@ def main() -> None:
     ctl = Controller(w, models_dir=_models_dir())
     w.resize(1600, 900)
     w.show()
-    ecg, cxr = demo_case()
+    case = demo_case(1)
+    ecg, cxr = case.ecg, case.cxr
 
     def wait(pred, ms=30000):
         t = QtCore.QElapsedTimer()
@@ -72,7 +69,8 @@ def main() -> None:
     wait(lambda: False, 300)
     _save(w, "review_12x1.png")
     w.act_layouts["3x4"].trigger()
-    bad = Path(tempfile.mkdtemp()) / "truncated.hea"
+    w.ecg_view.zoom_fit()
+    bad = Path(tempfile.mkdtemp(prefix="inbox-")) / "truncated.hea"
     bad.write_text("truncated 12 500\n")
     ctl.open_ecg(bad)
     wait(lambda: ctl.error_box is not None and ctl.error_box.isVisible())
@@ -81,7 +79,15 @@ def main() -> None:
     box = ctl.error_box.grab()
     painter = QtGui.QPainter(shot)
     painter.fillRect(shot.rect(), QtGui.QColor(0, 0, 0, 60))
-    painter.drawPixmap((shot.width() - box.width()) // 2, (shot.height() - box.height()) // 3, box)
+    # offscreen dialogs have no window-manager frame: draw a plain title bar above it
+    x, y, bar = (shot.width() - box.width()) // 2, (shot.height() - box.height()) // 3, 28
+    painter.fillRect(x - 1, y - bar - 1, box.width() + 2, box.height() + bar + 2,
+                     QtGui.QColor(90, 90, 90))
+    painter.fillRect(x, y - bar, box.width(), bar, QtGui.QColor(225, 225, 225))
+    painter.setPen(QtGui.QColor(20, 20, 20))
+    painter.drawText(x + 10, y - bar, box.width() - 20, bar,
+                     int(QtCore.Qt.AlignmentFlag.AlignVCenter), ctl.error_box.windowTitle())
+    painter.drawPixmap(x, y, box)
     painter.end()
     _save(shot, "error_dialog.png")
     ctl.error_box.close()
