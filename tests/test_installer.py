@@ -148,3 +148,21 @@ def test_frozen_self_test_fails_on_a_tampered_bundle(built, self_test_inputs, tm
     assert report["failed"][0] == "bundle"
     bundle_check = next(c for c in report["checks"] if c["name"] == "bundle")
     assert f"{victim.name}: sha256 does not match" in bundle_check["error"]
+
+
+@pytest.mark.skipif(not (SHIPPED and (REPO / "resources" / "demo" / "README.md").is_file()),
+                    reason="needs the shipped bundle and demo cases")
+def test_frozen_demo_opens_case_1_scored_and_quits_cleanly(built, tmp_path):
+    """The frozen `--demo` opens the bundled case 1 (ECG and its CXR) from its own
+    resources (no tests/data), scores it with the shipped bundle, and quits while the
+    CXR worker may still run without any warning."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(QT_QPA_PLATFORM="offscreen", CROMOTEX_REVIEW_CONFIG_DIR=str(tmp_path / "cfg"))
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(built["app"] / NAME), "--demo", "--quit-when-ready"], env=env,
+                          capture_output=True, text=True, timeout=300, cwd="/")
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("READY") and "traces=13 predictions=3" in proc.stdout
+    assert proc.stderr == ""
+    sys.stderr.write(f"\nfrozen --demo to READY and exit: {seconds:.1f} s\n")
