@@ -40,24 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _quiet_offscreen_noise() -> None:
-    """Drop the offscreen platform plugin's "does not support propagateSizeHints()"
-    warning (meaningless without a window system); other Qt messages go to logging."""
-    from app.qt import QtCore
-    qt_log = logging.getLogger("qt")
-
-    def handler(mode: QtCore.QtMsgType, _ctx: QtCore.QMessageLogContext, msg: str) -> None:
-        if "propagateSizeHints" in msg:
-            return
-        level = (logging.DEBUG if mode == QtCore.QtMsgType.QtDebugMsg
-                 else logging.INFO if mode == QtCore.QtMsgType.QtInfoMsg
-                 else logging.WARNING if mode == QtCore.QtMsgType.QtWarningMsg
-                 else logging.ERROR)
-        qt_log.log(level, "%s", msg)
-
-    QtCore.qInstallMessageHandler(handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -67,10 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return self_test(args.models, args.demo_dir, args.report)
     # engine (and onnxruntime) before Qt: the safe import order for frozen builds
     import engine.inference  # noqa: F401
-    import os
-    from app.qt import QtCore, QtWidgets
-    if os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
-        _quiet_offscreen_noise()
+    from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
+    quiet_offscreen_noise()
     from app.controller import Controller
     from app.main_window import MainWindow
 

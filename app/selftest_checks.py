@@ -239,12 +239,13 @@ def check_window(ctx: Context, check: Check) -> None:
     """Main window offscreen on the first reference ECG: 12 leads plotted with the record's
     samples, the headless probabilities, a PDF export."""
     import numpy as np
-    from app.qt import QtCore, QtWidgets
+    from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
     from app.controller import Controller
     from app.main_window import MainWindow
     from app.settings import Settings
     from engine.constants import LEADS
     ecg = _window_ecg(ctx)
+    quiet_offscreen_noise()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     check.details["qt_platform"] = app.platformName()
     errors: list[tuple[str, str]] = []

@@ -41,6 +41,8 @@ def main() -> None:
     from app.controller import Controller
     from app.main_window import MainWindow
 
+    from app.qt import quiet_offscreen_noise
+    quiet_offscreen_noise()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     w = MainWindow()
     errors: list = []

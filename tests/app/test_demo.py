@@ -108,3 +108,15 @@ def test_command_line_demo_missing_is_an_error_not_a_substitute(tmp_path):
     assert "READY" not in res.stdout
     assert "ERROR No demo case" in res.stderr and "not installed" in res.stderr
     assert "00001_lr" not in res.stdout + res.stderr  # no tests/data fallback
+
+
+def test_offscreen_noise_is_dropped_and_other_qt_messages_logged(qapp, caplog):
+    from app.qt import QtCore, quiet_offscreen_noise
+    previous = quiet_offscreen_noise()
+    try:
+        with caplog.at_level("DEBUG", logger="qt"):
+            QtCore.qWarning("This plugin does not support propagateSizeHints()")
+            QtCore.qWarning("something real")
+    finally:
+        QtCore.qInstallMessageHandler(previous)
+    assert [r.getMessage() for r in caplog.records if r.name == "qt"] == ["something real"]
