@@ -179,8 +179,11 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
         micro_batch: 0 (default): each record's windows in their own onnxruntime run,
             exactly as `Predictor.predict_ecg` does, so outputs are bit-identical to the
             app's. N > 0: gather windows of several files already read, up to N per run
-            (faster on some machines; onnxruntime's kernels depend on the batch size,
-            so outputs may then differ from the app's in the last bits, ~1e-7).
+            (onnxruntime's kernels depend on the batch size, so outputs then differ from
+            the app's: ~1e-7 with fp32 models; with int8 models, whose dynamic
+            quantisation computes activation scales over the whole run, up to ~4e-4 in
+            probability on the shipped bundle. On the 2-core machine it was not faster:
+            one window per run is the fastest per ECG, docs/results/inference.md).
 
     Yields:
         One `FileResult` per item, in order.

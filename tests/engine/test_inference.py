@@ -280,10 +280,11 @@ def test_shipped_bundle_ood_not_on_phantom_test_records_nor_most_real_ones(shipp
     for rel in REAL_IN_DISTRIBUTION:
         preds = shipped.predict_ecg(read_ecg(REPO / rel))
         assert not any(v.ood for v in preds.values()), rel
-    # ...but the 38 s PTB (1995, 1000 Hz) myocardial-infarction record is flagged for all three:
+    # ...but the 38 s PTB Diagnostic record (patient001, acute inferolateral MI, 1000 Hz) is flagged
+    # for all three:
     # a model trained on synthetic ECGs honestly says it has not seen anything like it
     preds = shipped.predict_ecg(read_ecg(PTB))
-    assert all(v.ood and v.ood_distance > 1.4 * v.ood_cutoff for v in preds.values())
+    assert all(v.ood and v.ood_distance > 1.3 * v.ood_cutoff for v in preds.values())
 
 
 def test_shipped_bundle_is_bit_identical_across_runs_instances_and_the_cli(shipped, tmp_path):
@@ -335,3 +336,16 @@ def test_demo_cases_and_cxr_through_the_cli_match_reference_outputs(capsys, monk
             assert obj["ood"][p]["distance"] == pytest.approx(case["ood_distance"][p], abs=1e-3)
             assert obj["cxr"]["probabilities"][p] == pytest.approx(case["cxr_probabilities"][p],
                                                                    abs=ref["atol"])
+
+
+def test_shipped_int8_outputs_depend_on_batch_composition_so_the_cli_runs_one_record(shipped):
+    """The int8 models quantise activations dynamically, one scale per onnxruntime run: a
+    window's probability changes (slightly) with the other windows in its run. This is why
+    `cromotex predict` scores each record in its own run unless `--batch N` is asked for."""
+    x = np.concatenate([preprocess_ecg(read_ecg(REPO / f)).windows for f in REAL_IN_DISTRIBUTION])
+    fp32 = Predictor(precision="fp32")
+    for pred, low, high in ((shipped, 1e-6, 1e-3), (fp32, -1.0, 1e-6)):
+        together = pred.predict_ecg_inputs(x)
+        diffs = [abs(together[p].probabilities[i] - pred.predict_ecg_inputs(x[i:i + 1])[p].probabilities[0])
+                 for p in PATHOLOGIES for i in range(len(x))]
+        assert low < max(diffs) < high, (pred.precision, max(diffs))
