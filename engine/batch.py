@@ -182,8 +182,8 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
             (onnxruntime's kernels depend on the batch size, so outputs then differ from
             the app's: ~1e-7 with fp32 models; with int8 models, whose dynamic
             quantisation computes activation scales over the whole run, up to ~4e-4 in
-            probability on the shipped bundle. On the 2-core machine it was not faster:
-            one window per run is the fastest per ECG, docs/results/inference.md).
+            probability on the shipped bundle. On the 2-core machine N = 16 was ~24%
+            faster without a background load, no faster with one; docs/results/inference.md).
 
     Yields:
         One `FileResult` per item, in order.

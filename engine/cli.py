@@ -57,7 +57,7 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          "bit-identical to the app; N > 0: gather up to N windows across files "
                          "per run (outputs then depend on which files share a run: ~1e-7 with "
                          "fp32 models, up to ~1e-3 in probability with int8 models, whose "
-                         "activation scales are computed per run; not faster on 2 cores)")
+                         "activation scales are computed per run); e.g. 16 for bulk scoring")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return ap
 
