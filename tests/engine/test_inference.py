@@ -349,3 +349,14 @@ def test_shipped_int8_outputs_depend_on_batch_composition_so_the_cli_runs_one_re
         diffs = [abs(together[p].probabilities[i] - pred.predict_ecg_inputs(x[i:i + 1])[p].probabilities[0])
                  for p in PATHOLOGIES for i in range(len(x))]
         assert low < max(diffs) < high, (pred.precision, max(diffs))
+
+
+def test_shipped_models_run_concurrently_with_the_same_bits(shipped):
+    x = np.concatenate([preprocess_ecg(read_ecg(REPO / f)).windows for f in DEMO_ECGS[:2]])
+    serial = Predictor(parallel_models=False)
+    assert shipped._pool is not None and serial._pool is None
+    for i in range(len(x)):
+        a, b = shipped.predict_ecg_inputs(x[i:i + 1]), serial.predict_ecg_inputs(x[i:i + 1])
+        for p in PATHOLOGIES:
+            assert a[p].logits.tobytes() == b[p].logits.tobytes()
+            assert a[p].embeddings.tobytes() == b[p].embeddings.tobytes()
