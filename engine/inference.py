@@ -47,6 +47,7 @@ from engine.errors import BundleError, InferenceError
 from engine.preprocess import preprocess_cxr, preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import CxrImage, EcgInput, EcgRecord, Prediction, QualityFlags
+from engine.numeric import sigmoid  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +77,6 @@ class WindowScores:
         """Windows `start:stop` (e.g. one record's windows out of a micro-batch)."""
         return WindowScores(self.logits[start:stop], self.probabilities[start:stop],
                             self.embeddings[start:stop])
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function, float64."""
-    x = np.asarray(x, dtype=np.float64)
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 def session_options(threads: int = DEFAULT_THREADS) -> ort.SessionOptions:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.numeric import sigmoid  # noqa: F401  (re-exported)
+
 
 def _check(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y).astype(np.int64).ravel()
@@ -84,17 +86,6 @@ def best_f1_threshold(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     f1 = np.where(2 * tps + fps + (p - tps) > 0, 2 * tps / np.maximum(2 * tps + fps + (p - tps), 1e-300), 0.0)
     i = int(np.argmax(f1))  # first maximum = highest threshold (descending order)
     return float(thr[i]), float(f1[i])
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function (float64)."""
-    x = np.asarray(x, dtype=np.float64)
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 def bootstrap_ci(y: np.ndarray, score: np.ndarray, metric, n_resamples: int = 1000, seed: int = 0,
