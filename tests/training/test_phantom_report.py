@@ -12,7 +12,8 @@ import pytest
 from engine.constants import LEADS, PATHOLOGIES
 from engine.preprocess import preprocess_ecg
 from engine.records import EcgRecord
-from training.phantom.report import ECG_FEATURES, ecg_features
+from training.phantom.raw_ecg import raw_window
+from training.phantom.report import ECG_FEATURES, ECG_MV_FEATURES, ecg_features, ecg_mv_features
 
 FS = 500
 
@@ -55,6 +56,20 @@ def test_irregular_rhythm_wide_qrs_and_polarity():
     assert regular["qrs_t_log_ratio_II"] > np.log(2)  # QRS ~3x the T wave
 
 
+def test_millivolt_features_of_a_known_record():
+    """Lead k has a QRS of (0.5 + 0.1 k) mV: the raw window keeps it, in mV."""
+    f = dict(zip(ECG_MV_FEATURES, ecg_mv_features(raw_window(_record(np.arange(0.3, 10, 0.8))))))
+    for k, name in enumerate(LEADS):
+        assert f[f"qrs_p2p_mv_{name}"] == pytest.approx(0.5 + 0.1 * k, abs=0.03)
+    assert f["sokolow_lyon_mv"] == pytest.approx(1.6, abs=0.03)   # S(V1) ~0 + R(V6)
+    assert f["cornell_mv"] == pytest.approx(0.9, abs=0.03)        # R(aVL) + S(V3) ~0
+    assert f["limb_qrs_p2p_mean_mv"] == pytest.approx(0.75, abs=0.03)
+    assert 0.1 < f["rms_mv"] < 0.4
+    flipped = dict(zip(ECG_MV_FEATURES, ecg_mv_features(
+        raw_window(_record(np.arange(0.3, 10, 0.8), flip=("V1",))))))
+    assert flipped["sokolow_lyon_mv"] == pytest.approx(1.1 + 1.6, abs=0.05)
+
+
 def test_report_on_a_phantom_cohort(tmp_path, capsys):
     from training.phantom import cli as phantom_cli
     from training.cohort import build
@@ -75,11 +90,32 @@ def test_report_on_a_phantom_cohort(tmp_path, capsys):
             if n:
                 assert result["prevalence"][split][name] == pytest.approx(
                     pairs[split]["positives"][name] / n)
-    for modality in ("ecg", "cxr"):
+    for modality in ("ecg", "ecg_raw", "ecg_raw_mv_only", "cxr"):
         for name in PATHOLOGIES:
             v = result["auroc"][modality][name]
             assert np.isnan(v) or 0.0 <= v <= 1.0
-    assert "AUROC ECG" in printed and "cardiomegaly" in printed
+    assert any(not np.isnan(v) for v in result["auroc"]["ecg_raw"].values())
+    raw = result["raw_ecg"]
+    assert raw["unavailable"] is None and raw["failed"] == 0
+    assert raw["read"] == sum(pairs[s]["pairs"] for s in ("train", "val", "test"))
+    med = raw["mv_feature_medians"]
+    assert set(med) == set(ECG_MV_FEATURES)
+    assert 0.2 < med["qrs_p2p_mv_II"] < 5.0
+    assert 0.5 < med["sokolow_lyon_mv"] < 6.0
+    assert 0.02 < med["rms_mv"] < 1.0
+    assert "AUROC ECG raw" in printed and "AUROC ECG prep" in printed
+    assert "cardiomegaly" in printed and "source records read" in printed
+
+    # Source gone (here: pointed elsewhere): the raw part is skipped and said, not fatal.
+    assert report.main([str(cohort), "--out", str(tmp_path / "rep2"),
+                        "--ecg-root", str(tmp_path / "gone")]) == 0
+    printed = capsys.readouterr().out
+    skipped = json.loads((tmp_path / "rep2" / "report.json").read_text())
+    assert "is not available" in skipped["raw_ecg"]["unavailable"]
+    assert all(np.isnan(v) for v in skipped["auroc"]["ecg_raw"].values())
+    np.testing.assert_array_equal([skipped["auroc"]["ecg"][n] for n in PATHOLOGIES],
+                                  [result["auroc"]["ecg"][n] for n in PATHOLOGIES])
+    assert "ECG raw: skipped" in printed
     from PIL import Image
     for f in ("cxr_contact_sheet.png", *(f"ecg_{n}.png" for n in PATHOLOGIES)):
         with Image.open(tmp_path / "rep" / f) as im:

@@ -2,9 +2,12 @@
 
 Fits simple baselines on the train split and scores them on the test split:
 logistic regression on handcrafted features of the *preprocessed* ECG (what the
-model sees: 100 Hz, per-lead [-1, 1]) and on CXR pixel statistics. Prints
-per-label AUROCs and prevalences per split; writes report.json, a contact sheet
-of CXRs per class and a 12-lead plot of ECGs per class.
+model sees: 100 Hz, per-lead [-1, 1]), on the same features plus millivolt-only
+ones (`ECG_MV_FEATURES`) of the *raw* source ECG (read again from the MIMIC
+folder, see `training.phantom.raw_ecg`; skipped with a note when it is gone),
+and on CXR pixel statistics. Prints per-label AUROCs and prevalences per split;
+writes report.json, a contact sheet of CXRs per class and a 12-lead plot of ECGs
+per class.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ from scipy.signal import find_peaks
 from engine.constants import ECG_FS_HZ, LEADS, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.errors import CromotexError
 from training.data import SPLITS, Cohort, load_cohort
+from training.phantom.raw_ecg import RAW_RULE, read_raw_ecgs
 
 ECG_FEATURES: tuple[str, ...] = (
     "heart_rate_bpm", "rr_cv", "rr_rmssd_rel", "qrs_width_ms", "n_beats", "hf_noise",
     *(f"qrs_t_log_ratio_{n}" for n in LEADS), *(f"qrs_polarity_{n}" for n in LEADS))
+#: Features that exist only while the signal is in millivolts (all in mV).
+ECG_MV_FEATURES: tuple[str, ...] = (
+    *(f"qrs_p2p_mv_{n}" for n in LEADS), "sokolow_lyon_mv", "cornell_mv",
+    "limb_qrs_p2p_mean_mv", "chest_qrs_p2p_mean_mv", "rms_mv")
 _CXR_BLOCK = 14  # 224 / 14 = 16 x 16 block means
 
 
@@ -44,9 +52,7 @@ def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     n_leads, n = x.shape
-    env = np.convolve(np.abs(np.diff(x, axis=1)).sum(0), np.ones(5) / 5, mode="same")
-    top = np.percentile(env, 99)
-    peaks, _ = find_peaks(env, distance=max(1, int(0.25 * fs)), height=0.35 * top)
+    peaks, env = qrs_peaks(x, fs)
     feats = np.full(len(ECG_FEATURES), np.nan)
     if len(peaks) >= 2:
         rr = np.diff(peaks) / fs
@@ -82,10 +88,71 @@ def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
     return feats
 
 
+def qrs_peaks(x: np.ndarray, fs: float = ECG_FS_HZ) -> tuple[np.ndarray, np.ndarray]:
+    """QRS detection on float64 `[12, T]` (any units): returns (int peak sample
+    indices, float64 `[T-1]` slope envelope = sum over leads of |dx/dt|, 50 ms mean)."""
+    env = np.convolve(np.abs(np.diff(x, axis=1)).sum(0), np.ones(5) / 5, mode="same")
+    top = np.percentile(env, 99)
+    peaks, _ = find_peaks(env, distance=max(1, int(0.25 * fs)), height=0.35 * top)
+    return peaks, env
+
+
+def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
+    """Millivolt-only features of one raw ECG (`ECG_MV_FEATURES`).
+
+    Args:
+        x: float `[12, T]` in mV, `LEADS` order, baseline removed, NOT scaled
+            (`training.phantom.raw_ecg.raw_window`).
+        fs: sampling rate in Hz.
+
+    Returns:
+        float64 `[len(ECG_MV_FEATURES)]`, all mV: per lead the median over beats of
+        the QRS peak-to-peak amplitude (max - min within +-60 ms of each detected
+        QRS); Sokolow-Lyon S(V1) + max(R(V5), R(V6)); Cornell R(aVL) + S(V3) (R, S:
+        median height above / depth below the lead's median level); the mean QRS
+        peak-to-peak of the six limb and of the six chest leads; RMS of the whole
+        signal. NaN where fewer than one complete beat is found.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[1]
+    feats = np.full(len(ECG_MV_FEATURES), np.nan)
+    feats[-1] = np.sqrt(np.mean(x ** 2))
+    peaks, _ = qrs_peaks(x, fs)
+    q = int(0.06 * fs)
+    inner = [p for p in peaks if p - q >= 0 and p + q < n]
+    if not inner:
+        return feats
+    qrs = np.stack([x[:, p - q:p + q + 1] for p in inner])  # [beats, 12, 2q+1]
+    base = np.median(x, axis=1)[None, :, None]
+    r = np.median((qrs - base).max(axis=2), axis=0)   # [12]
+    s = np.median(-(qrs - base).min(axis=2), axis=0)  # [12]
+    p2p = np.median(np.ptp(qrs, axis=2), axis=0)      # [12]
+    li = {name: i for i, name in enumerate(LEADS)}
+    feats[:len(LEADS)] = p2p
+    feats[len(LEADS)] = s[li["V1"]] + max(r[li["V5"]], r[li["V6"]])
+    feats[len(LEADS) + 1] = r[li["aVL"]] + s[li["V3"]]
+    feats[len(LEADS) + 2] = p2p[:6].mean()
+    feats[len(LEADS) + 3] = p2p[6:].mean()
+    return feats
+
+
+def raw_ecg_feature_matrix(raw: np.ndarray) -> np.ndarray:
+    """float64 `[N, len(ECG_FEATURES) + len(ECG_MV_FEATURES)]`: `ecg_features` and
+    `ecg_mv_features` of raw mV ECGs `[N, 12, 1000]` (NaN -> column median)."""
+    f = np.stack([np.concatenate([ecg_features(r), ecg_mv_features(r)]) for r in raw]) \
+        if len(raw) else np.zeros((0, len(ECG_FEATURES) + len(ECG_MV_FEATURES)))
+    return _fill_nan(f)
+
+
 def ecg_feature_matrix(ecg: np.ndarray) -> np.ndarray:
     """float64 `[N, F]` features of float32 ECGs `[N, 12, 1000]` (NaN -> column median)."""
     f = np.stack([ecg_features(np.asarray(row)) for row in ecg]) if len(ecg) else \
         np.zeros((0, len(ECG_FEATURES)))
+    return _fill_nan(f)
+
+
+def _fill_nan(f: np.ndarray) -> np.ndarray:
+    """NaN entries of float64 `[N, F]` replaced by their column median (0 if all NaN)."""
     med = np.nanmedian(f, axis=0) if len(f) else np.zeros(f.shape[1])
     med = np.where(np.isnan(med), 0.0, med)
     return np.where(np.isnan(f), med, f)
@@ -177,26 +244,62 @@ def plot_ecgs(cohort: Cohort, name: str, path: Path) -> None:
     plt.close(fig)
 
 
-def report(cohort: Cohort, out: Path) -> dict:
-    """Fit the baselines, write report.json and the PNGs into `out`; returns the report."""
+def _raw_baseline(cohort: Cohort, ecg_root: Path | None) -> tuple[np.ndarray | None,
+                                                                    np.ndarray, dict]:
+    """Raw-ECG features of the pairs whose source was read: (float64 `[N, F]` or
+    None when unavailable, bool `[N]` read mask, JSON-ready description)."""
+    raw = read_raw_ecgs(cohort, ecg_root)
+    info: dict = {"ecg_root": str(raw.root) if raw.root else None, "rule": RAW_RULE,
+                  "read": int(raw.ok.sum()), "failed": raw.n_failed,
+                  "failed_examples": raw.failed, "unavailable": raw.unavailable}
+    if raw.unavailable is not None:
+        return None, raw.ok, info
+    feats = np.zeros((len(cohort), len(ECG_FEATURES) + len(ECG_MV_FEATURES)))
+    feats[raw.ok] = raw_ecg_feature_matrix(raw.signal[raw.ok])
+    mv = feats[raw.ok][:, len(ECG_FEATURES):]
+    info["mv_feature_medians"] = {
+        f: float(np.median(mv[:, i])) for i, f in enumerate(ECG_MV_FEATURES)}
+    return feats, raw.ok, info
+
+
+def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
+    """Fit the baselines, write report.json and the PNGs into `out`; returns the report.
+
+    `ecg_root` overrides the source ECG folder recorded in cohort.json (raw baseline).
+    report.json "auroc" has "ecg" (preprocessed), "ecg_raw" and "ecg_raw_mv_only" (NaN
+    when the source is unavailable, see "raw_ecg"["unavailable"]) and "cxr", each
+    pathology -> AUROC.
+    """
     out.mkdir(parents=True, exist_ok=True)
     train, test = cohort.mask("train"), cohort.mask("test")
     ef = ecg_feature_matrix(cohort.ecg)
     cf = cxr_feature_matrix(cohort.cxr)
+    rf, read, raw_info = _raw_baseline(cohort, ecg_root)
     result: dict = {
         "cohort": str(cohort.path),
         "pairs": {s: int(cohort.mask(s).sum()) for s in SPLITS},
         "prevalence": {s: cohort.prevalence(s) for s in SPLITS},
-        "auroc": {"ecg": {}, "cxr": {}},
+        "auroc": {"ecg": {}, "ecg_raw": {}, "ecg_raw_mv_only": {}, "cxr": {}},
         "baselines": {"ecg": f"logistic regression (C=0.3) on {len(ECG_FEATURES)} features of "
                              "the preprocessed ECG: " + ", ".join(ECG_FEATURES[:6])
                              + ", per-lead QRS/T log ratio and QRS polarity",
+                      "ecg_raw": f"logistic regression (C=0.3) on the same {len(ECG_FEATURES)} "
+                                 f"features plus {len(ECG_MV_FEATURES)} mV-only ones ("
+                                 + ", ".join(ECG_MV_FEATURES[len(LEADS):])
+                                 + ", per-lead QRS peak-to-peak) of the raw ECG: " + RAW_RULE
+                                 + "; pairs whose source could not be read are left out",
+                      "ecg_raw_mv_only": "the same on the mV-only features alone",
                       "cxr": "logistic regression (C=0.01) on 16x16 block means + mean, s.d."},
         "ecg_feature_means": {},
+        "raw_ecg": raw_info,
     }
     for name in PATHOLOGIES:
         y = cohort.labels[name]
         result["auroc"]["ecg"][name] = fit_auroc(ef, y, train, test, c=0.3)
+        result["auroc"]["ecg_raw"][name] = float("nan") if rf is None else \
+            fit_auroc(rf, y, train & read, test & read, c=0.3)
+        result["auroc"]["ecg_raw_mv_only"][name] = float("nan") if rf is None else \
+            fit_auroc(rf[:, len(ECG_FEATURES):], y, train & read, test & read, c=0.3)
         result["auroc"]["cxr"][name] = fit_auroc(cf, y, train, test, c=0.01)
         result["ecg_feature_means"][name] = {
             cls: {f: float(ef[y == v, i].mean()) if (y == v).any() else float("nan")
@@ -213,13 +316,27 @@ def report(cohort: Cohort, out: Path) -> dict:
 
 def format_report(result: dict) -> str:
     """The report as a small text table."""
-    lines = [f"{'':<18}" + "".join(f"{s:>8}" for s in SPLITS) + "   AUROC ECG   AUROC CXR"]
+    au = result["auroc"]
+    lines = [f"{'':<18}" + "".join(f"{s:>8}" for s in SPLITS)
+             + "   AUROC ECG raw (mV only)   AUROC ECG prep   AUROC CXR"]
     for name in PATHOLOGIES:
         prev = "".join(f"{result['prevalence'][s][name]:>8.3f}" for s in SPLITS)
-        lines.append(f"{name:<18}{prev}   {result['auroc']['ecg'][name]:>9.3f}"
-                     f"   {result['auroc']['cxr'][name]:>9.3f}")
+        lines.append(f"{name:<18}{prev}   {au['ecg_raw'][name]:>15.3f}"
+                     f" ({au['ecg_raw_mv_only'][name]:.3f})"
+                     f"   {au['ecg'][name]:>14.3f}   {au['cxr'][name]:>9.3f}")
     lines.append(f"{'pairs':<18}" + "".join(f"{result['pairs'][s]:>8}" for s in SPLITS))
     lines.append("(prevalence per split; AUROCs of baselines fitted on train, scored on test)")
+    raw = result.get("raw_ecg", {})
+    if raw.get("unavailable"):
+        lines.append(f"ECG raw: skipped ({raw['unavailable']})")
+    else:
+        lines.append(f"ECG raw: {raw.get('read')} source records read from {raw.get('ecg_root')}"
+                     f" ({raw.get('failed')} unreadable, left out); 100 Hz, mV, not scaled")
+        med = raw.get("mv_feature_medians", {})
+        if med:
+            lines.append("  medians: " + ", ".join(
+                f"{k} {med[k]:.2f}" for k in ("qrs_p2p_mv_II", "sokolow_lyon_mv", "cornell_mv",
+                                              "rms_mv") if k in med) + " mV")
     return "\n".join(lines)
 
 
@@ -229,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
                                             "and 12-lead ECG plots of a COHORT.")
     p.add_argument("cohort", type=Path, help="COHORT directory (cromotex-train cohort)")
     p.add_argument("--out", type=Path, help="output folder (default COHORT/report)")
+    p.add_argument("--ecg-root", type=Path,
+                   help="MIMIC-IV-ECG folder for the raw-ECG baseline (default: inputs.ecg_root "
+                        "of cohort.json); without it the raw baseline is skipped")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         cohort = load_cohort(args.cohort)
@@ -236,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cromotex-train phantom-report: {exc}", file=sys.stderr)
         return 2
     out = args.out or args.cohort / "report"
-    result = report(cohort, out)
+    result = report(cohort, out, args.ecg_root)
     print(format_report(result))
     print(f"wrote {out}")
     return 0
