@@ -187,11 +187,7 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, teacher: str | Path, i
                                               "teacher": str(teacher)},
                 gathered_loss=True)
     result = common.fit(loop, cfg, out, ctx, resume=resume)
-    if ctx.is_main:
-        common.write_json(out / "history.json", result.history)
-    common.cleanup(ctx)
-    return {"config": out / "config.json", "best": result.best_path, "last": result.last_path,
-            "history": out / "history.json"}
+    return common.finish(result, ctx, out)
 
 
 def main(argv: list[str] | None = None) -> int:

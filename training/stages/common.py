@@ -547,3 +547,13 @@ def cleanup(ctx: DistContext) -> None:
         import torch.distributed as dist
         dist.destroy_process_group()
 
+
+
+def finish(result: FitResult, ctx: DistContext, out_dir: Path) -> dict[str, Path]:
+    """Write `history.json` (rank 0), leave the process group and return the stage's outputs:
+    {"config", "best", "last", "history"} paths."""
+    if ctx.is_main:
+        write_json(out_dir / "history.json", result.history)
+    cleanup(ctx)
+    return {"config": out_dir / "config.json", "best": result.best_path, "last": result.last_path,
+            "history": out_dir / "history.json"}

@@ -101,11 +101,7 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
     loop = Loop(STAGE, {"encoder": encoder, "projection": head}, opt, sched, batches, loss_fn, validate,
                 metric="loss", mode="min", patience=s.patience, grad_clip=s.grad_clip, gathered_loss=True)
     result = common.fit(loop, cfg, out, ctx, resume=resume)
-    if ctx.is_main:
-        common.write_json(out / "history.json", result.history)
-    common.cleanup(ctx)
-    return {"config": out / "config.json", "best": result.best_path, "last": result.last_path,
-            "history": out / "history.json"}
+    return common.finish(result, ctx, out)
 
 
 def main(argv: list[str] | None = None) -> int:
