@@ -287,12 +287,9 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         int8 = e.get("int8_file")
         if int8 is not None:
             int8 = _listed(ck, files, int8, where + "int8_file")
-        stats = None
-        if "embedding_stats" in e:
-            stats_file = _listed(ck, files, e["embedding_stats"], where + "embedding_stats")
-            stats = _load_stats(ck, stats_file, e.get("ood_cutoff"), ECG_EMBEDDING_DIM)
         ecg[p] = ModelSpec(pathology=p, modality="ecg", file=file, int8_file=int8,
-                           threshold=_threshold(ck, e, where), stats=stats,
+                           threshold=_threshold(ck, e, where),
+                           stats=_optional_stats(ck, files, e, where, ECG_EMBEDDING_DIM),
                            metrics=dict(e.get("metrics") or {}))
         c = entry.get("cxr")
         if c is None:
@@ -304,14 +301,20 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         index = _require(ck, c, "output_index", int, where)
         if index < 0:
             raise ck.fail(MANIFEST, f"{where}output_index must be >= 0", _REINSTALL)
-        cstats = None
-        if "embedding_stats" in c:
-            sfile = _listed(ck, files, c["embedding_stats"], where + "embedding_stats")
-            cstats = _load_stats(ck, sfile, c.get("ood_cutoff"), CXR_EMBEDDING_DIM)
         cxr[p] = ModelSpec(pathology=p, modality="cxr", file=cfile, output_index=index,
-                           threshold=_threshold(ck, c, where), stats=cstats,
+                           threshold=_threshold(ck, c, where),
+                           stats=_optional_stats(ck, files, c, where, CXR_EMBEDDING_DIM),
                            metrics=dict(c.get("metrics") or {}))
     return ecg, cxr
+
+
+def _optional_stats(ck: _Checker, files: dict, entry: dict, where: str,
+                    dim: int) -> EmbeddingStats | None:
+    """The embedding statistics a model entry names (with its `ood_cutoff`), or None."""
+    if "embedding_stats" not in entry:
+        return None
+    stats_file = _listed(ck, files, entry["embedding_stats"], where + "embedding_stats")
+    return _load_stats(ck, stats_file, entry.get("ood_cutoff"), dim)
 
 
 def _load_reference(ck: _Checker, manifest: dict, files: dict) -> dict | None:
