@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from engine.constants import INDEPENDENT_LEADS, LEADS
-from training.dower import DOWER, DOWER_LEADS, INVERSE_DOWER
+from training.dower import DOWER, DOWER_LEADS, INDEPENDENT_INDEX, INVERSE_DOWER, limb_leads_from_i_ii
 
 _N_LEADS = len(LEADS)
-#: Rows of `x` holding DOWER_LEADS, looked up by name.
-_DOWER_ROWS: tuple[int, ...] = tuple(LEADS.index(n) for n in DOWER_LEADS)
 assert set(DOWER_LEADS) == set(INDEPENDENT_LEADS)
 
 
@@ -30,12 +29,9 @@ def _expansion_matrix() -> torch.Tensor:
     the limb leads re-derived from I and II by name (Einthoven / Goldberger)."""
     col = {name: j for j, name in enumerate(DOWER_LEADS)}
     e = torch.zeros(_N_LEADS, len(DOWER_LEADS), dtype=torch.float64)
-    derived = {  # lead -> {source lead: coefficient}
-        "III": {"II": 1.0, "I": -1.0},
-        "aVR": {"I": -0.5, "II": -0.5},
-        "aVL": {"I": 1.0, "II": -0.5},
-        "aVF": {"II": 1.0, "I": -0.5},
-    }
+    # the limb-lead formulas applied to unit vectors give their coefficients on I and II
+    unit = limb_leads_from_i_ii(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    derived = {name: {"I": float(c[0]), "II": float(c[1])} for name, c in unit.items()}
     for row, name in enumerate(LEADS):
         for src, coef in derived.get(name, {name: 1.0}).items():
             e[row, col[src]] = coef
@@ -104,7 +100,7 @@ def vcg_transform(x: torch.Tensor, rotation: torch.Tensor, scale: torch.Tensor,
     if keep_residual:
         t = t + torch.eye(len(DOWER_LEADS), dtype=torch.float64)
     full = (_EXPAND @ t).to(device=x.device, dtype=x.dtype)  # [B, 12, 8]
-    return torch.bmm(full, x[:, list(_DOWER_ROWS), :])
+    return torch.bmm(full, x[:, list(INDEPENDENT_INDEX), :])
 
 
 def time_mask(x: torch.Tensor, generator: torch.Generator, fraction: float,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.constants import LEADS
+from engine.leads import limb_leads_from_i_ii  # noqa: F401  (re-exported)
 
 #: Lead order of the rows of DOWER and the columns of INVERSE_DOWER.
 DOWER_LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -43,19 +44,14 @@ INVERSE_DOWER = np.array([
 INDEPENDENT_INDEX: tuple[int, ...] = tuple(LEADS.index(n) for n in DOWER_LEADS)
 
 
-def limb_leads_from_i_ii(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
-    """Derive III, aVR, aVL, aVF from I and II (Einthoven / Goldberger), any shape."""
-    return {
-        "III": lead_ii - lead_i,
-        "aVR": -(lead_i + lead_ii) / 2.0,
-        "aVL": lead_i - lead_ii / 2.0,
-        "aVF": lead_ii - lead_i / 2.0,
-    }
+def twelve_leads_from_independent(eight: np.ndarray) -> np.ndarray:
+    """8 independent leads float `[8, T]` (rows in DOWER_LEADS order, mV) -> 12 leads
+    float `[12, T]` in canonical `LEADS` order, limb leads derived from I and II."""
+    by_name = dict(zip(DOWER_LEADS, eight))
+    by_name.update(limb_leads_from_i_ii(by_name["I"], by_name["II"]))
+    return np.stack([by_name[name] for name in LEADS])
 
 
 def twelve_leads_from_vcg(vcg: np.ndarray) -> np.ndarray:
     """VCG float `[3, T]` (mV) -> 12 leads float `[12, T]` in canonical `LEADS` order."""
-    eight = DOWER @ vcg
-    by_name = dict(zip(DOWER_LEADS, eight))
-    by_name.update(limb_leads_from_i_ii(by_name["I"], by_name["II"]))
-    return np.stack([by_name[name] for name in LEADS])
+    return twelve_leads_from_independent(DOWER @ vcg)

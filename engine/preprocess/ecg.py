@@ -40,6 +40,7 @@ import numpy as np
 from engine.constants import (DERIVABLE_LEADS, ECG_BASELINE_MEDIAN_S, ECG_FS_HZ, ECG_SAMPLES,
                               ECG_SCALE, ECG_SECONDS, LEADS)
 from engine.errors import LeadError, PreprocessError
+from engine.leads import limb_leads_from_i_ii
 from engine.preprocess.filters import minmax_scale, remove_baseline, resample, resample_factors
 from engine.records import EcgInput, EcgRecord
 
@@ -134,15 +135,11 @@ def assemble_leads(record: EcgRecord,
             "The ECG lacks limb leads I and II (found: "
             f"{', '.join(n for n in LEADS if n in have) or 'none'}); they are needed to "
             "build the 12 leads. Export the full 12-lead ECG from the device.")
-    formulas = {
-        "III": lambda: lead_ii - lead_i,
-        "aVR": lambda: -(lead_i + lead_ii) / 2.0,
-        "aVL": lambda: lead_i - lead_ii / 2.0,
-        "aVF": lambda: lead_ii - lead_i / 2.0,
-    }
-    for name in DERIVABLE_LEADS:
-        if name not in have:
-            out[_ROW[name]] = formulas[name]()
+    to_derive = [name for name in DERIVABLE_LEADS if name not in have]
+    if to_derive:
+        limb = limb_leads_from_i_ii(lead_i, lead_ii)
+        for name in to_derive:
+            out[_ROW[name]] = limb[name]
             derived.append(name)
 
     missing = [n for n in CHEST_LEADS if n not in have]

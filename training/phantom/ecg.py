@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.constants import LEADS
-from training.dower import DOWER, DOWER_LEADS, limb_leads_from_i_ii
+from training.dower import DOWER, DOWER_LEADS, twelve_leads_from_independent
 from training.phantom.latent import EpisodeState, SubjectTraits
 
 #: Sampling rate (Hz) and length (samples) of a MIMIC-IV-ECG record.
@@ -214,9 +214,7 @@ def synthesize_ecg(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     """12-lead ECG float64 `[12, n_samples]` in mV, rows in canonical `engine.constants.LEADS` order."""
     vcg = synthesize_vcg(rng, traits, state, geometry, n_samples, fs)
     eight = geometry["dower"] @ vcg + _noise8(rng, traits, n_samples, fs)
-    by_name = dict(zip(DOWER_LEADS, eight))
-    by_name.update(limb_leads_from_i_ii(by_name["I"], by_name["II"]))
-    return np.stack([by_name[name] for name in LEADS])
+    return twelve_leads_from_independent(eight)
 
 
 def to_mimic_order(leads: np.ndarray) -> np.ndarray:
