@@ -90,13 +90,14 @@ def _draw_grid(pg_: _Page, x0: float, y0: float, w: float, h: float) -> None:
             p.drawLine(pg_.pt(x0, y), pg_.pt(x0 + w, y))
 
 
-def _draw_ecg(pg_: _Page, c: ReviewContent) -> tuple[float, float]:
-    """Draw the 3×4 + rhythm page at 25 mm/s, 10 mm/mV; returns the paper (w, h) in mm."""
+def _draw_ecg(pg_: _Page, c: ReviewContent) -> tuple[float, float, list[str]]:
+    """Draw the 3×4 + rhythm page at 25 mm/s, 10 mm/mV; returns the paper (w, h) in mm and
+    the labels of the display filters actually applied."""
     rec = c.record
     x0, y0 = MARGIN_MM, ECG_TOP_MM
     w, h = paper.paper_size_mm("3x4", rec.duration_s, SPEED)
     _draw_grid(pg_, x0, y0, w, h)
-    sig, _ = apply_display_filters(rec.signal, rec.fs, c.filters)
+    sig, applied = apply_display_filters(rec.signal, rec.fs, c.filters)
     panels = paper.layout_panels("3x4", rec.leads, rec.duration_s, SPEED, c.page_start_s,
                                  c.rhythm_lead, c.cabrera)
     p = pg_.p
@@ -122,7 +123,7 @@ def _draw_ecg(pg_: _Page, c: ReviewContent) -> tuple[float, float]:
             cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, GAIN, SPEED)
             p.setPen(trace_pen)
             p.drawPolyline(QtGui.QPolygonF([pg_.pt(x0 + a, y0 - b) for a, b in zip(cx, cy)]))
-    return w, h
+    return w, h, applied
 
 
 def _draw_header(pg_: _Page, c: ReviewContent) -> None:
@@ -213,9 +214,9 @@ def export_review(path: str | Path, content: ReviewContent) -> Path:
         _draw_findings(page, content)
         if content.cxr is not None:
             _draw_cxr(page, content.cxr)
-        _, h = _draw_ecg(page, content)
+        _, h, applied = _draw_ecg(page, content)
         scale = (f"{SPEED:g} mm/s   {GAIN:g} mm/mV   Filters: "
-                 f"{filter_label(content.filters)}   ECG at true scale when printed at 100%")
+                 f"{filter_label(applied)}   ECG at true scale when printed at 100%")
         page.text(MARGIN_MM, ECG_TOP_MM + h + 1.0, 250, 5, scale, 7)
         note = DEMO_DISCLAIMER if content.demo else NOT_DEMO_NOTE
         page.text(MARGIN_MM, PAGE_H_MM - MARGIN_MM - 6.0, PAGE_W_MM - 2 * MARGIN_MM, 6,

@@ -38,23 +38,10 @@ class DisplayFilters:
         return any(v is not None for v in (self.baseline_hz, self.lowpass_hz, self.notch_hz))
 
 
-def filter_label(filters: DisplayFilters, applied: list[str] | None = None) -> str:
-    """Human label of the filters actually applied, e.g. "0.5–40 Hz, notch 50 Hz"."""
-    if applied is not None:
-        return ", ".join(applied) if applied else "no filter"
-    return ", ".join(describe(filters)) or "no filter"
-
-
-def describe(filters: DisplayFilters) -> list[str]:
-    """Labels of the requested filters."""
-    out = []
-    if filters.baseline_hz is not None:
-        out.append(f"HP {filters.baseline_hz:g} Hz")
-    if filters.lowpass_hz is not None:
-        out.append(f"LP {filters.lowpass_hz:g} Hz")
-    if filters.notch_hz is not None:
-        out.append(f"notch {filters.notch_hz:g} Hz")
-    return out
+def filter_label(applied: list[str]) -> str:
+    """Human label of the filters actually applied (the labels `apply_display_filters`
+    returns), e.g. "HP 0.5 Hz, LP 40 Hz"; "no filter" when none was."""
+    return ", ".join(applied) if applied else "no filter"
 
 
 def apply_display_filters(signal: np.ndarray, fs: float,

@@ -309,7 +309,7 @@ class EcgView(QtWidgets.QWidget):
         """The scale line printed on the paper, e.g. "25 mm/s · 10 mm/mV · HP 0.5 Hz"."""
         rec = self._record
         parts = [f"{self.speed:g} mm/s", f"{self.gain:g} mm/mV",
-                 "Filters: " + filter_label(self.filters, self._filter_labels)]
+                 "Filters: " + filter_label(self._filter_labels)]
         if rec is not None:
             span = paper.page_seconds(self.layout_name, rec.duration_s)
             parts.append(f"{self.page_start_s:.1f}–{min(self.page_start_s + span, rec.duration_s):.1f} s"

@@ -54,3 +54,13 @@ def test_pdf_page_is_readable_and_true_scale(qapp, tmp_path):
 def test_pdf_export_to_missing_folder_raises(qapp, tmp_path):
     with pytest.raises(OSError, match="does not exist"):
         export_review(tmp_path / "nope" / "r.pdf", ReviewContent(record=read_ecg(PTBXL)))
+
+
+def test_pdf_labels_the_filters_actually_applied(qapp, tmp_path):
+    """PTB-XL is sampled at 100 Hz: a 50 Hz notch sits at Nyquist and is not applied, and the
+    page must say so, as the screen does, instead of claiming the requested filter."""
+    content = ReviewContent(record=read_ecg(PTBXL), filters=DisplayFilters(notch_hz=50.0), demo=True)
+    out = export_review(tmp_path / "review.pdf", content)
+    text = " ".join(subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
+                                   text=True, check=True).stdout.split())
+    assert "notch 50 Hz n/a at 100 Hz" in text
