@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from engine.constants import LEADS
+from engine.preprocess.ecg import MAX_RECORD_SECONDS
 from engine.records import EcgInput, EcgRecord, QualityFlags
 
 logger = logging.getLogger(__name__)
@@ -126,9 +127,10 @@ def assess_quality(record: EcgRecord, ecg_input: EcgInput) -> QualityFlags:
         missing leads from the report; `short_record` when the record was
         shorter than 10 s and had to be padded.
     """
-    sig = np.nan_to_num(np.asarray(record.signal, dtype=np.float64),
-                        nan=0.0, posinf=0.0, neginf=0.0)
     fs = float(record.fs)
+    # judge only what preprocessing scores: its first MAX_RECORD_SECONDS (bounds time and memory)
+    used = record.signal[:, :max(1, int(MAX_RECORD_SECONDS * fs))]
+    sig = np.nan_to_num(np.asarray(used, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     rows = {}
     for i, name in enumerate(record.leads):
         if name in LEADS and name not in rows:
