@@ -429,8 +429,9 @@ def evaluate_stage(work: Path, cohort: Path, pathologies: tuple[str, ...],
     for p in pathologies:
         res = outs[p][default]
         m = metrics_block(res["val_logit"], res["val_label"], res["test_logit"], res["test_label"])
-        m_fp32 = metrics_block(outs[p]["fp32"]["val_logit"], outs[p]["fp32"]["val_label"],
-                               outs[p]["fp32"]["test_logit"], outs[p]["fp32"]["test_label"])
+        m_fp32 = m if default == "fp32" else metrics_block(
+            outs[p]["fp32"]["val_logit"], outs[p]["fp32"]["val_label"],
+            outs[p]["fp32"]["test_logit"], outs[p]["fp32"]["test_label"])
         mean, precision, cutoff, summary = embedding_stats(res["train_embedding"], res["val_embedding"])
         np.savez(ev / f"embedding_stats_{p}.npz", mean=mean, precision=precision)
         d_test = mahalanobis(res["test_embedding"], mean, precision)

@@ -17,7 +17,7 @@ import numpy as np
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS, PATHOLOGIES, preprocessing_constants
 from engine.errors import CorruptFileError, MissingFileError, PreprocessError
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+from training.cohort.splits import SPLITS
 _FILES = ("cohort.json", "pairs.csv", "ecg.npy", "cxr.npy", "ssl.csv", "ssl_ecg.npy")
 
 

@@ -78,8 +78,8 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
         return [train[b] for b in common.shuffled_batches(len(train), s.batch_size, steps, cfg.seed, epoch, ctx)]
 
     def loss_fn(idx: np.ndarray, gen: torch.Generator) -> tuple[torch.Tensor, int]:
-        x = common.ecg_batch(co.ssl_ecg, idx, device)
-        v1, v2 = ssl_views(x.cpu(), gen, cfg)
+        x = common.ecg_batch(co.ssl_ecg, idx, torch.device("cpu"))  # augmented on CPU, then moved
+        v1, v2 = ssl_views(x, gen, cfg)
         z = ddp(torch.cat([v1, v2]).to(device))
         z1, z2 = z[:len(idx)], z[len(idx):]
         return nt_xent(gather_with_grad(z1), gather_with_grad(z2), s.tau), len(idx)
