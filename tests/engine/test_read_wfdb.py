@@ -259,3 +259,15 @@ def test_image_given_as_ecg_says_open_as_cxr():
     png = DATA.parent / "cxr" / "png" / "nih" / "00000001_000.png"
     with pytest.raises(UnsupportedFormatError, match="open it as a chest X-ray"):
         read_ecg(png)
+
+
+def test_header_grammar_copies_equal_wfdbs_own():
+    """engine.io.wfdb_header carries wfdb's header regexes verbatim (so a read does not import
+    wfdb and pandas); they must stay equal to the installed wfdb's."""
+    import wfdb.io.header as wfdb_header_module
+
+    from engine.io import wfdb_header
+
+    for name in ("rx_record", "rx_signal"):
+        ours, theirs = getattr(wfdb_header, name), getattr(wfdb_header_module, name)
+        assert (ours.pattern, ours.flags) == (theirs.pattern, theirs.flags), name
