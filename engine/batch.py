@@ -128,7 +128,7 @@ def load_file(item: InputItem) -> _Loaded:
     if item.error:
         return _Loaded(item, item.error)
     try:
-        record = read_ecg(item.path)
+        record = read_ecg(item.path, annotations=False)  # the output has no DICOM statements
         ecg_input = preprocess_ecg(record)
         return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input))
     except CromotexError as exc:

@@ -70,28 +70,59 @@ def _runs(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
 
 
+def flat_rows(x: np.ndarray, fs: float) -> np.ndarray:
+    """Which rows of `x` (float `[rows, n]`, mV) are flat, overall or over FLAT_MIN_SECONDS.
+
+    Vectorised over rows; the run-length test runs only on rows with enough quiet
+    segments to possibly hold a long enough stretch (rarely any). Returns bool `[rows]`.
+    """
+    rows, n = x.shape
+    if n == 0:
+        return np.ones(rows, dtype=bool)
+    flat = np.ptp(x, axis=1) < FLAT_P2P_MV
+    seg = max(1, int(round(FLAT_SEGMENT_S * fs)))
+    n_seg = n // seg
+    need = math.ceil(FLAT_MIN_SECONDS / FLAT_SEGMENT_S)
+    if n_seg < need:
+        return flat
+    quiet = np.ptp(x[:, :n_seg * seg].reshape(rows, n_seg, seg), axis=2) < FLAT_P2P_MV
+    for r in np.flatnonzero(~flat & (quiet.sum(axis=1) >= need)):
+        flat[r] = _runs(quiet[r]).max() >= need
+    return flat
+
+
+def saturated_rows(x: np.ndarray, fs: float) -> np.ndarray:
+    """Which rows of `x` (float `[rows, n]`, mV) are clipped: long runs at their own extremes.
+
+    Vectorised over rows: a row whose samples at its maximum and minimum are too few
+    to add up to SATURATION_MIN_TOTAL_S cannot be clipped (the runs are a subset of
+    them), so the run-length test runs only on the others. Returns bool `[rows]`.
+    """
+    rows, n = x.shape
+    out = np.zeros(rows, dtype=bool)
+    if n == 0:
+        return out
+    min_run = max(SATURATION_MIN_RUN_SAMPLES, int(round(SATURATION_MIN_RUN_S * fs)))
+    at_max = x == x.max(axis=1, keepdims=True)
+    at_min = x == x.min(axis=1, keepdims=True)
+    candidates = at_max.sum(axis=1) + at_min.sum(axis=1) >= SATURATION_MIN_TOTAL_S * fs
+    for r in np.flatnonzero(candidates):
+        total = 0
+        for mask in (at_max[r], at_min[r]):
+            runs = _runs(mask)
+            total += int(runs[runs >= min_run].sum())
+        out[r] = total / fs >= SATURATION_MIN_TOTAL_S
+    return out
+
+
 def is_flat(x: np.ndarray, fs: float) -> bool:
     """True if lead `x` (float `[n]`, mV) is flat overall or over FLAT_MIN_SECONDS."""
-    if x.size == 0 or np.ptp(x) < FLAT_P2P_MV:
-        return True
-    seg = max(1, int(round(FLAT_SEGMENT_S * fs)))
-    n_seg = x.size // seg
-    if n_seg == 0:
-        return False
-    quiet = np.ptp(x[:n_seg * seg].reshape(n_seg, seg), axis=1) < FLAT_P2P_MV
-    need = math.ceil(FLAT_MIN_SECONDS / FLAT_SEGMENT_S)
-    runs = _runs(quiet)
-    return bool(runs.size and runs.max() >= need)
+    return bool(flat_rows(np.asarray(x)[None, :], fs)[0])
 
 
 def is_saturated(x: np.ndarray, fs: float) -> bool:
     """True if lead `x` (float `[n]`, mV) is clipped: long runs at its extremes."""
-    min_run = max(SATURATION_MIN_RUN_SAMPLES, int(round(SATURATION_MIN_RUN_S * fs)))
-    total = 0
-    for level in (x.max(), x.min()):
-        runs = _runs(x == level)
-        total += int(runs[runs >= min_run].sum())
-    return total / fs >= SATURATION_MIN_TOTAL_S
+    return bool(saturated_rows(np.asarray(x)[None, :], fs)[0])
 
 
 def noise_measures(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +133,12 @@ def noise_measures(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
         `[rows]`; RMS of the part >= NOISE_CUTOFF_HZ in mV, float64 `[rows]`).
     """
     x = x - x.mean(axis=-1, keepdims=True)
-    power = np.abs(np.fft.rfft(x, axis=-1)) ** 2
-    freqs = np.fft.rfftfreq(x.shape[-1], 1.0 / fs)
-    high = power[:, freqs >= NOISE_CUTOFF_HZ].sum(axis=-1)
-    band = power[:, (freqs >= NOISE_ECG_BAND_LOW_HZ) & (freqs < NOISE_CUTOFF_HZ)].sum(axis=-1)
+    spectrum = np.fft.rfft(x, axis=-1)
+    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    freqs = np.fft.rfftfreq(x.shape[-1], 1.0 / fs)  # ascending: the bands are slices
+    low, cut = np.searchsorted(freqs, [NOISE_ECG_BAND_LOW_HZ, NOISE_CUTOFF_HZ], side="left")
+    high = power[:, cut:].sum(axis=-1)
+    band = power[:, low:cut].sum(axis=-1)
     ratio = high / np.maximum(band, np.finfo(np.float64).tiny)
     # Parseval: sum over the one-sided spectrum, the interior bins counted twice
     n = x.shape[-1]
@@ -136,12 +169,15 @@ def assess_quality(record: EcgRecord, ecg_input: EcgInput) -> QualityFlags:
         if name in LEADS and name not in rows:
             rows[name] = i
     present = [n for n in LEADS if n in rows]
-    flat = [n for n in present if is_flat(sig[rows[n]], fs)]
-    live = [n for n in present if n not in flat]
-    saturated = [n for n in live if is_saturated(sig[rows[n]], fs)]
+    leads = sig[[rows[n] for n in present]]
+    is_flat_lead = flat_rows(leads, fs)
+    flat = [n for n, f in zip(present, is_flat_lead) if f]
+    live = [n for n, f in zip(present, is_flat_lead) if not f]
+    live_sig = leads[~is_flat_lead]
+    saturated = [n for n, s in zip(live, saturated_rows(live_sig, fs)) if s]
     noisy: list[str] = []
     if live and fs > 2 * NOISE_CUTOFF_HZ + 10:
-        ratio, hf_rms = noise_measures(sig[[rows[n] for n in live]], fs)
+        ratio, hf_rms = noise_measures(live_sig, fs)
         noisy = [n for n, r, a in zip(live, ratio, hf_rms)
                  if (r > NOISE_HF_RATIO and a > NOISE_MIN_HF_RMS_MV) or a > NOISE_HIGH_HF_RMS_MV]
     report = ecg_input.report

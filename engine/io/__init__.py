@@ -26,12 +26,15 @@ _ECG_FORMATS = "a WFDB record (.hea with its .dat/.mat files) or a DICOM ECG wav
 _CXR_FORMATS = "a DICOM image (.dcm), PNG or JPEG"
 
 
-def read_ecg(path: str | os.PathLike) -> EcgRecord:
+def read_ecg(path: str | os.PathLike, *, annotations: bool = True) -> EcgRecord:
     """Read a 12-lead ECG file.
 
     Args:
         path: a WFDB header (.hea), one of its signal files (.dat, .mat, ...), the
             record name without extension, or a DICOM waveform file.
+        annotations: False skips what only a reader looks at, for batch scoring: a
+            DICOM waveform's statements, measurements and median beats (`meta`). The
+            signal, leads and sampling rate are the same either way.
 
     Returns:
         EcgRecord: float32 `[n_leads, n_samples]` in mV, standard leads first in
@@ -41,7 +44,7 @@ def read_ecg(path: str | os.PathLike) -> EcgRecord:
         MissingFileError, CorruptFileError, UnsupportedFormatError, LeadError,
         ReadError: with a message saying what to do.
     """
-    return _guard(_read_ecg, path, "ECG")
+    return _guard(lambda p: _read_ecg(p, annotations), path, "ECG")
 
 
 def read_cxr(path: str | os.PathLike) -> CxrImage:
@@ -89,7 +92,7 @@ def _sibling_header(p: Path) -> Path | None:
     return None
 
 
-def _read_ecg(path: str | os.PathLike) -> EcgRecord:
+def _read_ecg(path: str | os.PathLike, annotations: bool = True) -> EcgRecord:
     from engine.io.dicom_ecg import read_dicom_ecg
     from engine.io.wfdb_reader import read_wfdb
 
@@ -98,7 +101,7 @@ def _read_ecg(path: str | os.PathLike) -> EcgRecord:
     if kind == "wfdb-header":
         return read_wfdb(p)
     if kind == "dicom":
-        return read_dicom_ecg(p)
+        return read_dicom_ecg(p, annotations)
     if kind in ("png", "jpeg"):
         raise UnsupportedFormatError(f"{p} is a {kind.upper()} picture, not an ECG recording. If it "
                                      f"is a chest X-ray image, open it as a chest X-ray.")

@@ -22,8 +22,11 @@ _WAVEFORM_PREFIX = "1.2.840.10008.5.1.4.1.1.9."
 _ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 
 
-def open_dicom(path: Path, what: str):
+def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
     """Parse `path` with pydicom (`pydicom.Dataset`); typed errors only.
+
+    `keywords`: parse only these top-level elements (pydicom skips the others
+    without decoding them, e.g. a large annotation sequence); None: all.
 
     Raises:
         CorruptFileError: pydicom cannot parse the file.
@@ -33,7 +36,9 @@ def open_dicom(path: Path, what: str):
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, force=True)
+        if keywords is None:
+            return pydicom.dcmread(path, force=True)
+        return pydicom.dcmread(path, force=True, specific_tags=list(keywords))
     except InvalidDicomError as exc:
         raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc
     except PermissionError as exc:

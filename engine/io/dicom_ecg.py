@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
 from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
-from engine.io.dicom_ecg_meta import annotations_meta, patient_meta
+from engine.io.dicom_ecg_meta import PATIENT_KEYWORDS, annotations_meta, patient_meta
 from engine.io.leadnames import canonical_lead, order_leads
 from engine.io.units import mv_factor
 from engine.records import EcgRecord, Source
@@ -32,10 +32,22 @@ _DTYPES = {(8, "SB"): "i1", (8, "UB"): "u1", (16, "SS"): "<i2", (16, "US"): "<u2
            (32, "SL"): "<i4", (32, "UL"): "<u4", (64, "SV"): "<i8", (64, "UV"): "<u8"}
 #: Most channels / samples a multiplex group may declare.
 _MAX_CHANNELS = 4096
+#: Top-level keywords a signal-only read (`annotations=False`) parses: what `dicom_kind` and the
+#: error messages look at, the character set, the waveform and the patient fields.
+SIGNAL_ONLY_KEYWORDS: tuple[str, ...] = (
+    "SpecificCharacterSet", "SOPClassUID", "Modality", "WaveformSequence", "PixelData", "FloatPixelData",
+    "DoubleFloatPixelData", "EncapsulatedDocument") + PATIENT_KEYWORDS
 
 
-def read_dicom_ecg(path: Path) -> EcgRecord:
+def read_dicom_ecg(path: Path, annotations: bool = True) -> EcgRecord:
     """Read a DICOM waveform file.
+
+    Args:
+        path: the DICOM file.
+        annotations: False for a signal-only read (batch scoring): the waveform
+            annotation sequence (statements, measurements) and the median-beat group
+            are neither parsed nor decoded, which halves the time on files with large
+            annotation sequences; the signal is identical.
 
     Returns:
         EcgRecord: `signal` float32 `[n_leads, n_samples]` in mV from the rhythm
@@ -49,7 +61,7 @@ def read_dicom_ecg(path: Path) -> EcgRecord:
         CorruptFileError: waveform data shorter than declared, bad channel definitions.
         LeadError: no standard ECG lead among the channels.
     """
-    ds = open_dicom(path, "ECG")
+    ds = open_dicom(path, "ECG", None if annotations else SIGNAL_ONLY_KEYWORDS)
     kind = dicom_kind(ds)
     if kind == "image":
         raise UnsupportedFormatError(
@@ -65,7 +77,7 @@ def read_dicom_ecg(path: Path) -> EcgRecord:
             f"{path} is a DICOM {sop_class_name(ds)} object with no waveform data. Open a "
             f"DICOM 12-lead ECG waveform file.")
     try:
-        return _read(ds, path)
+        return _read(ds, path, annotations)
     except (CorruptFileError, LeadError, UnsupportedFormatError):
         raise
     except MemoryError as exc:
@@ -76,7 +88,7 @@ def read_dicom_ecg(path: Path) -> EcgRecord:
                                f"Export the ECG again.") from exc
 
 
-def _read(ds, path: Path) -> EcgRecord:
+def _read(ds, path: Path, annotations: bool) -> EcgRecord:
     groups = list(ds.get("WaveformSequence", None) or [])
     if not groups:
         raise CorruptFileError(f"The DICOM ECG {path} has an empty waveform sequence.")
@@ -91,8 +103,9 @@ def _read(ds, path: Path) -> EcgRecord:
     meta: dict[str, Any] = {"sop_class": sop_class_name(ds), "rhythm_group": rhythm,
                             "original_lead_names": [labels[i] for i in lead_rows]}
     meta.update(patient_meta(ds))
-    meta.update(annotations_meta(ds))
-    median = _pick_median(groups, rhythm)
+    if annotations:
+        meta.update(annotations_meta(ds))
+    median = _pick_median(groups, rhythm) if annotations else None
     if median is not None:
         try:
             m_signal, m_fs, m_labels, m_units = _decode_group(groups[median], path)

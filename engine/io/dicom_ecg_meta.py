@@ -6,6 +6,13 @@ from typing import Any
 
 from engine.io.wfdb_meta import parse_age, parse_sex
 
+#: Every top-level keyword `patient_meta` reads (a signal-only read parses just these and the waveform).
+PATIENT_KEYWORDS: tuple[str, ...] = (
+    "PatientID", "PatientName", "PatientBirthDate", "InstitutionName", "StudyDescription", "PatientAge",
+    "PatientSex", "AcquisitionDateTime", "AcquisitionDate", "ContentDate", "StudyDate", "AcquisitionTime",
+    "ContentTime", "StudyTime", "Manufacturer", "ManufacturerModelName", "SoftwareVersions",
+    "DeviceSerialNumber")
+
 
 def _text(ds, keyword: str) -> str | None:
     value = ds.get(keyword, None)

@@ -124,3 +124,15 @@ def test_truncated_file(tmp_path):
     (tmp_path / "cut.dcm").write_bytes(DCM.read_bytes()[:5000])
     with pytest.raises(CorruptFileError):
         read_ecg(tmp_path / "cut.dcm")
+
+
+def test_signal_only_read_gives_the_same_record_without_annotations(rec):
+    """`annotations=False` (batch scoring) skips statements, measurements and median beats,
+    and nothing else: same samples, leads, rate and patient fields; wrong kinds still refused."""
+    fast = read_ecg(DCM, annotations=False)
+    assert np.array_equal(fast.signal, rec.signal) and fast.leads == rec.leads and fast.fs == rec.fs
+    assert set(rec.meta) - set(fast.meta) == {"statements", "measurements", "median_beats", "fiducials"}
+    for key in ("patient_id", "age", "sex", "acquired", "device", "sop_class", "original_lead_names"):
+        assert fast.meta[key] == rec.meta[key]
+    with pytest.raises(UnsupportedFormatError, match="DICOM image"):
+        read_ecg(SIIM, annotations=False)
