@@ -53,7 +53,10 @@ def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
 
 def dicom_kind(ds) -> DicomKind:
     """What a parsed DICOM data set holds: a waveform, an image, a PDF or other."""
-    sop = str(ds.get("SOPClassUID", "") or "")
+    try:
+        sop = str(ds.get("SOPClassUID", "") or "")
+    except Exception:  # a damaged value (e.g. a corrupted VR): judge by the elements present
+        sop = ""
     if sop.startswith(_WAVEFORM_PREFIX) or "WaveformSequence" in ds:
         return "waveform"
     if sop == _ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
@@ -63,10 +66,19 @@ def dicom_kind(ds) -> DicomKind:
     return "other"
 
 
+def element_text(ds, keyword: str, default: str = "?") -> str:
+    """Text of a top-level element for a message; `default` when absent or damaged."""
+    try:
+        value = ds.get(keyword, None)
+        return default if value is None else str(value)
+    except Exception:  # a damaged value must not hide the real message
+        return default
+
+
 def sop_class_name(ds) -> str:
     """Human name of the data set's SOP class, e.g. "12-lead ECG Waveform Storage"."""
-    sop = ds.get("SOPClassUID", None)
     try:
+        sop = ds.get("SOPClassUID", None)
         return str(sop.name) if sop is not None else "unknown kind"
     except Exception:  # a damaged UID value
         return "unknown kind"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
-from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
+from engine.io.dicom_common import dicom_kind, element_text, open_dicom, sop_class_name
 from engine.io.dicom_ecg_meta import PATIENT_KEYWORDS, annotations_meta, patient_meta
 from engine.io.leadnames import canonical_lead, order_leads
 from engine.io.units import mv_factor
@@ -66,7 +66,7 @@ def read_dicom_ecg(path: Path, annotations: bool = True) -> EcgRecord:
     if kind == "image":
         raise UnsupportedFormatError(
             f"{path} is a DICOM image ({sop_class_name(ds)}, modality "
-            f"{ds.get('Modality', '?')}), not an ECG waveform. If it is a chest X-ray, open it "
+            f"{element_text(ds, 'Modality')}), not an ECG waveform. If it is a chest X-ray, open it "
             f"as a chest X-ray.")
     if kind == "pdf":
         raise UnsupportedFormatError(
