@@ -4,13 +4,20 @@
 recursively, glob patterns) into a lazy stream of `InputItem`s, so that a run
 over 100,000 files never holds the list in memory.
 
-`score_files(predictor, items)` reads and preprocesses files in a small thread
-pool with a bounded prefetch queue while the caller's thread runs onnxruntime
-on micro-batches of windows gathered from several files. Results come out in
-input order, one `FileResult` per item, as soon as each micro-batch is done;
-memory is bounded by `prefetch` files. By default each record is one onnxruntime
-run (bit-identical to the app); `micro_batch` > 0 gathers windows across files. A file that cannot be read gives a
-failed result with the reader's message and the run goes on.
+`score_files(predictor, items)` scores files in a small thread pool with a
+bounded look-ahead queue. Results come out in input order, one `FileResult`
+per item, as soon as each is done; memory is bounded by `prefetch` files. A
+file that cannot be read gives a failed result with the reader's message and
+the run goes on. Two modes:
+
+- default (`micro_batch=0`): each worker thread takes a whole file: read,
+  preprocess, quality-check and score it (each record's windows in their own
+  onnxruntime run, bit-identical to the app). With one intra-op thread per
+  session and one worker per core, the cores never wait on each other: on the
+  2-core machine this scored 103-107 ECG/s against 83 ECG/s for readers feeding
+  a 2-thread inference loop (docs/results/inference.md).
+- `micro_batch=N > 0`: reader threads prepare files while the caller's thread
+  runs onnxruntime on micro-batches of windows gathered across files.
 """
 
 from __future__ import annotations
@@ -167,43 +174,54 @@ def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
     return out
 
 
+def _load_and_score(predictor: Any, item: InputItem) -> FileResult:
+    """Read, preprocess, quality-check and score one file in the calling thread; never raises
+    for a bad file (a failed result instead)."""
+    return _score_group(predictor, [load_file(item)])[0]
+
+
 def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
                 prefetch: int = 32, micro_batch: int = 0) -> Iterator[FileResult]:
-    """Score files in input order, overlapping reading with inference.
+    """Score files in input order, several at a time.
 
     Args:
-        predictor: an `engine.inference.Predictor`.
+        predictor: an `engine.inference.Predictor`. For the default mode, one opened with
+            `threads=1, parallel_models=False` is fastest: the parallelism is across files.
         items: input items (e.g. from `iter_inputs`), consumed lazily.
-        workers: reader / preprocessing threads.
-        prefetch: most files read ahead (bounds memory).
+        workers: worker threads: whole files in parallel (default mode) or readers
+            feeding the inference loop (`micro_batch` > 0).
+        prefetch: most files in flight (bounds memory).
         micro_batch: 0 (default): each record's windows in their own onnxruntime run,
             exactly as `Predictor.predict_ecg` does, so outputs are bit-identical to the
             app's. N > 0: gather windows of several files already read, up to N per run
             (onnxruntime's kernels depend on the batch size, so outputs then differ from
             the app's: ~1e-7 with fp32 models; with int8 models, whose dynamic
             quantisation computes activation scales over the whole run, up to ~4e-4 in
-            probability on the shipped bundle. On the 2-core machine N = 16 was ~24%
-            faster without a background load, no faster with one; docs/results/inference.md).
+            probability on the shipped bundle).
 
     Yields:
         One `FileResult` per item, in order.
     """
     it = iter(items)
     pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cromotex-read") as pool:
+    task = load_file if micro_batch > 0 else (lambda item: _load_and_score(predictor, item))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cromotex-file") as pool:
         def fill() -> None:
             while len(pending) < max(1, prefetch):
                 item = next(it, None)
                 if item is None:
                     return
-                pending.append(pool.submit(load_file, item))
+                pending.append(pool.submit(task, item))
 
         fill()
         while pending:
-            group = [pending.popleft().result()]
-            n = group[0].n_windows
+            first = pending.popleft().result()
             fill()
-            while micro_batch > 0 and pending and n < micro_batch and pending[0].done():
+            if micro_batch <= 0:
+                yield first
+                continue
+            group, n = [first], first.n_windows
+            while pending and n < micro_batch and pending[0].done():
                 group.append(pending.popleft().result())
                 n += group[-1].n_windows
                 fill()

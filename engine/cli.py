@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import sys
 from contextlib import nullcontext
 from typing import Any, TextIO
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: More inputs than this show a progress bar on stderr.
 PROGRESS_MIN_FILES = 3
+#: Default number of files scored in parallel: one per CPU (at most 8).
+DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
 
 
 def build_predict_parser() -> argparse.ArgumentParser:
@@ -48,10 +51,13 @@ def build_predict_parser() -> argparse.ArgumentParser:
                     help="cpu (default), cuda (needs onnxruntime-gpu) or auto")
     ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="ECG model precision: auto (int8 when the bundle ships it), fp32, int8")
-    ap.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                    help=f"onnxruntime threads per model (default {DEFAULT_THREADS})")
-    ap.add_argument("--workers", type=int, default=2,
-                    help="threads reading and preprocessing files ahead of inference (default 2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="onnxruntime threads per model (default: 1, files are scored in parallel by "
+                         f"--workers instead; {DEFAULT_THREADS} with --batch)")
+    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                    help="files in parallel, each read, preprocessed and scored by one worker thread "
+                         f"(default: the number of CPUs, {DEFAULT_WORKERS} here); with --batch: "
+                         "threads reading files ahead of inference")
     ap.add_argument("--batch", type=int, default=0,
                     help="0 (default): each record's windows in one onnxruntime run, outputs "
                          "bit-identical to the app; N > 0: gather up to N windows across files "
@@ -76,6 +82,13 @@ def _score_cxr(predictor: Predictor, path: str) -> dict:
         return cxr_json(path, None, str(exc))
 
 
+def _threads(args: argparse.Namespace) -> int:
+    """onnxruntime intra-op threads: as asked, else 1 when files run in parallel (the default)."""
+    if args.threads is not None:
+        return args.threads
+    return DEFAULT_THREADS if args.batch > 0 else 1
+
+
 def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
                 predictor: Predictor | None = None) -> int:
     """Score every input, writing to `out`; returns the exit status.
@@ -85,7 +98,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     if predictor is None:
         try:
             predictor = Predictor(args.models, device=args.device, precision=args.precision,
-                                  threads=args.threads)
+                                  threads=_threads(args), parallel_models=args.batch > 0)
         except CromotexError as exc:
             err.write(f"cromotex predict: {exc}\n")
             return 2
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_predict_parser().parse_args(argv[1:])
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    if args.batch < 0 or args.workers < 1 or args.threads < 1:
+    if args.batch < 0 or args.workers < 1 or (args.threads is not None and args.threads < 1):
         sys.stderr.write("cromotex predict: --workers and --threads must be >= 1, --batch >= 0\n")
         return 2
     try:

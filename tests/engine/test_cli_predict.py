@@ -76,7 +76,11 @@ def test_cli_output_is_bit_identical_across_runs_and_to_the_library(bundle_dir, 
         assert code == 0
         outs.append((tmp_path / f"out{run_no}.jsonl").read_bytes())
     assert outs[0] == outs[1]
-    lib = Predictor(bundle_dir)
+    # the default scores files in parallel on 1-thread sessions; 2 threads, one file at a time: same bytes
+    assert main(["predict", *files, "--models", str(bundle_dir), "--no-progress", "--threads", "2",
+                 "--workers", "1", "-o", str(tmp_path / "serial.jsonl")]) == 0
+    assert (tmp_path / "serial.jsonl").read_bytes() == outs[0]
+    lib = Predictor(bundle_dir)  # DEFAULT_THREADS intra-op threads, models concurrent: same bits
     for line, f in zip(outs[0].splitlines(), files):
         obj, preds = json.loads(line), lib.predict_ecg(read_ecg(f))
         assert obj["probabilities"] == {p: v.probability for p, v in preds.items()}
