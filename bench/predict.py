@@ -30,6 +30,7 @@ engine never does.
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import platform
@@ -43,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.cli import build_predict_parser, run_predict  # noqa: E402
+from engine.cli import DEFAULT_WORKERS, build_predict_parser, run_predict  # noqa: E402
 from engine.inference import DEFAULT_THREADS, Predictor  # noqa: E402
 from engine.io import read_ecg  # noqa: E402
 from engine.preprocess import preprocess_ecg  # noqa: E402
@@ -58,12 +59,15 @@ SAMPLES = [
 ]
 
 
-def sample_files() -> list[Path]:
+def sample_files(formats: str = "all") -> list[Path]:
+    """The sample records; `formats` "all", "wfdb" (no DICOM) or "dicom" (the DICOM only)."""
     out = []
     for folder, stem in SAMPLES:
         hea = REPO / folder / f"{stem}.hea"
         out.append(hea if hea.exists() else REPO / folder / f"{stem}.dcm")
-    return out
+    if formats == "all":
+        return out
+    return [f for f in out if (f.suffix == ".dcm") == (formats == "dicom")]
 
 
 def percentiles(times_s: list[float]) -> dict[str, float]:
@@ -83,9 +87,9 @@ def timed(fn, runs: int, warmup: int = 3) -> list[float]:
     return out
 
 
-def make_corpus(folder: Path, n: int) -> int:
+def make_corpus(folder: Path, n: int, formats: str = "all") -> int:
     """Symlink the sample records into `folder/k/` until there are `n` ECG files."""
-    files = sample_files()
+    files = sample_files(formats)
     count = 0
     for k in range(n):
         src = files[k % len(files)]
@@ -206,15 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32, help="windows per run, pure-inference figure")
     ap.add_argument("--cli-batch", type=int, default=0,
                     help="CLI --batch (0 = one record per run, the bit-identical default)")
-    ap.add_argument("--workers", type=int, default=2, help="CLI reader threads")
+    ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                    help=f"CLI --workers (default {DEFAULT_WORKERS}, as the CLI)")
     ap.add_argument("--rounds", type=int, default=5,
                     help="interleaved rounds of pure inference and CLI runs (medians reported)")
+    ap.add_argument("--formats", choices=("all", "wfdb", "dicom"), default="all",
+                    help="sample records in the CLI corpus: all 8 (default; 1 of 8 is DICOM), WFDB only or "
+                         "the DICOM only (DICOM parsing costs ~7 ms a file, WFDB ~0.4 ms)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
     predictor = Predictor(args.models, precision=args.precision, threads=args.threads)
-    files = sample_files()
+    files = sample_files(args.formats)
     x = np.concatenate([preprocess_ecg(read_ecg(f)).windows for f in files])
     x1 = x[:1]
     xb = np.concatenate([x] * (args.batch // len(x) + 1))[:args.batch]
@@ -246,25 +254,39 @@ def main(argv: list[str] | None = None) -> int:
         cpu_ms.setdefault("record", []).append((time.process_time() - c) * 1000 / len(per_record))
         return len(per_record) / (time.perf_counter() - t)
 
+    # the CLI's own session settings (1 intra-op thread, files in parallel, unless --cli-batch)
+    cli_threads = args.threads if args.cli_batch > 0 else 1
+    cli_predictor = predictor if cli_threads == args.threads and args.cli_batch > 0 else \
+        Predictor(args.models, precision=args.precision, threads=cli_threads, parallel_models=args.cli_batch > 0)
+
+    def pure_parallel_once(batch: int) -> float:
+        # inference alone as the CLI parallelises it: `workers` threads on 1-thread sessions
+        chunks = [np.concatenate(per_record[i:i + batch]) for i in range(0, len(per_record), batch)]
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(cli_predictor.predict_ecg_inputs, chunks))
+        return len(per_record) / (time.perf_counter() - t)
+
     rounds: list[dict] = []
     cpu_ms: dict[str, list[float]] = {}  # process CPU time per ECG (all threads)
     with tempfile.TemporaryDirectory() as tmp:
-        n = make_corpus(Path(tmp) / "ecgs", args.files)
+        n = make_corpus(Path(tmp) / "ecgs", args.files, args.formats)
         cli_args = build_predict_parser().parse_args([
             str(Path(tmp) / "ecgs"), "--batch", str(args.cli_batch), "--workers", str(args.workers),
-            "--no-progress"])
+            "--threads", str(cli_threads), "--no-progress"])
         # interleaved rounds, so that a background load that comes and goes hits both sides
         for _ in range(args.rounds):
             pb, pr = pure_batch_once(), pure_record_once()
+            ppb, ppr = pure_parallel_once(args.batch), pure_parallel_once(1)
             with open(Path(tmp) / "out.jsonl", "w") as out:
                 t, c = time.perf_counter(), time.process_time()
-                code = run_predict(cli_args, out, sys.stderr, predictor=predictor)
+                code = run_predict(cli_args, out, sys.stderr, predictor=cli_predictor)
                 elapsed = time.perf_counter() - t
                 cpu_ms.setdefault("e2e", []).append((time.process_time() - c) * 1000 / n)
             lines = (Path(tmp) / "out.jsonl").read_text().splitlines()
             assert code == 0 and len(lines) == n, (code, len(lines), n)
-            rounds.append({"batch": pb, "record": pr, "e2e": n / elapsed,
-                           "ratio": n / elapsed / max(pb, pr)})
+            rounds.append({"batch": pb, "record": pr, "parallel_batch": ppb, "parallel_record": ppr,
+                           "e2e": n / elapsed, "ratio": n / elapsed / max(pb, pr, ppb, ppr)})
         t = time.perf_counter()
         Predictor(args.models, precision=args.precision, threads=args.threads)
         res["startup_s"] = time.perf_counter() - t
@@ -272,10 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     def med(key: str) -> float:
         return float(np.median([r[key] for r in rounds]))
 
-    pure = max(med("batch"), med("record"))
+    pure = max(med("batch"), med("record"), med("parallel_batch"), med("parallel_record"))
     res["throughput"] = {"pure_inference_ecg_per_s": pure,
                          f"pure_inference_batch{args.batch}_ecg_per_s": med("batch"),
                          "pure_inference_one_record_per_run_ecg_per_s": med("record"),
+                         f"pure_inference_{args.workers}_threads_1thread_sessions_batch{args.batch}_ecg_per_s":
+                             med("parallel_batch"),
+                         f"pure_inference_{args.workers}_threads_1thread_sessions_one_record_ecg_per_s":
+                             med("parallel_record"),
                          "cli_end_to_end_ecg_per_s": med("e2e"), "ratio": med("ratio"),
                          "ratio_per_round": [r["ratio"] for r in rounds],
                          "cpu_ms_per_ecg_one_record_per_run": float(np.median(cpu_ms["record"])),
@@ -311,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     th = res["throughput"]
     print(f"throughput: pure inference {th['pure_inference_ecg_per_s']:.1f} ECG/s (batch "
           f"{args.batch}: {th[f'pure_inference_batch{args.batch}_ecg_per_s']:.1f}, one record per "
-          f"run: {th['pure_inference_one_record_per_run_ecg_per_s']:.1f}), CLI files->JSON "
+          f"run: {th['pure_inference_one_record_per_run_ecg_per_s']:.1f}; {args.workers} threads on "
+          f"1-thread sessions, batch {args.batch}: "
+          f"{med('parallel_batch'):.1f}, one record per run: {med('parallel_record'):.1f}), CLI files->JSON "
           f"{th['cli_end_to_end_ecg_per_s']:.1f} ECG/s, ratio {th['ratio']:.2f} (median of "
           f"{args.rounds} interleaved rounds, each {min(th['ratio_per_round']):.2f}-"
           f"{max(th['ratio_per_round']):.2f}; {n} files, --batch {args.cli_batch}, --workers "
