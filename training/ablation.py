@@ -69,15 +69,21 @@ DEFAULT_ROWS = ("direct_ecg", "supcon", "no_ssl", "no_ahnp", "no_both", "cromote
 
 
 def run_row(runner: StageRunner, row: Row, base: dict[str, Any], preset: str, cohort: Path, seed: int,
-            build_seed: int, pathology: str) -> Path:
-    """Train (or reuse) one row for one seed and pathology; returns its predictions .npz path."""
+            build_seed: int, pathology: str, train: bool = True) -> Path | None:
+    """Train (or reuse) one row for one seed and pathology; returns its predictions .npz path.
+
+    `train=False`: only look for a finished run; None when there is none."""
     if row.name == "direct_cxr":
         cfg = config_mod.resolve(preset, {**base, "pathology": pathology})
-        return runner.work / teacher_dir_of(cfg) / f"predictions_{pathology}.npz"
+        path = runner.work / teacher_dir_of(cfg) / f"predictions_{pathology}.npz"
+        return path if train or path.is_file() else None
     cfg = config_mod.resolve(preset, {**base, **row.overrides, "pathology": pathology, "seed": seed})
     if row.name == "cromotex" and seed == build_seed and _same_config(runner.work / f"finetune_{pathology}", cfg):
         return runner.work / f"finetune_{pathology}" / "predictions.npz"  # the build's own run
     prefix = f"ablation/seed{seed}/{row.name}/"
+    if not train:
+        return runner.work / f"{prefix}finetune_{pathology}" / "predictions.npz" \
+            if runner.done(f"{prefix}finetune_{pathology}") else None
     (runner.work / prefix).mkdir(parents=True, exist_ok=True)
     f_dir = train_pathology(runner, cfg, cohort, prefix=prefix, init="ssl" if row.ssl else None,
                             align_stage=row.align)
@@ -118,11 +124,14 @@ def paired_difference(a: list[dict], b: list[dict], n_boot: int, seed: int) -> l
     return [value, float(lo), float(hi)]
 
 
-def _fmt(agg: dict, key: str) -> str:
-    a = agg[key]
+def _fmt(cell: dict | None, key: str, seeds: int) -> str:
+    """`mean ± sd` of one row x pathology cell; "(n=K)" when fewer seeds ran than asked."""
+    if not cell or not cell["runs"]:
+        return "not run"
+    a = cell["aggregate"][key]
     if len(a["values"]) == 1:
-        return f"{a['mean']:.3f}"
-    return f"{a['mean']:.3f} ± {a['sd']:.3f}"
+        return f"{a['mean']:.3f}" + ("" if seeds == 1 else " (n=1)")
+    return f"{a['mean']:.3f} ± {a['sd']:.3f}" + ("" if len(a["values"]) >= seeds else f" (n={len(a['values'])})")
 
 
 def markdown(result: dict) -> str:
@@ -136,17 +145,19 @@ def markdown(result: dict) -> str:
         names = [n for n in result["rows"] if ROWS[n].table == table or (table == 2 and n == "cromotex")]
         if not names or (table > 1 and len(names) == 1 and names[0] == "cromotex"):
             continue
-        out += [f"## {title}", "", "| row | " + " | ".join(paths) + " | seeds |",
-                "|---|" + "---|" * len(paths) + "---|"]
+        out += [f"## {title}", "", "| row | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
         for n in names:
-            r = result["rows"][n]
-            cells = [_fmt(r[p]["aggregate"], "auroc") if p in r else "" for p in paths]
-            out.append(f"| {ROWS[n].label} | " + " | ".join(cells) + f" | {len(r[paths[0]]['runs'])} |")
+            r, k = result["rows"][n], (1 if n == "direct_cxr" else len(result["seeds"]))
+            out.append(f"| {ROWS[n].label} | " + " | ".join(_fmt(r.get(p), "auroc", k) for p in paths) + " |")
         out.append("")
     out += ["## AUPRC (mean ± s.d. over seeds)", "", "| row | " + " | ".join(paths) + " |",
             "|---|" + "---|" * len(paths)]
     for n, r in result["rows"].items():
-        out.append(f"| {ROWS[n].label} | " + " | ".join(_fmt(r[p]["aggregate"], "auprc") for p in paths) + " |")
+        k = 1 if n == "direct_cxr" else len(result["seeds"])
+        out.append(f"| {ROWS[n].label} | " + " | ".join(_fmt(r.get(p), "auprc", k) for p in paths) + " |")
+    if result.get("not_run"):
+        out += ["", f"Runs not finished when the tables were written ({len(result['not_run'])}): "
+                + ", ".join(result["not_run"]) + "."]
     if result.get("difference"):
         out += ["", "## Full CroMoTEX minus direct ECG classification (mean test AUROC over seeds)", "",
                 f"Paired bootstrap 95% CI over test pairs ({result['n_boot']} resamples) of the difference of "
@@ -163,11 +174,11 @@ def plots(out: Path, preds: dict[str, dict[str, list[dict]]], pathologies: tuple
     """ROC curves of every row (first seed) and embedding plots of full CroMoTEX vs direct ECG."""
     from training.evaluate import plot_embedding, plot_roc
     for p in pathologies:
-        names = [n for n in preds if p in preds[n]]
+        names = [n for n in preds if preds[n].get(p)]
         plot_roc([preds[n][p][0] for n in names], [ROWS[n].label for n in names], out / f"roc_{p}.png",
                  f"{p}: test ROC (first seed)")
         for n in ("cromotex", "direct_ecg"):
-            if n in preds and p in preds[n] and "test_embedding" in preds[n][p][0]:
+            if n in preds and preds[n].get(p) and "test_embedding" in preds[n][p][0]:
                 plot_embedding(preds[n][p][0]["test_embedding"], preds[n][p][0]["test_label"],
                                out / f"embedding_{p}_{n}.png", f"{p}: {ROWS[n].label}")
 
@@ -187,6 +198,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--note", default="", help="text put under the title (e.g. how the run was reduced)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--only-finished", action="store_true",
+                   help="train nothing: tabulate the runs already finished in WORK and list the others "
+                        "as not run (e.g. to write the tables while other runs are still going)")
     return p.parse_args(argv)
 
 
@@ -205,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     build_seed = next(iter(cfgs.values())).seed
     args.work.mkdir(parents=True, exist_ok=True)
     runner = StageRunner(args.work)
-    train_shared(runner, cfgs, args.cohort)
+    if not args.only_finished:
+        train_shared(runner, cfgs, args.cohort)
     preds: dict[str, dict[str, list[dict]]] = {}
     result: dict[str, Any] = {"pathologies": list(pathologies), "seeds": args.seeds, "preset": args.preset,
                               "overrides": base, "command": "cromotex-train ablation " + " ".join(argv),
-                              "rows": {}, "n_boot": args.n_boot}
+                              "rows": {}, "n_boot": args.n_boot, "not_run": []}
     for name in args.rows:
         row = ROWS[name]
         seeds = [build_seed] if name == "direct_cxr" else args.seeds
@@ -217,17 +232,21 @@ def main(argv: list[str] | None = None) -> int:
         for p in pathologies:
             runs, loaded = [], []
             for s in seeds:
-                path = run_row(runner, row, base, args.preset, args.cohort, s, build_seed, p)
+                path = run_row(runner, row, base, args.preset, args.cohort, s, build_seed, p,
+                               train=not args.only_finished)
+                if path is None:
+                    result["not_run"].append(f"{name}/{p}/seed{s}")
+                    continue
                 pr = load_predictions(path)
                 r = evaluate_one(pr, n_boot=args.n_boot, seed=0)
                 r["seed"] = s
                 runs.append(r)
                 loaded.append(pr)
             preds[name][p] = loaded
-            result["rows"][name][p] = {"runs": runs, "aggregate": aggregate(runs)}
+            result["rows"][name][p] = {"runs": runs, "aggregate": aggregate(runs) if runs else None}
     if "cromotex" in preds and "direct_ecg" in preds:
         result["difference"] = {p: paired_difference(preds["cromotex"][p], preds["direct_ecg"][p], args.n_boot, 0)
-                                for p in pathologies}
+                                for p in pathologies if preds["cromotex"][p] and preds["direct_ecg"][p]}
     result["description"] = (
         f"Preset `{args.preset}` with overrides {base or '{}'}; seeds {args.seeds} (alignment and fine-tuning "
         "re-run per seed; one teacher and one SSL encoder shared by all rows and seeds; direct CXR = that "

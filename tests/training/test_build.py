@@ -149,3 +149,18 @@ def test_ablation_tables_over_two_seeds(built):
     md = (out / "ablation.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "Direct ECG classification" in md
     assert (out / "roc_cardiomegaly.png").is_file() and (out / "embedding_cardiomegaly_cromotex.png").is_file()
+    # --only-finished trains nothing: finished runs are tabulated, the others listed as not run
+    markers = sorted(p.name for p in (root / "work").rglob("*.done"))
+    out2 = root / "ablation_collect"
+    assert ablation_main(["--preset", "tiny", "--cohort", str(root / "co"), "--work", str(root / "work"),
+                          "--out", str(out2), "--seeds", "0", "1", "2", "--pathologies", "cardiomegaly",
+                          "--rows", "direct_ecg", "cromotex", "supcon", "--n-boot", "50", "--no-progress",
+                          "--only-finished", *FAST]) == 0
+    assert sorted(p.name for p in (root / "work").rglob("*.done")) == markers
+    res2 = json.loads((out2 / "ablation.json").read_text())
+    assert res2["rows"]["direct_ecg"]["cardiomegaly"]["runs"] == rows["direct_ecg"]["cardiomegaly"]["runs"]
+    assert set(res2["not_run"]) == {"direct_ecg/cardiomegaly/seed2", "cromotex/cardiomegaly/seed2",
+                                    "supcon/cardiomegaly/seed0", "supcon/cardiomegaly/seed1",
+                                    "supcon/cardiomegaly/seed2"}
+    md2 = (out2 / "ablation.md").read_text()
+    assert "| SupCon alignment | not run |" in md2 and "(n=2)" in md2
