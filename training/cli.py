@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("training.export", "export trained models to ONNX and check them against torch"),
     "build": ("training.build", "everything end to end into a model bundle"),
     "ablation": ("training.ablation", "reproduce the paper's Tables 1-2 on a cohort"),
+    "probe": ("training.probe", "linear probe of frozen ECG embeddings (what an encoder has learned)"),
 }
 
 

@@ -1,0 +1,155 @@
+"""`cromotex-train probe`: how much of each pathology a frozen ECG encoder's embedding carries.
+
+A diagnostic for the ablation (issue: "if alignment does not beat direct ECG
+classification, investigate why"). For every encoder given (any stage
+checkpoint holding `f_ecg`: SSL, alignment or fine-tuning; plus `random`, a
+freshly initialised encoder with the config's seed) it embeds every pair of
+the cohort (float32 `[N, 256]`, eval mode, no augmentation), fits an
+L2-regularised logistic regression per pathology on the training split
+(features standardised with training statistics; the inverse regularisation
+strength C picked on the validation split from `C_GRID`) and reports the test
+AUROC with a percentile bootstrap 95% CI.
+
+The probe is linear and the encoder frozen, so a low figure means the
+information is not linearly present in the embedding, not that no model could
+find it. Compare with the hand-crafted-feature baseline of
+`cromotex-train phantom-report` on the same cohort.
+
+Writes OUT/probe.json and OUT/probe.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.constants import PATHOLOGIES
+
+log = logging.getLogger(__name__)
+
+#: Inverse L2 strengths tried on the validation split.
+C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+
+
+def embed_all(encoder, ecg: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Embeddings float32 `[N, 256]` of every row of `ecg` (float32 `[N, 12, 1000]`), eval mode, CPU."""
+    import torch
+
+    from training.stages.common import chunks, ecg_batch
+    encoder.eval()
+    out = []
+    with torch.no_grad():
+        for idx in chunks(np.arange(len(ecg)), batch_size):
+            out.append(encoder(ecg_batch(ecg, idx, torch.device("cpu"))).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 256), np.float32)
+
+
+def probe_auroc(emb: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, test: np.ndarray,
+                n_boot: int = 1000, seed: int = 0) -> dict:
+    """Linear probe of one pathology.
+
+    Args:
+        emb: float `[N, D]` embeddings of all pairs.
+        y: int `[N]` 0/1 labels.
+        train, val, test: int64 row indices of the splits.
+
+    Returns:
+        {"C": chosen C, "val_auroc": at that C, "test_auroc": [value, lo95, hi95]}.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from training.metrics import auroc, bootstrap_ci
+    mean, sd = emb[train].mean(axis=0), emb[train].std(axis=0) + 1e-6
+    z = (emb - mean) / sd
+    best = None
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=2000).fit(z[train], y[train])
+        score = auroc(y[val], model.decision_function(z[val]))
+        if best is None or score > best[0]:
+            best = (score, c, model)
+    val_auroc, c, model = best
+    value, lo, hi = bootstrap_ci(y[test], model.decision_function(z[test]), auroc, n_resamples=n_boot, seed=seed)
+    return {"C": c, "val_auroc": float(val_auroc), "test_auroc": [value, lo, hi]}
+
+
+def load_encoder(spec: str, cfg):
+    """`random` -> a fresh encoder (seeded by the config); else a checkpoint path -> its f_ecg."""
+    import torch
+
+    from training.stages.common import load_encoder_from, make_encoder
+    if spec == "random":
+        torch.manual_seed(cfg.seed)
+        return make_encoder(cfg)
+    encoder, _stage = load_encoder_from(spec, cfg)
+    return encoder
+
+
+def markdown(result: dict) -> str:
+    """Test AUROC [95% CI] of every encoder x pathology as a Markdown table."""
+    paths = result["pathologies"]
+    lines = ["# Linear probe of frozen ECG embeddings (phantom; synthetic data, not clinical performance)", "",
+             result["description"], "", "| encoder | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
+    for name, per in result["encoders"].items():
+        cells = [f"{per[p]['test_auroc'][0]:.3f} [{per[p]['test_auroc'][1]:.3f}, {per[p]['test_auroc'][2]:.3f}]"
+                 for p in paths]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cromotex-train probe", description=__doc__.splitlines()[0])
+    p.add_argument("--cohort", required=True, type=Path, help="COHORT directory")
+    p.add_argument("--encoder", action="append", required=True, metavar="NAME=CHECKPOINT",
+                   help="an encoder to probe (repeatable): a stage checkpoint holding f_ecg, or NAME=random")
+    p.add_argument("--preset", default="cpu", help="config preset giving the encoder's architecture (default cpu)")
+    p.add_argument("--pathologies", nargs="+", default=list(PATHOLOGIES), choices=PATHOLOGIES)
+    p.add_argument("--out", type=Path, required=True, help="folder for probe.json and probe.md")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the test CI")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`cromotex-train probe --cohort C --encoder ssl=WORK/ssl/best.pt --encoder random=random --out DIR`"""
+    import torch
+
+    from training import config as config_mod
+    from training.data import load_cohort
+    from training.stages.common import configure_logging
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    configure_logging()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    cfg = config_mod.resolve(args.preset)
+    co = load_cohort(args.cohort)
+    splits = {s: co.indices(s) for s in ("train", "val", "test")}
+    result: dict = {"pathologies": list(args.pathologies), "encoders": {}, "c_grid": list(C_GRID),
+                    "command": "cromotex-train probe " + " ".join(argv or sys.argv[1:]),
+                    "splits": {s: int(len(i)) for s, i in splits.items()}}
+    for item in args.encoder:
+        name, _, spec = item.partition("=")
+        spec = spec or name
+        emb = embed_all(load_encoder(spec, cfg), co.ecg)
+        result["encoders"][name] = {p: probe_auroc(emb, co.labels[p].astype(int), splits["train"], splits["val"],
+                                                   splits["test"], n_boot=args.n_boot)
+                                    for p in args.pathologies}
+        log.info("probe %s: %s", name, {p: round(v["test_auroc"][0], 3) for p, v in result["encoders"][name].items()})
+    result["description"] = (
+        f"Logistic regression (L2, C picked on validation from {list(C_GRID)}) on standardised frozen "
+        f"embeddings; trained on {len(splits['train'])} train pairs, test AUROC on {len(splits['test'])} "
+        f"test pairs with a {args.n_boot}-resample bootstrap 95% CI. Encoders: "
+        + "; ".join(item for item in args.encoder) + ".")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "probe.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (args.out / "probe.md").write_text(markdown(result), encoding="utf-8")
+    sys.stdout.write(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
