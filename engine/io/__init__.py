@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from engine.errors import CorruptFileError, CromotexError, UnsupportedFormatError
+from engine.errors import CorruptFileError, UnsupportedFormatError
 from engine.io.files import check_file
+from engine.io.guard import corrupt_file_errors
 from engine.io.sniff import sniff
 from engine.records import CxrImage, EcgRecord
 
 __all__ = ["read_ecg", "read_cxr"]
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _ECG_FORMATS = "a WFDB record (.hea with its .dat/.mat files) or a DICOM ECG waveform (.dcm)"
 _CXR_FORMATS = "a DICOM image (.dcm), PNG or JPEG"
@@ -59,23 +62,18 @@ def read_cxr(path: str | os.PathLike) -> CxrImage:
     return _guard(_read_cxr, path, "chest X-ray")
 
 
-def _guard(reader, path, what: str):
+def _guard(reader: Callable[[str | os.PathLike], T], path: str | os.PathLike, what: str) -> T:
     """Run `reader(path)`; a non-engine exception becomes a CorruptFileError (safety net:
     the readers wrap third-party errors themselves, this catches what they missed)."""
-    try:
-        return reader(path)
-    except CromotexError:
-        raise
-    except MemoryError as exc:
-        raise CorruptFileError(f"{path} claims more data than this computer can hold; the "
-                               f"{what} file is damaged.") from exc
-    except RecursionError as exc:
-        raise CorruptFileError(f"{path} is nested too deeply to be a valid {what} file.") from exc
-    except Exception as exc:
-        log.warning("unexpected %s while reading %s", type(exc).__name__, path, exc_info=True)
-        raise CorruptFileError(f"{path} could not be read as a {what} (unexpected "
-                               f"{type(exc).__name__}: {exc}). The file is probably damaged; "
-                               f"export it again.") from exc
+    with corrupt_file_errors(
+            path, lambda error: f"{path} could not be read as a {what} (unexpected {error}). The "
+                                f"file is probably damaged; export it again.",
+            f"{path} claims more data than this computer can hold; the {what} file is damaged.",
+            log_level=logging.WARNING):
+        try:
+            return reader(path)
+        except RecursionError as exc:
+            raise CorruptFileError(f"{path} is nested too deeply to be a valid {what} file.") from exc
 
 
 def _resolve(path: str | os.PathLike, what: str) -> Path:

@@ -10,7 +10,6 @@ no VOI), and MONOCHROME1 inverted so that larger is always brighter.
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,9 @@ import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
 from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
+from engine.io.guard import corrupt_file_errors
 from engine.io.wfdb_meta import parse_age, parse_sex
 from engine.records import CxrImage, Source
-
-log = logging.getLogger(__name__)
 
 #: Largest image accepted (pixels per frame); a 43 cm detector at 0.1 mm is ~18 M.
 MAX_PIXELS = 1 << 28
@@ -52,16 +50,11 @@ def read_dicom_cxr(path: Path) -> CxrImage:
     if kind != "image":
         raise UnsupportedFormatError(f"{path} is a DICOM {sop_class_name(ds)} object with no image "
                                      f"pixels. Open a chest X-ray image (CR, DX or secondary capture).")
-    try:
+    with corrupt_file_errors(
+            path, lambda error: f"The DICOM image {path} could not be decoded ({error}). The file "
+                                f"is damaged; export the image again.",
+            f"The DICOM image {path} claims more pixels than can be read."):
         return _read(ds, path)
-    except (CorruptFileError, UnsupportedFormatError):
-        raise
-    except MemoryError as exc:
-        raise CorruptFileError(f"The DICOM image {path} claims more pixels than can be read.") from exc
-    except Exception as exc:  # pydicom / decoders raise many types on damaged data
-        log.debug("DICOM image read failed", exc_info=True)
-        raise CorruptFileError(f"The DICOM image {path} could not be decoded ({type(exc).__name__}: "
-                               f"{exc}). The file is damaged; export the image again.") from exc
 
 
 def _read(ds, path: Path) -> CxrImage:

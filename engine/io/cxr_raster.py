@@ -7,15 +7,13 @@ weights as Pillow's own "L" conversion. EXIF orientation is applied.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
+from engine.io.guard import corrupt_file_errors
 from engine.records import CxrImage, Source
-
-log = logging.getLogger(__name__)
 
 MAX_PIXELS = 1 << 28
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
@@ -34,7 +32,10 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
     """
     from PIL import Image, ImageOps
 
-    try:
+    with corrupt_file_errors(  # Pillow: OSError (truncated), SyntaxError, DecompressionBombError ...
+            path, lambda error: f"The image {path} is damaged or truncated and cannot be decoded "
+                                f"({error}). Export the image again.",
+            f"The image {path} claims more pixels than can be read."):
         with Image.open(path) as im:
             width, height = im.size
             if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
@@ -44,14 +45,6 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             pixels, bits = _to_grey(im, path)
-    except (CorruptFileError, UnsupportedFormatError):
-        raise
-    except MemoryError as exc:
-        raise CorruptFileError(f"The image {path} claims more pixels than can be read.") from exc
-    except Exception as exc:  # Pillow: OSError (truncated), SyntaxError, ValueError, DecompressionBombError ...
-        log.debug("image read failed", exc_info=True)
-        raise CorruptFileError(f"The image {path} is damaged or truncated and cannot be decoded "
-                               f"({type(exc).__name__}: {exc}). Export the image again.") from exc
     meta = {"mode": mode, "bits": bits, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
     return CxrImage(pixels=pixels, meta=meta, source=Source(path=str(path), format=kind))
 

@@ -6,13 +6,11 @@ other's files with a message that says where to open them instead.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
-from engine.errors import CorruptFileError, ReadError, UnsupportedFormatError
-
-log = logging.getLogger(__name__)
+from engine.errors import ReadError, UnsupportedFormatError
+from engine.io.guard import corrupt_file_errors
 
 DicomKind = Literal["waveform", "image", "pdf", "other"]
 
@@ -35,20 +33,18 @@ def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    try:
-        if keywords is None:
-            return pydicom.dcmread(path, force=True)
-        return pydicom.dcmread(path, force=True, specific_tags=list(keywords))
-    except InvalidDicomError as exc:
-        raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc
-    except PermissionError as exc:
-        raise ReadError(f"You are not allowed to read {path}. Ask for read permission.") from exc
-    except MemoryError as exc:
-        raise CorruptFileError(f"The DICOM file {path} claims more data than can be read; "
-                               f"it is damaged.") from exc
-    except Exception as exc:  # pydicom raises many types on damaged files
-        raise CorruptFileError(f"The DICOM file {path} is damaged and cannot be parsed "
-                               f"({type(exc).__name__}: {exc}). Export the {what} again.") from exc
+    with corrupt_file_errors(
+            path, lambda error: f"The DICOM file {path} is damaged and cannot be parsed ({error}). "
+                                f"Export the {what} again.",
+            f"The DICOM file {path} claims more data than can be read; it is damaged."):
+        try:
+            if keywords is None:
+                return pydicom.dcmread(path, force=True)
+            return pydicom.dcmread(path, force=True, specific_tags=list(keywords))
+        except InvalidDicomError as exc:
+            raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc
+        except PermissionError as exc:
+            raise ReadError(f"You are not allowed to read {path}. Ask for read permission.") from exc
 
 
 def dicom_kind(ds) -> DicomKind:

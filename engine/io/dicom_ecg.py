@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
 from engine.io.dicom_common import dicom_kind, element_text, open_dicom, sop_class_name
+from engine.io.guard import corrupt_file_errors
 from engine.io.dicom_ecg_meta import PATIENT_KEYWORDS, annotations_meta, patient_meta
 from engine.io.leadnames import canonical_lead, order_leads
 from engine.io.units import mv_factor
@@ -76,16 +77,10 @@ def read_dicom_ecg(path: Path, annotations: bool = True) -> EcgRecord:
         raise UnsupportedFormatError(
             f"{path} is a DICOM {sop_class_name(ds)} object with no waveform data. Open a "
             f"DICOM 12-lead ECG waveform file.")
-    try:
+    with corrupt_file_errors(  # damaged element values make pydicom raise many types
+            path, lambda error: f"The DICOM ECG {path} is damaged ({error}). Export the ECG again.",
+            f"The DICOM ECG {path} claims more data than can be read."):
         return _read(ds, path, annotations)
-    except (CorruptFileError, LeadError, UnsupportedFormatError):
-        raise
-    except MemoryError as exc:
-        raise CorruptFileError(f"The DICOM ECG {path} claims more data than can be read.") from exc
-    except Exception as exc:  # damaged element values make pydicom raise many types
-        log.debug("DICOM ECG read failed", exc_info=True)
-        raise CorruptFileError(f"The DICOM ECG {path} is damaged ({type(exc).__name__}: {exc}). "
-                               f"Export the ECG again.") from exc
 
 
 def _read(ds, path: Path, annotations: bool) -> EcgRecord:

@@ -14,20 +14,18 @@ header's checksum field is verified for every signal.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import CorruptFileError, LeadError, MissingFileError, ReadError, UnsupportedFormatError
 from engine.io.files import check_file, file_size, read_bytes
+from engine.io.guard import corrupt_file_errors
 from engine.io.leadnames import canonical_lead, order_leads
 from engine.io.units import mv_factor
 from engine.io.wfdb_header import WfdbHeader, parse_header
 from engine.io.wfdb_meta import header_meta
 from engine.records import EcgRecord, Source
-
-log = logging.getLogger(__name__)
 
 #: Largest header file accepted, bytes.
 MAX_HEADER_BYTES = 4 * 1024 * 1024
@@ -165,16 +163,16 @@ def _read_with_wfdb(header: WfdbHeader, header_path: Path, n: int) -> np.ndarray
     import wfdb  # imported here: it is slow to import and needed only for rare formats
 
     record_base = str(header_path.with_suffix("")) if header_path.suffix == ".hea" else str(header_path)
-    try:
-        rec = wfdb.rdrecord(record_base, physical=False, sampto=n, return_res=64)
-    except FileNotFoundError as exc:
-        raise MissingFileError(f"A signal file of WFDB record {header_path} is missing: {exc}.") from exc
-    except (MemoryError, OverflowError) as exc:
-        raise CorruptFileError(f"WFDB record {header_path} claims more data than can be read.") from exc
-    except Exception as exc:  # wfdb raises bare ValueError/IndexError/... on damaged files
-        raise CorruptFileError(f"wfdb could not read the signal of {header_path}: "
-                               f"{type(exc).__name__}: {exc}. The record is damaged or in an "
-                               f"unusual variant; convert it to format 16.") from exc
+    with corrupt_file_errors(  # wfdb raises bare ValueError/IndexError/... on damaged files
+            header_path, lambda error: f"wfdb could not read the signal of {header_path}: {error}. "
+                                       f"The record is damaged or in an unusual variant; convert "
+                                       f"it to format 16.",
+            f"WFDB record {header_path} claims more data than can be read.",
+            too_large_types=(MemoryError, OverflowError)):
+        try:
+            rec = wfdb.rdrecord(record_base, physical=False, sampto=n, return_res=64)
+        except FileNotFoundError as exc:
+            raise MissingFileError(f"A signal file of WFDB record {header_path} is missing: {exc}.") from exc
     digital = rec.d_signal
     if digital is None or digital.ndim != 2 or digital.shape[1] != len(header.signals):
         raise CorruptFileError(f"wfdb returned no usable samples for {header_path}.")
