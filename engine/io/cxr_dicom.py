@@ -17,15 +17,14 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
+from engine.io.cxr_pixels import MAX_PIXELS, luma, minmax_to_unit, scale_to_unit
 from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
 from engine.io.guard import corrupt_file_errors
 from engine.io.wfdb_meta import parse_age, parse_sex
 from engine.records import CxrImage, Source
 
-#: Largest image accepted (pixels per frame); a 43 cm detector at 0.1 mm is ~18 M.
-MAX_PIXELS = 1 << 28
+#: Longest side accepted, pixels.
 MAX_SIDE = 32768
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def read_dicom_cxr(path: Path) -> CxrImage:
@@ -84,9 +83,7 @@ def _read(ds, path: Path) -> CxrImage:
     arr = ds.pixel_array
     if spp == 3:
         arr = arr[0] if arr.ndim == 4 else arr
-        grey = arr.astype(np.float64) @ _LUMA
-        low, high = float(grey.min()), float(grey.max())
-        pixels = _scale(grey, low, high)
+        pixels = minmax_to_unit(luma(arr))
         voi = "none"
     else:
         arr = arr[0] if arr.ndim == 3 else arr
@@ -94,7 +91,7 @@ def _read(ds, path: Path) -> CxrImage:
         voi, low, high = _voi_range(ds, values)
         if voi != "none":
             values = apply_voi_lut(values, ds, index=0, prefer_lut=True).astype(np.float64, copy=False)
-        pixels = _scale(values, low, high)
+        pixels = scale_to_unit(values, low, high)
     if arr.shape[:2] != (rows, cols):
         raise CorruptFileError(f"The DICOM image {path} decoded to {arr.shape}, not {rows} x {cols}.")
     photometric = str(ds.get("PhotometricInterpretation", "") or "").upper()
@@ -104,13 +101,6 @@ def _read(ds, path: Path) -> CxrImage:
     return CxrImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32),
                     pixel_spacing_mm=_spacing(ds), view_position=_text(ds, "ViewPosition"),
                     meta=meta, source=Source(path=str(path), format="dicom-cxr"))
-
-
-def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """(values - low) / (high - low), clipped to [0, 1]; all 0 for a flat range."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        return np.zeros(values.shape, dtype=np.float32)
-    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
 def _voi_range(ds, values: np.ndarray) -> tuple[str, float, float]:

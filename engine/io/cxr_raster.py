@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
+from engine.io.cxr_pixels import MAX_PIXELS, luma, minmax_to_unit
 from engine.io.guard import corrupt_file_errors
 from engine.records import CxrImage, Source
-
-MAX_PIXELS = 1 << 28
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 
 
 def read_raster_cxr(path: Path, kind: str) -> CxrImage:
@@ -64,15 +62,12 @@ def _to_grey(im, path: Path) -> tuple[np.ndarray, int]:
     if mode in ("1", "L", "LA", "La"):
         return (np.asarray(im.convert("L")).astype(np.float32) / 255.0), 8
     if mode in ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
-        rgb = np.asarray(im.convert("RGB")).astype(np.float64)
-        return (np.clip(rgb @ _LUMA / 255.0, 0.0, 1.0).astype(np.float32)), 8
+        grey = luma(np.asarray(im.convert("RGB")))
+        return (np.clip(grey / 255.0, 0.0, 1.0).astype(np.float32)), 8
     raise UnsupportedFormatError(f"The image {path} uses the pixel mode {mode!r}, which is not "
                                  f"supported. Save it as 8- or 16-bit grey or RGB PNG/JPEG.")
 
 
 def _minmax(arr: np.ndarray) -> np.ndarray:
-    arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = float(arr.min()), float(arr.max())
-    if high <= low:
-        return np.zeros(arr.shape, dtype=np.float32)
-    return ((arr - low) / (high - low)).astype(np.float32)
+    """float32 `[H, W]` in [0, 1] of an image without a fixed range: NaN and +-inf -> 0, then min..max."""
+    return minmax_to_unit(np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0))
