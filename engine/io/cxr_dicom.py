@@ -18,9 +18,9 @@ import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
 from engine.io.cxr_pixels import MAX_PIXELS, luma, minmax_to_unit, scale_to_unit
-from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name
+from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name, text_value
 from engine.io.guard import corrupt_file_errors
-from engine.io.wfdb_meta import parse_age, parse_sex
+from engine.io.demographics import age_sex_meta
 from engine.records import CxrImage, Source
 
 #: Longest side accepted, pixels.
@@ -99,7 +99,7 @@ def _read(ds, path: Path) -> CxrImage:
         pixels = 1.0 - pixels
     meta = _meta(ds, photometric, voi, ts)
     return CxrImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32),
-                    pixel_spacing_mm=_spacing(ds), view_position=_text(ds, "ViewPosition"),
+                    pixel_spacing_mm=_spacing(ds), view_position=text_value(ds, "ViewPosition"),
                     meta=meta, source=Source(path=str(path), format="dicom-cxr"))
 
 
@@ -125,12 +125,6 @@ def _voi_range(ds, values: np.ndarray) -> tuple[str, float, float]:
     return "none", float(values.min()), float(values.max())
 
 
-def _text(ds, keyword: str) -> str | None:
-    value = ds.get(keyword, None)
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
 def _spacing(ds) -> tuple[float, float] | None:
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(keyword, None)
@@ -144,18 +138,14 @@ def _spacing(ds) -> tuple[float, float] | None:
 
 
 def _meta(ds, photometric: str, voi: str, ts) -> dict[str, Any]:
-    meta: dict[str, Any] = {"modality": _text(ds, "Modality"), "photometric": photometric,
+    meta: dict[str, Any] = {"modality": text_value(ds, "Modality"), "photometric": photometric,
                             "bits_stored": int(ds.get("BitsStored", 0) or 0), "voi": voi,
                             "transfer_syntax": ts.name if ts is not None else None,
                             "sop_class": sop_class_name(ds)}
     for key, keyword in (("patient_id", "PatientID"), ("study_date", "StudyDate"),
                          ("body_part", "BodyPartExamined"), ("series_description", "SeriesDescription")):
-        value = _text(ds, keyword)
+        value = text_value(ds, keyword)
         if value:
             meta[key] = value
-    age, sex = _text(ds, "PatientAge"), _text(ds, "PatientSex")
-    if age and parse_age(age) is not None:
-        meta["age"] = parse_age(age)
-    if sex and parse_sex(sex) is not None:
-        meta["sex"] = parse_sex(sex)
+    meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
     return meta

@@ -62,6 +62,13 @@ def dicom_kind(ds) -> DicomKind:
     return "other"
 
 
+def text_value(ds, keyword: str) -> str | None:
+    """Stripped text of an element of `ds` (a data set or sequence item); None when absent or blank."""
+    value = ds.get(keyword, None)
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
 def element_text(ds, keyword: str, default: str = "?") -> str:
     """Text of a top-level element for a message; `default` when absent or damaged."""
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.io.wfdb_meta import parse_age, parse_sex
+from engine.io.demographics import age_sex_meta
+from engine.io.dicom_common import text_value
 
 #: Every top-level keyword `patient_meta` reads (a signal-only read parses just these and the waveform).
 PATIENT_KEYWORDS: tuple[str, ...] = (
@@ -12,14 +13,6 @@ PATIENT_KEYWORDS: tuple[str, ...] = (
     "PatientSex", "AcquisitionDateTime", "AcquisitionDate", "ContentDate", "StudyDate", "AcquisitionTime",
     "ContentTime", "StudyTime", "Manufacturer", "ManufacturerModelName", "SoftwareVersions",
     "DeviceSerialNumber")
-
-
-def _text(ds, keyword: str) -> str | None:
-    value = ds.get(keyword, None)
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def patient_meta(ds) -> dict[str, Any]:
@@ -30,23 +23,20 @@ def patient_meta(ds) -> dict[str, Any]:
     for key, keyword in (("patient_id", "PatientID"), ("patient_name", "PatientName"),
                          ("birth_date", "PatientBirthDate"), ("institution", "InstitutionName"),
                          ("study_description", "StudyDescription")):
-        value = _text(ds, keyword)
+        value = text_value(ds, keyword)
         if value:
             meta[key] = value
-    age = _text(ds, "PatientAge")
-    if age and parse_age(age) is not None:
-        meta["age"] = parse_age(age)
-    sex = _text(ds, "PatientSex")
-    if sex and parse_sex(sex) is not None:
-        meta["sex"] = parse_sex(sex)
-    acquired = _text(ds, "AcquisitionDateTime")
+    meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
+    acquired = text_value(ds, "AcquisitionDateTime")
     if not acquired:
-        date = _text(ds, "AcquisitionDate") or _text(ds, "ContentDate") or _text(ds, "StudyDate")
-        time = _text(ds, "AcquisitionTime") or _text(ds, "ContentTime") or _text(ds, "StudyTime")
+        date = (text_value(ds, "AcquisitionDate") or text_value(ds, "ContentDate")
+                or text_value(ds, "StudyDate"))
+        time = (text_value(ds, "AcquisitionTime") or text_value(ds, "ContentTime")
+                or text_value(ds, "StudyTime"))
         acquired = " ".join(x for x in (date, time) if x) or None
     if acquired:
         meta["acquired"] = acquired
-    device = {key: _text(ds, keyword) for key, keyword in (
+    device = {key: text_value(ds, keyword) for key, keyword in (
         ("manufacturer", "Manufacturer"), ("model", "ManufacturerModelName"),
         ("software", "SoftwareVersions"), ("serial", "DeviceSerialNumber"))}
     device = {k: v for k, v in device.items() if v}
@@ -58,7 +48,7 @@ def patient_meta(ds) -> dict[str, Any]:
 def _code_meaning(item, keyword: str) -> str | None:
     seq = item.get(keyword, None)
     if seq:
-        return _text(seq[0], "CodeMeaning") or _text(seq[0], "CodeValue")
+        return text_value(seq[0], "CodeMeaning") or text_value(seq[0], "CodeValue")
     return None
 
 
@@ -66,7 +56,7 @@ def _unit_code(item) -> str:
     """UCUM code of a measurement's unit ("ms", "deg", "uV"), else its meaning, else ""."""
     seq = item.get("MeasurementUnitsCodeSequence", None)
     if seq:
-        return _text(seq[0], "CodeValue") or _text(seq[0], "CodeMeaning") or ""
+        return text_value(seq[0], "CodeValue") or text_value(seq[0], "CodeMeaning") or ""
     return ""
 
 
@@ -81,7 +71,7 @@ def annotations_meta(ds) -> dict[str, Any]:
     for item in ds.get("WaveformAnnotationSequence", None) or []:
         group = item.get("AnnotationGroupNumber", None)
         group = int(group) if group is not None else None
-        text = _text(item, "UnformattedTextValue")
+        text = text_value(item, "UnformattedTextValue")
         name = _code_meaning(item, "ConceptNameCodeSequence")
         if text:
             statements.append(text)

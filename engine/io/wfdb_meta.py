@@ -13,29 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from engine.io.demographics import age_sex_meta
 from engine.io.wfdb_header import WfdbHeader
 
 _KEY_VALUE = re.compile(r"^<?\s*([A-Za-z][^:<>]{0,80}?)\s*>?\s*:\s*(.*)$")
 _STATEMENT_SECTIONS = {"diagnoses", "diagnosis", "statements", "interpretation"}
-
-
-def parse_age(text: str) -> int | None:
-    """Age in whole years from "51", "042Y", "77 years"; None when not a plausible age."""
-    m = re.match(r"^\s*(\d{1,3})\s*(y|years?)?\s*$", str(text), re.IGNORECASE)
-    if not m:
-        return None
-    age = int(m.group(1))
-    return age if age <= 130 else None
-
-
-def parse_sex(text: str) -> str | None:
-    """"M", "F" or None from "F", "female", "Male", ..."""
-    value = str(text).strip().lower()
-    if value in ("m", "male", "man"):
-        return "M"
-    if value in ("f", "female", "woman"):
-        return "F"
-    return None
 
 
 def header_meta(header: WfdbHeader) -> dict[str, Any]:
@@ -61,10 +43,7 @@ def header_meta(header: WfdbHeader) -> dict[str, Any]:
                             "comments": list(header.comments),
                             "header_fields": fields}
     lower = {k.lower(): v for k, v in reversed(list(fields.items()))}
-    if "age" in lower and parse_age(lower["age"]) is not None:
-        meta["age"] = parse_age(lower["age"])
-    if "sex" in lower and parse_sex(lower["sex"]) is not None:
-        meta["sex"] = parse_sex(lower["sex"])
+    meta.update(age_sex_meta(lower.get("age"), lower.get("sex")))
     if "dx" in lower:
         codes = [c.strip() for c in lower["dx"].split(",") if c.strip()]
         meta["dx_codes"] = codes
