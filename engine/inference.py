@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from engine.bundle import Bundle, ModelSpec, check_session, load_bundle
+from engine.bundle import Bundle, EmbeddingStats, ModelSpec, check_session, load_bundle
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS
 from engine.errors import BundleError, InferenceError
 from engine.preprocess import preprocess_cxr, preprocess_ecg
@@ -77,6 +77,20 @@ class WindowScores:
         """Windows `start:stop` (e.g. one record's windows out of a micro-batch)."""
         return WindowScores(self.logits[start:stop], self.probabilities[start:stop],
                             self.embeddings[start:stop])
+
+
+def ood_fields(stats: EmbeddingStats | None, embedding: np.ndarray) -> dict[str, Any]:
+    """The out-of-distribution fields of a `Prediction` for one embedding (float `[D]`).
+
+    Returns:
+        {"ood": Mahalanobis distance to the training statistics > their cut-off,
+        "ood_distance": that distance, "ood_cutoff": the cut-off}; (False, NaN, NaN)
+        when the model has no statistics.
+    """
+    if stats is None:
+        return {"ood": False, "ood_distance": float("nan"), "ood_cutoff": float("nan")}
+    distance = float(stats.distance(embedding))
+    return {"ood": distance > stats.cutoff, "ood_distance": distance, "ood_cutoff": stats.cutoff}
 
 
 def session_options(threads: int = DEFAULT_THREADS) -> ort.SessionOptions:
@@ -255,16 +269,11 @@ class Predictor:
             spec = self.bundle.ecg[p]
             prob = float(np.mean(s.probabilities))
             emb64 = np.mean(s.embeddings, axis=0, dtype=np.float64)
-            ood, dist, cutoff = False, float("nan"), float("nan")
-            if spec.stats is not None:
-                dist = float(spec.stats.distance(emb64))
-                cutoff = spec.stats.cutoff
-                ood = dist > cutoff
             preds[p] = Prediction(
                 pathology=p, modality="ecg", probability=prob, threshold=spec.threshold,
                 positive=prob >= spec.threshold, embedding=emb64.astype(np.float32),
                 model_name=self.ecg_files[p], provenance=self.bundle.data, demo=self.bundle.demo,
-                quality=quality, ood=ood, ood_distance=dist, ood_cutoff=cutoff,
+                quality=quality, **ood_fields(spec.stats, emb64),
                 window_probabilities=tuple(float(v) for v in s.probabilities))
         return preds
 
@@ -302,15 +311,10 @@ class Predictor:
             logit, emb = outputs[spec.file]
             prob = float(sigmoid(logit[0, spec.output_index]))
             emb = emb[0].astype(np.float32)
-            ood, dist, cutoff = False, float("nan"), float("nan")
-            if spec.stats is not None:
-                dist, cutoff = float(spec.stats.distance(emb)), spec.stats.cutoff
-                ood = dist > cutoff
             preds[p] = Prediction(
                 pathology=p, modality="cxr", probability=prob, threshold=spec.threshold,
                 positive=prob >= spec.threshold, embedding=emb, model_name=spec.file,
-                provenance=self.bundle.data, demo=self.bundle.demo, ood=ood,
-                ood_distance=dist, ood_cutoff=cutoff)
+                provenance=self.bundle.data, demo=self.bundle.demo, **ood_fields(spec.stats, emb))
         return preds
 
     def predict_cxr(self, image: CxrImage) -> dict[str, Prediction]:
