@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 from typing import Any
 
 from engine.batch import FileResult
@@ -93,16 +94,23 @@ def dumps(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False)
 
 
+#: CSV column stems repeated for every pathology, as f"{stem}_{pathology}".
+_PATHOLOGY_STEMS = ("probability", "threshold", "positive", "ood", "ood_distance")
+#: Quality lead lists, one column each (lead names joined with ';').
+_QUALITY_LISTS = ("flat_leads", "saturated_leads", "noisy_leads", "derived_leads", "missing_leads")
+#: Preprocessing facts, one column each.
+_PREPROCESSING_COLUMNS = ("original_fs", "original_seconds", "seconds_used", "padded_seconds")
+
+#: The CSV header, in column order.
 CSV_COLUMNS: tuple[str, ...] = (
     ("file", "ok", "error")
-    + tuple(f"{k}_{p}" for p in PATHOLOGIES for k in
-            ("probability", "threshold", "positive", "ood", "ood_distance"))
-    + ("n_windows", "window_probabilities", "quality_ok", "flat_leads", "saturated_leads",
-       "noisy_leads", "derived_leads", "missing_leads", "short_record", "original_fs",
-       "original_seconds", "seconds_used", "padded_seconds", "bundle_id", "data", "demo",
-       "precision", "cxr_file", "cxr_ok", "cxr_error")
+    + tuple(f"{k}_{p}" for p in PATHOLOGIES for k in _PATHOLOGY_STEMS)
+    + ("n_windows", "window_probabilities", "quality_ok") + _QUALITY_LISTS + ("short_record",)
+    + _PREPROCESSING_COLUMNS
+    + ("bundle_id", "data", "demo", "precision", "cxr_file", "cxr_ok", "cxr_error")
     + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
 )
+_PER_PATHOLOGY = re.compile(r"_(%s)$" % "|".join(map(re.escape, PATHOLOGIES)))
 
 
 def csv_row(obj: dict) -> dict[str, Any]:
@@ -123,12 +131,12 @@ def csv_row(obj: dict) -> dict[str, Any]:
     q = obj["quality"]
     if q:
         row["quality_ok"] = q["ok"]
-        for k in ("flat_leads", "saturated_leads", "noisy_leads", "derived_leads", "missing_leads"):
+        for k in _QUALITY_LISTS:
             row[k] = ";".join(q[k])
         row["short_record"] = q["short_record"]
     pre = obj["preprocessing"]
     if pre:
-        for k in ("original_fs", "original_seconds", "seconds_used", "padded_seconds"):
+        for k in _PREPROCESSING_COLUMNS:
             row[k] = pre.get(k)
     m = obj["model"]
     row.update(bundle_id=m["bundle_id"], data=m["data"], demo=m["demo"], precision=m["precision"])
@@ -151,6 +159,12 @@ class CsvWriter:
         self._w.writerow(csv_row(obj))
 
 
+def csv_column_names() -> list[str]:
+    """CSV_COLUMNS as the help shows them: the per-pathology columns once each, as
+    `<stem>_<pathology>` (e.g. `probability_<pathology>`), in column order."""
+    return list(dict.fromkeys(_PER_PATHOLOGY.sub("_<pathology>", c) for c in CSV_COLUMNS))
+
+
 def help_text() -> str:
     """The output-field documentation shown by `cromotex predict --help`."""
     buf = io.StringIO()
@@ -158,11 +172,10 @@ def help_text() -> str:
     for name, text in FIELDS:
         buf.write(f"  {name}: {text}\n")
     buf.write("\nCSV (--format csv): the same facts flattened into columns:\n  "
-              + ", ".join(CSV_COLUMNS[:3]) + ", probability_/threshold_/positive_/ood_/"
-              "ood_distance_<pathology>, n_windows, window_probabilities, quality_ok, "
-              "<quality lists joined by ';'>, short_record, original_fs, original_seconds, "
-              "seconds_used, padded_seconds, bundle_id, data, demo, precision, cxr_file, cxr_ok, "
-              "cxr_error, cxr_probability_<pathology>\n")
+              + ", ".join(csv_column_names()) + "\n"
+              f"  <pathology>: one column for each of {', '.join(PATHOLOGIES)}; lead lists are "
+              "joined by ';'; window_probabilities: '<pathology>:p;p;...' per pathology, "
+              "separated by spaces\n")
     buf.write("\nexit status: 0 when every input (and the --cxr image) was scored; 1 when any "
               "was not; 2 when nothing could be run (bad arguments, unusable model bundle).\n")
     return buf.getvalue()

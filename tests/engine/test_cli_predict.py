@@ -14,9 +14,9 @@ import pytest
 from bundle_factory import REPO, make_bundle
 
 from engine.batch import iter_inputs
-from engine.cli import main
+from engine.cli import build_predict_parser, main
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES
-from engine.predict_output import FIELDS
+from engine.predict_output import CSV_COLUMNS, FIELDS
 
 ECG_FILES = ("tests/data/ecg/wfdb/ptb_diagnostic/s0010_re.hea", "tests/data/ecg/wfdb/ptbxl/00001_lr.hea",
              "tests/data/ecg/wfdb/ludb/1.hea", "tests/data/ecg/wfdb_mat/cinc2021/HR06000.hea",
@@ -181,3 +181,15 @@ def test_help_documents_every_output_field():
         assert f"  {name}: " in proc.stdout
     for option in ("--cxr", "--models", "--format", "-o", "--device", "exit status"):
         assert option in proc.stdout
+
+
+def test_help_lists_every_csv_column():
+    text = build_predict_parser().format_help()
+    lines = text.splitlines()
+    listing = lines[next(i for i, line in enumerate(lines) if line.startswith("CSV (--format csv)")) + 1]
+    shown = [name.strip() for name in listing.split(",")]
+    for column in CSV_COLUMNS:
+        generic = next((column[:-len(p)] + "<pathology>" for p in PATHOLOGIES
+                        if column.endswith("_" + p)), column)
+        assert generic in shown, f"CSV column {column} is not in `cromotex predict --help`"
+    assert all(p in text for p in PATHOLOGIES)
