@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
 from engine.io.cxr_pixels import MAX_PIXELS, luma, minmax_to_unit, scale_to_unit
-from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name, text_value
+from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name, text_fields, text_value
 from engine.io.guard import corrupt_file_errors
 from engine.io.demographics import age_sex_meta
 from engine.records import CxrImage, Source
@@ -142,10 +142,8 @@ def _meta(ds, photometric: str, voi: str, ts) -> dict[str, Any]:
                             "bits_stored": int(ds.get("BitsStored", 0) or 0), "voi": voi,
                             "transfer_syntax": ts.name if ts is not None else None,
                             "sop_class": sop_class_name(ds)}
-    for key, keyword in (("patient_id", "PatientID"), ("study_date", "StudyDate"),
-                         ("body_part", "BodyPartExamined"), ("series_description", "SeriesDescription")):
-        value = text_value(ds, keyword)
-        if value:
-            meta[key] = value
+    meta.update(text_fields(ds, (("patient_id", "PatientID"), ("study_date", "StudyDate"),
+                                 ("body_part", "BodyPartExamined"),
+                                 ("series_description", "SeriesDescription"))))
     meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
     return meta

@@ -69,6 +69,11 @@ def text_value(ds, keyword: str) -> str | None:
     return text or None
 
 
+def text_fields(ds, fields: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """{key: text} for the (key, DICOM keyword) pairs of `fields` whose element has text, in order."""
+    return {key: text for key, keyword in fields if (text := text_value(ds, keyword))}
+
+
 def element_text(ds, keyword: str, default: str = "?") -> str:
     """Text of a top-level element for a message; `default` when absent or damaged."""
     try:

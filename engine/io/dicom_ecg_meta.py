@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.io.demographics import age_sex_meta
-from engine.io.dicom_common import text_value
+from engine.io.dicom_common import text_fields, text_value
 
 #: Every top-level keyword `patient_meta` reads (a signal-only read parses just these and the waveform).
 PATIENT_KEYWORDS: tuple[str, ...] = (
@@ -19,13 +19,9 @@ def patient_meta(ds) -> dict[str, Any]:
     """patient_id, patient_name, age (int years), sex ("M"/"F"), birth_date (YYYYMMDD),
     acquired (DICOM date-time text), device {manufacturer, model, software, serial},
     institution: only the fields the file has."""
-    meta: dict[str, Any] = {}
-    for key, keyword in (("patient_id", "PatientID"), ("patient_name", "PatientName"),
-                         ("birth_date", "PatientBirthDate"), ("institution", "InstitutionName"),
-                         ("study_description", "StudyDescription")):
-        value = text_value(ds, keyword)
-        if value:
-            meta[key] = value
+    meta: dict[str, Any] = text_fields(ds, (
+        ("patient_id", "PatientID"), ("patient_name", "PatientName"), ("birth_date", "PatientBirthDate"),
+        ("institution", "InstitutionName"), ("study_description", "StudyDescription")))
     meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
     acquired = text_value(ds, "AcquisitionDateTime")
     if not acquired:
@@ -36,10 +32,8 @@ def patient_meta(ds) -> dict[str, Any]:
         acquired = " ".join(x for x in (date, time) if x) or None
     if acquired:
         meta["acquired"] = acquired
-    device = {key: text_value(ds, keyword) for key, keyword in (
-        ("manufacturer", "Manufacturer"), ("model", "ManufacturerModelName"),
-        ("software", "SoftwareVersions"), ("serial", "DeviceSerialNumber"))}
-    device = {k: v for k, v in device.items() if v}
+    device = text_fields(ds, (("manufacturer", "Manufacturer"), ("model", "ManufacturerModelName"),
+                              ("software", "SoftwareVersions"), ("serial", "DeviceSerialNumber")))
     if device:
         meta["device"] = device
     return meta
