@@ -20,7 +20,7 @@ from app.qt import QtCore, QtWidgets, Signal
 from app.settings import Settings
 from app.views.calipers import Calipers
 from app import workers
-from engine.errors import CromotexError, UnsupportedFormatError
+from engine.errors import CromotexError
 from engine.records import CxrImage, EcgRecord, Prediction
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,30 @@ def _read_cxr(path: str) -> CxrImage:
 
 
 def _read_any(path: str) -> tuple[str, EcgRecord | CxrImage]:
-    """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray."""
-    try:
-        return "ecg", _read_ecg(path)
-    except UnsupportedFormatError as ecg_exc:
-        try:
-            return "cxr", _read_cxr(path)
-        except UnsupportedFormatError:
-            raise ecg_exc from None
+    """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray (the file is
+    recognised, and a DICOM parsed, once)."""
+    from engine.io.dispatch import read_any
+    return read_any(path)
+
+
+#: The reader of each kind of file `Controller._open` reads ("any": an ECG or a chest X-ray).
+_READERS: dict[str, Callable[[str], Any]] = {"ecg": _read_ecg, "cxr": _read_cxr, "any": _read_any}
+
+#: Suffixes of a WFDB header and of the files the readers recognise by their content:
+#: never one of a header's signal files.
+_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg")
+
+
+def distinct_records(paths: list[str]) -> list[str]:
+    """`paths` (in order) without the WFDB signal files (.dat, .mat ...) whose header
+    (.hea, same folder and name) is among them, so that a record dropped as its header
+    and signal files is read once."""
+    headers = {Path(p).with_suffix("") for p in paths if Path(p).suffix.lower() == ".hea"}
+
+    def signal_of_a_header(p: Path) -> bool:
+        return p.suffix.lower() not in _NOT_WFDB_SIGNAL and p.with_suffix("") in headers
+
+    return [p for p in paths if not signal_of_a_header(Path(p))]
 
 
 def _load_predictor(models_dir: str | None) -> Any:
@@ -276,20 +292,23 @@ class Controller(QtCore.QObject):
     def open_ecg(self, path: str | Path) -> None:
         """Read an ECG in a worker; on success show it and score it; on failure show the
         error and keep what was open."""
-        self._open("ecg", str(path), _read_ecg)
+        self._open("ecg", str(path))
 
     def open_cxr(self, path: str | Path) -> None:
         """Read a chest X-ray in a worker, show it beside the ECG and run the teacher."""
-        self._open("cxr", str(path), _read_cxr)
+        self._open("cxr", str(path))
 
     def open_paths(self, paths: list[str]) -> None:
-        """Open dropped files: each as an ECG if it is one, else as a chest X-ray."""
-        for p in paths:
-            self._open("any", str(p), _read_any)
+        """Open dropped files: each as an ECG if it is one, else as a chest X-ray (a WFDB
+        record dropped as its header and signal files once)."""
+        for p in distinct_records([str(p) for p in paths]):
+            self._open("any", p)
 
-    def _open(self, kind: str, path: str, reader: Callable) -> None:
+    def _open(self, kind: str, path: str) -> None:
+        """Read `path` in a worker with the reader of `kind` ("ecg", "cxr" or "any")."""
         self.w.statusBar().showMessage(f"Reading {Path(path).name}…")
-        self._start(reader, path, on_done=lambda res, s: self._read_done(kind, path, res, s),
+        self._start(_READERS[kind], path,
+                    on_done=lambda res, s: self._read_done(kind, path, res, s),
                     on_failed=lambda exc: self._read_failed(path, exc), name=f"read {path}")
 
     def _read_done(self, kind: str, path: str, result: Any, seconds: float) -> None:
@@ -334,12 +353,7 @@ class Controller(QtCore.QObject):
             if not self._models_loading and self.record is not None:
                 self.ready.emit()
             return
-        self._gen["ecg"] += 1
-        gen, record = self._gen["ecg"], self.record
-        self._set_busy("ecg", True)
-        self._start(self.predictor.predict_ecg, record,
-                    on_done=lambda preds, s: self._ecg_predicted(gen, preds, s),
-                    on_failed=lambda exc: self._predict_failed("ecg", gen, exc), name="predict ecg")
+        self._predict("ecg", self.predictor.predict_ecg, self.record, self._ecg_predicted)
 
     def _predict_cxr(self) -> None:
         if self.predictor is None or self.cxr is None:
@@ -347,41 +361,52 @@ class Controller(QtCore.QObject):
         if not self.predictor.cxr_pathologies:
             self.w.ai_panel.set_message("This model bundle has no chest X-ray teacher.")
             return
-        self._gen["cxr"] += 1
-        gen, image = self._gen["cxr"], self.cxr
-        self._set_busy("cxr", True)
-        self._start(self.predictor.predict_cxr, image,
-                    on_done=lambda preds, s: self._cxr_predicted(gen, preds, s),
-                    on_failed=lambda exc: self._predict_failed("cxr", gen, exc), name="predict cxr")
+        self._predict("cxr", self.predictor.predict_cxr, self.cxr, self._cxr_predicted)
+
+    def _predict(self, kind: str, predict: Callable, data: EcgRecord | CxrImage,
+                 on_done: Callable[[dict], None]) -> None:
+        """Score `data` with `predict` in a worker; `on_done(predictions)` unless a newer
+        `kind` ("ecg" or "cxr") was opened meanwhile."""
+        self._gen[kind] += 1
+        gen = self._gen[kind]
+        self._set_busy(kind, True)
+
+        def done(preds: dict, seconds: float) -> None:
+            if self._current(kind, gen):
+                log.info("%s inference %.3f s", kind.upper(), seconds)
+                on_done(preds)
+
+        self._start(predict, data, on_done=done,
+                    on_failed=lambda exc: self._predict_failed(kind, gen, exc),
+                    name=f"predict {kind}")
+
+    def _current(self, kind: str, gen: int) -> bool:
+        """Whether a result of prediction `gen` of `kind` is still wanted; if so, that
+        prediction is no longer pending."""
+        if gen != self._gen[kind]:
+            return False  # a newer file was opened meanwhile
+        self._set_busy(kind, False)
+        return True
 
     def _set_busy(self, kind: str, busy: bool) -> None:
         self._pending[kind] = busy
         self.w.ai_panel.set_busy(any(self._pending.values()))
 
-    def _ecg_predicted(self, gen: int, preds: dict, seconds: float) -> None:
-        if gen != self._gen["ecg"]:
-            return  # a newer ECG was opened meanwhile
-        log.info("ECG inference %.3f s", seconds)
-        self._set_busy("ecg", False)
+    def _ecg_predicted(self, preds: dict) -> None:
         self.ecg_predictions = preds
         self.w.ai_panel.set_message("")
         self.w.ai_panel.set_ecg_predictions(preds)
         self.ecg_predicted.emit(preds)
         self.ready.emit()
 
-    def _cxr_predicted(self, gen: int, preds: dict, seconds: float) -> None:
-        if gen != self._gen["cxr"]:
-            return
-        log.info("CXR inference %.3f s", seconds)
-        self._set_busy("cxr", False)
+    def _cxr_predicted(self, preds: dict) -> None:
         self.cxr_predictions = preds
         self.w.ai_panel.set_cxr_predictions(preds)
         self.cxr_predicted.emit(preds)
 
     def _predict_failed(self, kind: str, gen: int, exc: BaseException) -> None:
-        if gen != self._gen[kind]:
+        if not self._current(kind, gen):
             return
-        self._set_busy(kind, False)
         what = "ECG" if kind == "ecg" else "chest X-ray"
         self.w.ai_panel.set_message(f"No AI findings for this {what}: {error_text(exc)}")
         if kind == "ecg":
@@ -464,8 +489,7 @@ class Controller(QtCore.QObject):
         for kind, lst in (("ecg", self.settings.recent_ecg), ("cxr", self.settings.recent_cxr)):
             for p in lst:
                 act = menu.addAction(f"{'ECG' if kind == 'ecg' else 'CXR'}: {p}")
-                act.triggered.connect(lambda _=False, k=kind, q=p: self._open(
-                    k, q, _read_ecg if k == "ecg" else _read_cxr))
+                act.triggered.connect(lambda _=False, k=kind, q=p: self._open(k, q))
         menu.setEnabled(bool(menu.actions()))
 
     def show_model_card(self) -> None:

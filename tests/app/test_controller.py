@@ -152,3 +152,21 @@ def test_export_pdf_from_window(live, window, qtbot, tmp_path):
                           text=True, check=True).stdout
     assert DEMO_DISCLAIMER in " ".join(text.split())
     assert "Cardiomegaly" in text and "25 mm/s" in text
+
+
+def test_distinct_records_drops_the_signal_files_of_a_dropped_header():
+    from app.controller import distinct_records
+    paths = ["/d/a.dat", "/d/a.hea", "/d/a.xyz", "/d/b.dat", "/e/a.mat", "/d/a.png", "/d/c.HEA",
+             "/d/c.mat"]
+    assert distinct_records(paths) == ["/d/a.hea", "/d/b.dat", "/e/a.mat", "/d/a.png", "/d/c.HEA"]
+
+
+def test_a_record_dropped_as_header_and_signal_file_is_read_once(controller, qtbot, monkeypatch):
+    import engine.io.dispatch
+    read_any, reads = engine.io.dispatch.read_any, []
+    monkeypatch.setattr(engine.io.dispatch, "read_any", lambda p: reads.append(p) or read_any(p))
+    with qtbot.waitSignal(controller.ecg_shown, timeout=TIMEOUT):
+        controller.open_paths([str(PTBXL.with_suffix(".dat")), str(PTBXL)])
+    controller.pool.waitForDone(TIMEOUT)
+    assert reads == [str(PTBXL)]
+    assert controller.settings.recent_ecg == [str(PTBXL.resolve())]
