@@ -43,6 +43,8 @@ class Context:
     demo_dir: Path
     predictor: Any = None
     bundle: Any = None
+    #: Headless ECG probabilities (pathology -> probability) by file, each ECG scored once.
+    ecg_probabilities: dict[Path, dict[str, float]] = field(default_factory=dict)
 
 
 def check_imports(check: Check) -> None:
@@ -201,9 +203,23 @@ def _predictor(ctx: Context) -> Any:
     return ctx.predictor
 
 
+def _probabilities(predictions: dict) -> dict[str, float]:
+    """pathology -> probability of a `Predictor` result (pathology -> Prediction)."""
+    return {p: pred.probability for p, pred in predictions.items()}
+
+
+def _ecg_probabilities(ctx: Context, path: Path) -> dict[str, float]:
+    """Headless probabilities of the ECG at `path`, scored once per self-test (kept in `ctx`)."""
+    from engine.io import read_ecg
+    key = path.resolve()
+    if key not in ctx.ecg_probabilities:
+        ctx.ecg_probabilities[key] = _probabilities(_predictor(ctx).predict_ecg(read_ecg(path)))
+    return ctx.ecg_probabilities[key]
+
+
 def check_inference(ctx: Context, check: Check, modality: str) -> None:
     """Score every reference case of `modality` ("ecg" or "cxr"); compare within atol."""
-    from engine.io import read_cxr, read_ecg
+    from engine.io import read_cxr
     key, probs_key = (("ecg", "probabilities") if modality == "ecg"
                       else ("cxr", "cxr_probabilities"))
     cases = _cases(ctx, key)
@@ -214,11 +230,8 @@ def check_inference(ctx: Context, check: Check, modality: str) -> None:
     results = []
     for case in cases:
         path = resolve_case_file(case[key], ctx.demo_dir)
-        if modality == "ecg":
-            preds = predictor.predict_ecg(read_ecg(path))
-        else:
-            preds = predictor.predict_cxr(read_cxr(path))
-        found = {p: pred.probability for p, pred in preds.items()}
+        found = (_ecg_probabilities(ctx, path) if modality == "ecg"
+                 else _probabilities(predictor.predict_cxr(read_cxr(path))))
         diffs = _compare(found, case[probs_key], atol, path.name)
         results.append({"file": path.name, "probabilities": found,
                         "max_abs_diff": max(diffs.values()) if diffs else 0.0})
@@ -305,15 +318,12 @@ def check_window(ctx: Context, check: Check) -> None:
                 raise SelfTestFailure(f"leads not drawn: {', '.join(missing)}")
             if ctl.predictor is None:
                 raise SelfTestFailure(f"the window could not load the models: {ctl.models_error}")
-            window_probs = {p: pred.probability for p, pred in ctl.ecg_predictions.items()}
+            window_probs = _probabilities(ctl.ecg_predictions)
             check.details["probabilities"] = window_probs
             if not window_probs:
                 raise SelfTestFailure("the window shows no ECG predictions")
             if ctx.bundle is not None:
-                from engine.io import read_ecg
-                headless = _predictor(ctx).predict_ecg(read_ecg(ecg))
-                _compare(window_probs, {p: v.probability for p, v in headless.items()}, 1e-6,
-                         "window vs headless")
+                _compare(window_probs, _ecg_probabilities(ctx, ecg), 1e-6, "window vs headless")
             pdf = ctl.export_pdf(Path(tmp) / "review.pdf")  # QPdfWriter, fonts, paper
             head = pdf.read_bytes()[:5]
             check.details["pdf_bytes"] = pdf.stat().st_size

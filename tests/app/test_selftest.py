@@ -120,6 +120,17 @@ def test_wrong_reference_output_fails_inference_with_the_difference(bundle, demo
     assert _by_name(report)["window"]["ok"] and _by_name(report)["inference_cxr"]["ok"]
 
 
+def test_the_reference_ecg_is_scored_once_headless_and_once_by_the_window(
+        bundle, demo_dir, tmp_path, qapp, monkeypatch):
+    from engine.inference import Predictor
+    predict_ecg, scored = Predictor.predict_ecg, []
+    monkeypatch.setattr(Predictor, "predict_ecg",
+                        lambda self, record: scored.append(record) or predict_ecg(self, record))
+    code, report, _ = selftest.run_self_test(bundle, demo_dir, tmp_path / "r.json")
+    assert code == 0, report.get("failed")
+    assert len(scored) == 2
+
+
 def test_missing_demo_case_is_a_report_entry(bundle, tmp_path, qapp):
     empty = tmp_path / "empty-demo"
     empty.mkdir()
