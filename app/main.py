@@ -12,9 +12,6 @@ log = logging.getLogger(__name__)
 
 _T0 = time.perf_counter()
 
-ECG_SUFFIXES = (".hea", ".dcm", ".mat", ".xml", ".dat")
-CXR_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cromotex-review",

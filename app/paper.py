@@ -65,16 +65,6 @@ def px_per_mm(physical_dpi: float | None, logical_dpi: float | None = None,
     return FALLBACK_DPI / MM_PER_INCH
 
 
-def seconds_to_mm(seconds: float | np.ndarray, speed_mm_s: float) -> float | np.ndarray:
-    """Paper length (mm) of a time span (s) at `speed_mm_s`."""
-    return seconds * speed_mm_s
-
-
-def mv_to_mm(mv: float | np.ndarray, gain_mm_mv: float) -> float | np.ndarray:
-    """Paper height (mm) of an amplitude (mV) at `gain_mm_mv`."""
-    return mv * gain_mm_mv
-
-
 @dataclass(frozen=True)
 class Panel:
     """One lead segment placed on the paper.

@@ -179,9 +179,6 @@ class EcgView(QtWidgets.QWidget):
     def zoom_100(self) -> None:
         self.zoom_to(1.0)
 
-    def zoom_by(self, factor: float) -> None:
-        self.zoom_to(self._zoom * factor)
-
     def zoom_fit(self) -> None:
         """Zoom so the whole paper fits the widget."""
         w_mm, h_mm = self._paper_size()

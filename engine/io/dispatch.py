@@ -75,7 +75,8 @@ def _read_dicom(p: Path) -> tuple[Modality, EcgRecord | CxrImage]:
 
 
 def _decode_ecg(ds, p: Path) -> EcgRecord:
-    """`read_dicom_ecg(p)` given its parsed data set `ds` (a waveform): same wrapper, same messages."""
+    """`read_dicom_ecg(p)` given its parsed data set `ds` (a waveform): same safety net and
+    messages."""
     from engine.io.dicom_ecg import _read
 
     with corrupt_file_errors(
@@ -85,7 +86,8 @@ def _decode_ecg(ds, p: Path) -> EcgRecord:
 
 
 def _decode_cxr(ds, p: Path) -> CxrImage:
-    """`read_dicom_cxr(p)` given its parsed data set `ds` (an image): same wrapper, same messages."""
+    """`read_dicom_cxr(p)` given its parsed data set `ds` (an image): same safety net and
+    messages."""
     from engine.io.cxr_dicom import _read
 
     with corrupt_file_errors(
