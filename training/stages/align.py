@@ -30,11 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training import config as config_mod
 from training.config import Config
 from training.metrics import auroc
 from training.stages import common
-from training.stages.common import Loop, Schedule
+from training.stages.common import Loop
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +145,11 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, teacher: str | Path, i
         resume: bool = False) -> dict[str, Path]:
     """Align f_ecg to the teacher's cached features; `init`: stage-2 (or any) checkpoint
     holding an encoder, None for the 'without SSL' ablation. Returns {name: path}."""
-    from training.optim import make_optimizer, param_groups
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    device, ctx = common.setup(cfg)
+    out, device, ctx, co = common.begin(cfg, cohort, out)
     a = cfg.align
-    co = common.open_cohort(cohort)
     feats = load_teacher_features(teacher, len(co.split))
     labels = co.label(cfg.pathology).astype(np.int64)
     train, val = co.indices("train"), co.indices("val")
-    if ctx.is_main:
-        config_mod.save_json(cfg, out / "config.json")
 
     if init:
         encoder, init_stage = common.load_encoder_from(init, cfg)
@@ -164,15 +157,13 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, teacher: str | Path, i
         encoder, init_stage = common.make_encoder(cfg), "scratch"
     net = AlignNet(encoder, a.proj_dim).to(device)
     ddp = common.wrap_ddp(net, device, ctx)
-    groups = param_groups([(net.encoder, 1.0), (net.g_ecg, a.head_lr_mult), (net.g_cxr, a.head_lr_mult)],
-                          a.peak_lr, a.weight_decay)
-    opt = make_optimizer(a.optimizer, groups, a.peak_lr, a.weight_decay)
-    steps = common.steps_per_epoch(len(train), a.batch_size, cfg.max_steps_per_epoch)
-    sched = Schedule(a.epochs, steps, a.warmup_epochs, a.start_lr, a.peak_lr, a.end_lr)
+    opt, sched = common.optimizer_and_schedule(
+        a, [(net.encoder, 1.0), (net.g_ecg, a.head_lr_mult), (net.g_cxr, a.head_lr_mult)], len(train),
+        cfg.max_steps_per_epoch)
     y_train = labels[train]
 
     def batches(epoch: int) -> list[np.ndarray]:
-        local = common.balanced_batches(y_train, a.batch_size, steps, a.positive_fraction, cfg.seed, epoch, ctx)
+        local = common.balanced_batches(y_train, a.batch_size, sched.steps_per_epoch, a.positive_fraction, cfg.seed, epoch, ctx)
         return [train[b] for b in local]
 
     loss_fn = make_step(cfg, ddp, co.ecg, feats, labels, device)

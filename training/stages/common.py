@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -152,6 +152,27 @@ def setup(cfg: Config) -> tuple[torch.device, DistContext]:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed + ctx.rank)
     return device, ctx
+
+
+class Opened(NamedTuple):
+    """What `begin` opened for a stage run."""
+
+    out: Path
+    device: torch.device
+    ctx: DistContext
+    cohort: CohortArrays
+
+
+def begin(cfg: Config, cohort: str | os.PathLike, out: str | os.PathLike) -> Opened:
+    """Open a stage run: create `out`, set up device, process group and seeds (`setup`),
+    open the cohort and (rank 0) save the resolved config as `out/config.json`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device, ctx = setup(cfg)
+    co = open_cohort(cohort)
+    if ctx.is_main:
+        config_mod.save_json(cfg, out / "config.json")
+    return Opened(out, device, ctx, co)
 
 
 # ----------------------------------------------------------------------------- cohort access
@@ -326,6 +347,22 @@ class Schedule:
         from training.optim import warmup_cosine
         warm = int(round(self.warmup_epochs * self.steps_per_epoch))
         return warmup_cosine(step, self.total_steps, warm, self.start_lr, self.peak_lr, self.end_lr)
+
+
+def optimizer_and_schedule(section: Any, parts: list[tuple[nn.Module, float]], n_train: int,
+                           max_steps_per_epoch: int) -> tuple[torch.optim.Optimizer, Schedule]:
+    """The optimiser and warm-up + cosine schedule of a stage.
+
+    `section` is the stage's config section (`cfg.teacher`, `cfg.ssl`, `cfg.align`,
+    `cfg.finetune`: optimizer, peak/start/end_lr, weight_decay, epochs, warmup_epochs,
+    batch_size); `parts` are `(module, lr_mult)` pairs (`training.optim.param_groups`);
+    an epoch is one pass over `n_train` samples, capped by `max_steps_per_epoch`.
+    """
+    from training.optim import make_optimizer, param_groups
+    s = section
+    opt = make_optimizer(s.optimizer, param_groups(parts, s.peak_lr, s.weight_decay), s.peak_lr, s.weight_decay)
+    steps = steps_per_epoch(n_train, s.batch_size, max_steps_per_epoch)
+    return opt, Schedule(s.epochs, steps, s.warmup_epochs, s.start_lr, s.peak_lr, s.end_lr)
 
 
 @dataclass
@@ -548,12 +585,12 @@ def cleanup(ctx: DistContext) -> None:
         dist.destroy_process_group()
 
 
-
 def finish(result: FitResult, ctx: DistContext, out_dir: Path) -> dict[str, Path]:
-    """Write `history.json` (rank 0), leave the process group and return the stage's outputs:
-    {"config", "best", "last", "history"} paths."""
+    """Write `history.json` (rank 0), wait for every rank, leave the process group and
+    return the stage's outputs: {"config", "best", "last", "history"} paths."""
     if ctx.is_main:
         write_json(out_dir / "history.json", result.history)
+    barrier(ctx)
     cleanup(ctx)
     return {"config": out_dir / "config.json", "best": result.best_path, "last": result.last_path,
             "history": out_dir / "history.json"}

@@ -27,7 +27,7 @@ from training.checkpoint import load_checkpoint
 from training.config import Config
 from training.metrics import auroc
 from training.stages import common
-from training.stages.common import Loop, Schedule
+from training.stages.common import Loop
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,10 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, init: str | Path | Non
         resume: bool = False) -> dict[str, Path]:
     """Fine-tune for `cfg.pathology`; `init` a checkpoint holding f_ecg (None: from scratch)."""
     from training.augment import time_augment
-    from training.optim import make_optimizer, param_groups
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    device, ctx = common.setup(cfg)
+    out, device, ctx, co = common.begin(cfg, cohort, out)
     ft = cfg.finetune
-    co = common.open_cohort(cohort)
     labels = co.label(cfg.pathology).astype(np.int64)
     train, val, test = co.indices("train"), co.indices("val"), co.indices("test")
-    if ctx.is_main:
-        config_mod.save_json(cfg, out / "config.json")
 
     model = common.make_classifier(cfg)
     init_stage = "scratch"
@@ -82,14 +76,11 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, init: str | Path | Non
         model.encoder.load_state_dict(encoder.state_dict())
     model.to(device)
     ddp = common.wrap_ddp(model, device, ctx)
-    opt = make_optimizer(ft.optimizer, param_groups([(model, 1.0)], ft.peak_lr, ft.weight_decay), ft.peak_lr,
-                         ft.weight_decay)
-    steps = common.steps_per_epoch(len(train), ft.batch_size, cfg.max_steps_per_epoch)
-    sched = Schedule(ft.epochs, steps, ft.warmup_epochs, ft.start_lr, ft.peak_lr, ft.end_lr)
+    opt, sched = common.optimizer_and_schedule(ft, [(model, 1.0)], len(train), cfg.max_steps_per_epoch)
 
     def batches(epoch: int) -> list[np.ndarray]:
-        local = common.balanced_batches(labels[train], ft.batch_size, steps, ft.positive_fraction, cfg.seed,
-                                        epoch, ctx)
+        local = common.balanced_batches(labels[train], ft.batch_size, sched.steps_per_epoch,
+                                        ft.positive_fraction, cfg.seed, epoch, ctx)
         return [train[b] for b in local]
 
     def loss_fn(idx: np.ndarray, gen: torch.Generator) -> tuple[torch.Tensor, int]:
@@ -118,10 +109,7 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, init: str | Path | Non
                           f"{name}_index": idx})
         parts.pop("train_logit")
         np.savez(out / "predictions.npz", pathology=cfg.pathology, model=f"ecg_{init_stage}", **parts)
-        common.write_json(out / "history.json", result.history)
-    common.cleanup(ctx)
-    return {"config": out / "config.json", "best": result.best_path, "last": result.last_path,
-            "history": out / "history.json", "predictions": out / "predictions.npz"}
+    return {**common.finish(result, ctx, out), "predictions": out / "predictions.npz"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,12 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from engine.constants import PATHOLOGIES
-from training import config as config_mod
 from training.checkpoint import load_checkpoint
 from training.config import Config
 from training.metrics import auroc
 from training.stages import common
-from training.stages.common import CohortArrays, Loop, Schedule
+from training.stages.common import CohortArrays, Loop
 
 log = logging.getLogger(__name__)
 
@@ -75,34 +74,27 @@ def teacher_outputs(model: torch.nn.Module, co: CohortArrays, idx: np.ndarray, d
 
 def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) -> dict[str, Path]:
     """Train the teacher and write its cached outputs; returns {name: path} of the outputs."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    device, ctx = common.setup(cfg)
+    out, device, ctx, co = common.begin(cfg, cohort, out)
     tc = cfg.teacher
-    co = common.open_cohort(cohort)
     paths = teacher_pathologies(cfg)
     labels = np.stack([co.label(p) for p in paths], axis=1).astype(np.float32)   # [N, K]
     train, val = co.indices("train"), co.indices("val")
     if len(train) == 0 or len(val) == 0:
         raise common.StageError(f"Cohort {cohort} has no train or no val pairs; rebuild it with more subjects.")
-    if ctx.is_main:
-        config_mod.save_json(cfg, out / "config.json")
 
     model = build_teacher(cfg).to(device)
     ddp = common.wrap_ddp(model, device, ctx)
-    from training.optim import make_optimizer, param_groups
-    groups = param_groups([(model.features, tc.backbone_lr_mult), (model.classifier, 1.0)],
-                          tc.peak_lr, tc.weight_decay)
-    opt = make_optimizer(tc.optimizer, groups, tc.peak_lr, tc.weight_decay)
-    steps = common.steps_per_epoch(len(train), tc.batch_size, cfg.max_steps_per_epoch)
-    sched = Schedule(tc.epochs, steps, tc.warmup_epochs, tc.start_lr, tc.peak_lr, tc.end_lr)
+    opt, sched = common.optimizer_and_schedule(
+        tc, [(model.features, tc.backbone_lr_mult), (model.classifier, 1.0)], len(train), cfg.max_steps_per_epoch)
     any_pos = (labels[train].max(axis=1) > 0).astype(np.int64)
 
     def batches(epoch: int) -> list[np.ndarray]:
         if tc.balanced_sampling and 0 < any_pos.sum() < len(any_pos):
-            local = common.balanced_batches(any_pos, tc.batch_size, steps, 0.5, cfg.seed, epoch, ctx)
+            local = common.balanced_batches(any_pos, tc.batch_size, sched.steps_per_epoch, 0.5, cfg.seed, epoch,
+                                            ctx)
         else:
-            local = common.shuffled_batches(len(train), tc.batch_size, steps, cfg.seed, epoch, ctx)
+            local = common.shuffled_batches(len(train), tc.batch_size, sched.steps_per_epoch, cfg.seed, epoch,
+                                            ctx)
         return [train[b] for b in local]
 
     def loss_fn(idx: np.ndarray, gen: torch.Generator) -> tuple[torch.Tensor, int]:
@@ -120,7 +112,7 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
                 patience=tc.patience, grad_clip=tc.grad_clip, extra={"pathologies": paths})
     result = common.fit(loop, cfg, out, ctx, resume=resume)
 
-    outputs = {"config": out / "config.json", "best": result.best_path, "last": result.last_path}
+    outputs = {}
     if ctx.is_main:
         best = load_checkpoint(result.best_path, stage=STAGE)
         model.load_state_dict(best["models"]["teacher"])
@@ -138,12 +130,9 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
         common.write_json(out / "teacher.json", {"pathologies": paths, "image_size": tc.image_size,
                                                  "best_epoch": result.best_epoch,
                                                  "val_auroc": result.best_metric})
-        common.write_json(out / "history.json", result.history)
         outputs.update(features=out / "teacher_features.npy", logits=out / "teacher_logits.npy",
-                       teacher=out / "teacher.json", history=out / "history.json")
-    common.barrier(ctx)
-    common.cleanup(ctx)
-    return outputs
+                       teacher=out / "teacher.json")
+    return {**common.finish(result, ctx, out), **outputs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training import config as config_mod
 from training.config import Config
 from training.stages import common
-from training.stages.common import Loop, Schedule
+from training.stages.common import Loop
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +52,21 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
     """Pretrain f_ecg with NT-Xent; returns {name: path} of the outputs."""
     from training.losses import gather_with_grad, nt_xent
     from training.models import ProjectionHead
-    from training.optim import make_optimizer, param_groups
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    device, ctx = common.setup(cfg)
+    out, device, ctx, co = common.begin(cfg, cohort, out)
     s = cfg.ssl
-    co = common.open_cohort(cohort)
     if len(co.ssl_ecg) < 4:
         raise common.StageError(f"Cohort {cohort} has {len(co.ssl_ecg)} SSL ECGs; at least 4 are needed.")
     train, val = split_pool(co.ssl_split, cfg.seed)
-    if ctx.is_main:
-        config_mod.save_json(cfg, out / "config.json")
 
     encoder = common.make_encoder(cfg).to(device)
     head = ProjectionHead(256, s.proj_dim).to(device)
     net = torch.nn.Sequential(encoder, head)
     ddp = common.wrap_ddp(net, device, ctx)
-    opt = make_optimizer(s.optimizer, param_groups([(net, 1.0)], s.peak_lr, s.weight_decay), s.peak_lr,
-                         s.weight_decay)
-    steps = common.steps_per_epoch(len(train), s.batch_size, cfg.max_steps_per_epoch)
-    sched = Schedule(s.epochs, steps, s.warmup_epochs, s.start_lr, s.peak_lr, s.end_lr)
+    opt, sched = common.optimizer_and_schedule(s, [(net, 1.0)], len(train), cfg.max_steps_per_epoch)
 
     def batches(epoch: int) -> list[np.ndarray]:
-        return [train[b] for b in common.shuffled_batches(len(train), s.batch_size, steps, cfg.seed, epoch, ctx)]
+        return [train[b] for b in common.shuffled_batches(len(train), s.batch_size, sched.steps_per_epoch,
+                                                          cfg.seed, epoch, ctx)]
 
     def loss_fn(idx: np.ndarray, gen: torch.Generator) -> tuple[torch.Tensor, int]:
         x = common.ecg_batch(co.ssl_ecg, idx, torch.device("cpu"))  # augmented on CPU, then moved
