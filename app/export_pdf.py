@@ -15,6 +15,7 @@ import numpy as np
 
 from app import paper
 from app.filters import DisplayFilters, apply_display_filters, filter_label
+from app.findings import POSITIVE, POSITIVE_RGB, prediction_cells
 from app.qt import QtCore, QtGui
 from app.views.header_view import header_fields
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
@@ -77,16 +78,18 @@ class _Page:
 
 
 def _draw_grid(pg_: _Page, x0: float, y0: float, w: float, h: float) -> None:
+    """ECG paper of `w` x `h` mm with its top-left corner at (x0, y0) on the page: every
+    minor line (major ones drawn over them), then the major lines."""
     p = pg_.p
-    p.fillRect(pg_.rect(x0, y0, w, h), QtGui.QColor(255, 247, 247))
-    for step, colour, width in ((1.0, QtGui.QColor(246, 190, 190), 0.08),
-                                (5.0, QtGui.QColor(226, 110, 110), 0.18)):
-        p.setPen(pg_.pen(colour, width))
-        for i in range(int(w / step) + 1):
-            x = x0 + i * step
+    p.fillRect(pg_.rect(x0, y0, w, h), QtGui.QColor(*paper.PAPER_RGB))
+    for step, rgb, width in ((paper.MINOR_MM, paper.MINOR_RGB, 0.08),
+                             (paper.MAJOR_MM, paper.MAJOR_RGB, 0.18)):
+        p.setPen(pg_.pen(QtGui.QColor(*rgb), width))
+        for dx in paper.grid_offsets(0.0, w, step):
+            x = x0 + dx
             p.drawLine(pg_.pt(x, y0), pg_.pt(x, y0 + h))
-        for j in range(int(h / step) + 1):
-            y = y0 + j * step
+        for dy in paper.grid_offsets(0.0, h, step):
+            y = y0 + dy
             p.drawLine(pg_.pt(x0, y), pg_.pt(x0 + w, y))
 
 
@@ -103,23 +106,15 @@ def _draw_ecg(pg_: _Page, c: ReviewContent) -> tuple[float, float, list[str]]:
     p = pg_.p
     p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
     trace_pen = pg_.pen(QtGui.QColor(0, 0, 0), 0.22)
-    rows: set[int] = set()
-    for panel in panels:
-        i0 = int(round(panel.t0_s * rec.fs))
-        i1 = min(int(round(panel.t1_s * rec.fs)), rec.n_samples)
-        if i1 - i0 < 2:
-            continue
-        y = sig[rec.leads.index(panel.lead), i0:i1].astype(np.float64)
-        if panel.invert:
-            y = -y
-        xs = x0 + panel.x_mm + (np.arange(i0, i1) / rec.fs - panel.t0_s) * SPEED
-        ys = y0 - (panel.y_mm + y * GAIN)
+    for seg in paper.panel_segments(panels, sig, rec.fs, rec.leads):
+        panel = seg.panel
+        xs = x0 + panel.x_mm + (seg.t_s - panel.t0_s) * SPEED
+        ys = y0 - (panel.y_mm + seg.mv.astype(np.float64) * GAIN)
         poly = QtGui.QPolygonF([pg_.pt(a, b) for a, b in zip(xs, ys)])
         p.setPen(trace_pen)
         p.drawPolyline(poly)
         pg_.text(x0 + panel.x_mm + 1.0, y0 - panel.y_mm - 13.0, 20, 5, panel.label, 8, bold=True)
-        if panel.row not in rows:
-            rows.add(panel.row)
+        if seg.first_in_row:
             cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, GAIN, SPEED)
             p.setPen(trace_pen)
             p.drawPolyline(QtGui.QPolygonF([pg_.pt(x0 + a, y0 - b) for a, b in zip(cx, cy)]))
@@ -139,16 +134,8 @@ def _draw_header(pg_: _Page, c: ReviewContent) -> None:
 
 def findings_rows(c: ReviewContent) -> list[list[str]]:
     """Rows of the findings table: finding, ECG p / thr / call, CXR p / thr / call."""
-    rows = []
-    for path in PATHOLOGIES:
-        row = [PATHOLOGY_NAMES[path]]
-        for preds in (c.ecg_predictions, c.cxr_predictions):
-            pr = preds.get(path)
-            row += (["–", "–", "–"] if pr is None else
-                    [f"{pr.probability:.3f}", f"{pr.threshold:.3f}",
-                     "POSITIVE" if pr.positive else "negative"])
-        rows.append(row)
-    return rows
+    return [[PATHOLOGY_NAMES[path], *prediction_cells(c.ecg_predictions.get(path), "–"),
+             *prediction_cells(c.cxr_predictions.get(path), "–")] for path in PATHOLOGIES]
 
 
 def _draw_findings(pg_: _Page, c: ReviewContent) -> None:
@@ -165,8 +152,8 @@ def _draw_findings(pg_: _Page, c: ReviewContent) -> None:
         yy += 5
         cx = x
         for (name, wd), val in zip(cols, row):
-            colour = QtGui.QColor(190, 30, 30) if val == "POSITIVE" else None
-            pg_.text(cx, yy, wd, 5, val, 7, bold=(val == "POSITIVE"), colour=colour)
+            colour = QtGui.QColor(*POSITIVE_RGB) if val == POSITIVE else None
+            pg_.text(cx, yy, wd, 5, val, 7, bold=(val == POSITIVE), colour=colour)
             cx += wd
     if not c.ecg_predictions:
         pg_.text(x, yy + 6, 125, 5, "No ECG AI findings (model bundle unavailable).", 7)

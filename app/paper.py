@@ -1,12 +1,14 @@
-"""ECG paper maths: screen calibration, speed/gain scaling, layouts, calipers.
+"""ECG paper maths: screen calibration, speed/gain scaling, layouts, the samples of
+each panel, the grid, calipers.
 
-Pure functions, no Qt. The ECG view works in *paper millimetres*: x grows to
+Pure functions, no Qt; shared by the ECG view and the PDF export. The ECG view works in *paper millimetres*: x grows to
 the right, y grows upwards; a trace of lead samples (seconds, millivolts) is
 placed on paper by `x_mm = x0 + (t - t0) * speed` and `y_mm = y0 + v * gain`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +40,13 @@ CAL_MARGIN_MM = 10.0
 #: Calibration pulse: 1 mV high, 0.2 s wide.
 CAL_PULSE_MV = 1.0
 CAL_PULSE_S = 0.2
+
+#: Grid line spacing, mm: minor and major (every 5th minor line) squares.
+MINOR_MM, MAJOR_MM = 1.0, 5.0
+#: Paper and grid line colours (RGB).
+PAPER_RGB = (255, 247, 247)
+MINOR_RGB = (246, 190, 190)
+MAJOR_RGB = (226, 110, 110)
 
 #: Row heights (mm) per layout.
 ROW_HEIGHT_MM: dict[str, float] = {"3x4": 30.0, "6x2": 30.0, "12x1": 20.0}
@@ -146,6 +155,60 @@ def layout_panels(layout: str, leads: tuple[str, ...], duration_s: float,
                             t0_s=page_start_s, t1_s=min(page_start_s + span, duration_s),
                             x_mm=CAL_MARGIN_MM, y_mm=-(n_rows + 0.5) * row_h, row=n_rows))
     return panels
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The samples one panel draws.
+
+    Attributes:
+        panel: where it goes on the paper.
+        t_s: float64 `[n]` time of each sample from the record start, seconds (n >= 2).
+        mv: `[n]` amplitude in mV in the signal's dtype, negated for an inverted panel.
+        first_in_row: the first segment drawn in its row (the row's calibration pulse
+            is drawn with it).
+    """
+
+    panel: Panel
+    t_s: np.ndarray
+    mv: np.ndarray
+    first_in_row: bool
+
+
+def panel_segments(panels: list[Panel], signal: np.ndarray, fs: float,
+                   leads: tuple[str, ...]) -> list[Segment]:
+    """Cut each panel's time span out of `signal`.
+
+    Args:
+        panels: from `layout_panels`.
+        signal: `[n_leads, n_samples]` in mV, rows in the order of `leads`.
+        fs: sampling rate, Hz.
+        leads: lead name of each row of `signal`.
+    Returns:
+        one segment per panel, in panel order; panels spanning fewer than 2 samples
+        are left out.
+    """
+    segments: list[Segment] = []
+    rows: set[int] = set()
+    for panel in panels:
+        i0 = int(round(panel.t0_s * fs))
+        i1 = min(int(round(panel.t1_s * fs)), signal.shape[1])
+        if i1 - i0 < 2:
+            continue
+        y = signal[leads.index(panel.lead), i0:i1]
+        segments.append(Segment(panel=panel, t_s=np.arange(i0, i1, dtype=np.float64) / fs,
+                                mv=-y if panel.invert else y, first_in_row=panel.row not in rows))
+        rows.add(panel.row)
+    return segments
+
+
+def grid_offsets(lo_mm: float, hi_mm: float, step_mm: float, skip_every: int = 0) -> list[float]:
+    """Grid lines every `step_mm` from the paper's edge that lie between `lo_mm` and
+    `hi_mm` (both measured from that edge), as distances (mm) from it; `skip_every` k > 0
+    leaves out every k-th line from the edge (where a major line goes)."""
+    i0 = int(math.ceil(lo_mm / step_mm - 1e-9))
+    i1 = int(math.floor(hi_mm / step_mm + 1e-9))
+    return [i * step_mm for i in range(i0, i1 + 1) if not (skip_every and i % skip_every == 0)]
 
 
 def paper_size_mm(layout: str, duration_s: float, speed_mm_s: float) -> tuple[float, float]:

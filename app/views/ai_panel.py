@@ -4,12 +4,13 @@ flags, provenance and the demo disclaimer. Receives `Prediction` objects."""
 
 from __future__ import annotations
 
+from app.findings import POSITIVE_RGB, prediction_cells
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import Prediction
 
 COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call", "Flags")
-POS_COLOUR = QtGui.QColor(190, 30, 30)
+POS_COLOUR = QtGui.QColor(*POSITIVE_RGB)
 NEG_COLOUR = QtGui.QColor(30, 120, 50)
 
 
@@ -150,10 +151,7 @@ class AiPanel(QtWidgets.QWidget):
     def _fill(self, col: int, preds: dict[str, Prediction]) -> None:
         for r, p in enumerate(PATHOLOGIES):
             pred = preds.get(p)
-            cells = (("", "", "") if pred is None else
-                     (f"{pred.probability:.3f}", f"{pred.threshold:.3f}",
-                      "POSITIVE" if pred.positive else "negative"))
-            for k, text in enumerate(cells):
+            for k, text in enumerate(prediction_cells(pred)):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
                 if k == 2 and pred is not None:

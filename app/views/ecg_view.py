@@ -265,19 +265,11 @@ class EcgView(QtWidgets.QWidget):
             return
         panels = paper.layout_panels(self.layout_name, rec.leads, rec.duration_s, self.speed,
                                      self.page_start_s, self.rhythm_lead, self.cabrera)
-        rows_done: set[int] = set()
         sep_x: list[float] = []
         sep_y: list[float] = []
-        for panel in panels:
-            i0 = int(round(panel.t0_s * rec.fs))
-            i1 = min(int(round(panel.t1_s * rec.fs)), rec.n_samples)
-            if i1 - i0 < 2:
-                continue
-            y = self._display_signal[rec.leads.index(panel.lead), i0:i1]
-            if panel.invert:
-                y = -y
-            t = np.arange(i0, i1, dtype=np.float64) / rec.fs
-            trace = EcgTrace(t, y, TRACE_PEN)
+        for seg in paper.panel_segments(panels, self._display_signal, rec.fs, rec.leads):
+            panel = seg.panel
+            trace = EcgTrace(seg.t_s, seg.mv, TRACE_PEN)
             trace.place(panel.x_mm, panel.y_mm, panel.t0_s, self.speed, self.gain)
             self._add(trace)
             self._traces.append((panel, trace))
@@ -291,8 +283,7 @@ class EcgView(QtWidgets.QWidget):
             if panel.x_mm > paper.CAL_MARGIN_MM + 1e-6:
                 sep_x += [panel.x_mm, panel.x_mm]
                 sep_y += [panel.y_mm - 3.0, panel.y_mm + 3.0]
-            if panel.row not in rows_done:
-                rows_done.add(panel.row)
+            if seg.first_in_row:
                 cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, self.gain, self.speed)
                 self._add(pg.PlotCurveItem(cx, cy, pen=CAL_PEN))
         if sep_x:

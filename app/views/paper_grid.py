@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
+from app import paper
 from app.qt import QtCore, QtGui, pg
 
-PAPER_COLOUR = QtGui.QColor(255, 247, 247)
-MINOR_COLOUR = QtGui.QColor(246, 190, 190)
-MAJOR_COLOUR = QtGui.QColor(226, 110, 110)
+PAPER_COLOUR = QtGui.QColor(*paper.PAPER_RGB)
+MINOR_COLOUR = QtGui.QColor(*paper.MINOR_RGB)
+MAJOR_COLOUR = QtGui.QColor(*paper.MAJOR_RGB)
 
 #: Minor lines are hidden when they would be closer than this on screen (pixels).
 MIN_MINOR_PX = 3.0
@@ -20,7 +19,7 @@ class PaperGrid(pg.GraphicsObject):
     lines every `major_mm`."""
 
     def __init__(self, width_mm: float, height_mm: float,
-                 minor_mm: float = 1.0, major_mm: float = 5.0) -> None:
+                 minor_mm: float = paper.MINOR_MM, major_mm: float = paper.MAJOR_MM) -> None:
         super().__init__()
         self.minor_mm = minor_mm
         self.major_mm = major_mm
@@ -51,18 +50,12 @@ class PaperGrid(pg.GraphicsObject):
             pen.setCosmetic(True)
             pen.setWidthF(width)
             p.setPen(pen)
-            ratio = int(round(self.major_mm / self.minor_mm))
-            i0 = int(math.ceil((exposed.left() - r.left()) / step - 1e-9))
-            i1 = int(math.floor((exposed.right() - r.left()) / step + 1e-9))
-            for i in range(i0, i1 + 1):
-                if skip_major and i % ratio == 0:
-                    continue
-                x = r.left() + i * step
+            skip = int(round(self.major_mm / self.minor_mm)) if skip_major else 0
+            for dx in paper.grid_offsets(exposed.left() - r.left(), exposed.right() - r.left(),
+                                         step, skip):
+                x = r.left() + dx
                 p.drawLine(QtCore.QPointF(x, exposed.top()), QtCore.QPointF(x, exposed.bottom()))
-            j0 = int(math.ceil((r.bottom() - exposed.bottom()) / step - 1e-9))
-            j1 = int(math.floor((r.bottom() - exposed.top()) / step + 1e-9))
-            for j in range(j0, j1 + 1):
-                if skip_major and j % ratio == 0:
-                    continue
-                y = r.bottom() - j * step
+            for dy in paper.grid_offsets(r.bottom() - exposed.bottom(), r.bottom() - exposed.top(),
+                                         step, skip):
+                y = r.bottom() - dy
                 p.drawLine(QtCore.QPointF(exposed.left(), y), QtCore.QPointF(exposed.right(), y))

@@ -17,6 +17,28 @@ def test_px_per_mm_uses_physical_dpi_and_falls_back():
     assert paper.px_per_mm(100.0, 96.0, override_dpi=127.0) == pytest.approx(5.0)
 
 
+def test_panel_segments_cut_each_panels_samples_inverting_cabrera_avr():
+    fs, n = 100.0, 1000
+    signal = np.arange(12 * n, dtype=np.float32).reshape(12, n)         # [leads, samples] mV
+    panels = paper.layout_panels("3x4", LEADS, n / fs, 25.0, cabrera=True)
+    segments = paper.panel_segments(panels, signal, fs, LEADS)
+    assert [s.panel for s in segments] == panels
+    avr = next(s for s in segments if s.panel.lead == "aVR")
+    i0 = int(round(avr.panel.t0_s * fs))
+    np.testing.assert_array_equal(avr.mv, -signal[LEADS.index("aVR"), i0:i0 + 250])
+    np.testing.assert_array_equal(avr.t_s, np.arange(i0, i0 + 250) / fs)
+    assert avr.t_s.dtype == np.float64 and avr.mv.dtype == np.float32
+    assert [s.panel.row for s in segments if s.first_in_row] == [0, 1, 2, 3]
+    late = paper.layout_panels("3x4", LEADS, n / fs, 25.0, page_start_s=9.99)
+    assert all(len(s.t_s) >= 2 for s in paper.panel_segments(late, signal, fs, LEADS))
+
+
+def test_grid_offsets_between_two_distances_skipping_major_lines():
+    assert paper.grid_offsets(0.0, 10.0, 5.0) == [0.0, 5.0, 10.0]
+    assert paper.grid_offsets(2.5, 12.0, 1.0, skip_every=5) == [3.0, 4.0, 6.0, 7.0, 8.0, 9.0,
+                                                                 11.0, 12.0]
+
+
 def test_3x4_layout_places_standard_leads_and_rhythm_strip():
     panels = paper.layout_panels("3x4", LEADS, 10.0, 25.0)
     assert len(panels) == 13
