@@ -32,14 +32,22 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def window(qtbot):
+def shown(qtbot):
+    """`shown(widget, width, height)`: the widget, closed by qtbot after the test, resized,
+    shown and exposed."""
+    def show(widget, width: int, height: int):
+        qtbot.addWidget(widget)
+        widget.resize(width, height)
+        widget.show()
+        qtbot.waitExposed(widget)
+        return widget
+    return show
+
+
+@pytest.fixture
+def window(shown):
     from app.main_window import MainWindow
-    w = MainWindow(px_per_mm=PPM)
-    qtbot.addWidget(w)
-    w.resize(1500, 860)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+    return shown(MainWindow(px_per_mm=PPM), 1500, 860)
 
 
 @pytest.fixture

@@ -14,13 +14,8 @@ from app_samples import PPM, SAMPLE_ECGS
 
 
 @pytest.fixture
-def view(qtbot):
-    v = EcgView(px_per_mm=PPM)
-    qtbot.addWidget(v)
-    v.resize(1200, 700)
-    v.show()
-    qtbot.waitExposed(v)
-    return v
+def view(shown):
+    return shown(EcgView(px_per_mm=PPM), 1200, 700)
 
 
 def _settle(qtbot):
