@@ -397,8 +397,8 @@ def evaluate_stage(work: Path, cohort: Path, pathologies: tuple[str, ...],
     """onnxruntime outputs of the exported models, the int8 decision, metrics, thresholds and
     embedding statistics; arrays into WORK/evaluate/, the summary returned (and kept in the marker)."""
     from training.metrics import auroc
-    from training.stages.common import open_cohort
-    co = open_cohort(cohort)
+    from training.data import load_cohort
+    co = load_cohort(cohort)
     ev = work / "evaluate"
     ev.mkdir(parents=True, exist_ok=True)
     exp = work / "export"

@@ -66,6 +66,12 @@ class Cohort:
         """int64 indices of the pairs of `split`, ascending."""
         return np.flatnonzero(self.mask(split)).astype(np.int64)
 
+    def label(self, pathology: str) -> np.ndarray:
+        """int64 `[N]` of 0/1 labels of one pathology (`PATHOLOGIES`)."""
+        if pathology not in self.labels:
+            raise ValueError(f"Cohort {self.path} has no label column {pathology!r}.")
+        return self.labels[pathology]
+
     def label_matrix(self, names: tuple[str, ...] = PATHOLOGIES) -> np.ndarray:
         """int64 `[N, len(names)]` of 0/1 labels, columns in `names` order."""
         return np.stack([self.labels[n] for n in names], axis=1)

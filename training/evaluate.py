@@ -128,13 +128,13 @@ def predictions_from_onnx(onnx_path: str | Path, cohort: str | Path, pathology: 
                           batch: int = 32) -> dict[str, np.ndarray]:
     """Score the cohort's val and test ECGs with an exported ECG model (onnxruntime)."""
     import onnxruntime as ort
-    from training.stages.common import open_cohort
+    from training.data import load_cohort
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
     pathology = pathology or json.loads(meta.get("cromotex.pathologies", "[null]"))[0]
     if not pathology:
         raise CromotexError(f"{onnx_path} names no pathology; pass --pathology.")
-    co = open_cohort(cohort)
+    co = load_cohort(cohort)
     out: dict[str, np.ndarray] = {"pathology": np.array(pathology)}
     for split in ("val", "test"):
         idx = co.indices(split)

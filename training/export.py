@@ -206,8 +206,8 @@ def export_cxr(teacher: nn.Module, out_path: str | Path, pathologies: list[str],
 def check_records(cohort: str | Path, kind: str, n: int = 16) -> np.ndarray:
     """Up to `n` preprocessed records of the cohort's test split (val if test is empty):
     ECG float32 `[n, 12, 1000]` or CXR float32 `[n, 1, 224, 224]`."""
-    from training.stages.common import open_cohort
-    co = open_cohort(cohort)
+    from training.data import load_cohort
+    co = load_cohort(cohort)
     idx = co.indices("test")
     if len(idx) == 0:
         idx = co.indices("val")

@@ -36,6 +36,7 @@ from engine.errors import CromotexError
 from training import config as config_mod
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import Config
+from training.data import Cohort, load_cohort
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class Opened(NamedTuple):
     out: Path
     device: torch.device
     ctx: DistContext
-    cohort: CohortArrays
+    cohort: Cohort
 
 
 def begin(cfg: Config, cohort: str | os.PathLike, out: str | os.PathLike) -> Opened:
@@ -177,44 +178,9 @@ def begin(cfg: Config, cohort: str | os.PathLike, out: str | os.PathLike) -> Ope
 
 # ----------------------------------------------------------------------------- cohort access
 
-@dataclass
-class CohortArrays:
-    """The arrays a stage needs, memory-mapped (see docs/cohort.md).
-
-    ecg float32 `[N, 12, 1000]`; cxr int16 `[N, 1, 224, 224]`; labels int64
-    `[N, K]` in `pathologies` order; split `[N]` str (train|val|test);
-    ssl_ecg float32 `[M, 12, 1000]`; ssl_split `[M]` str.
-    """
-
-    root: Path
-    ecg: np.ndarray
-    cxr: np.ndarray
-    labels: np.ndarray
-    pathologies: tuple[str, ...]
-    split: np.ndarray
-    ssl_ecg: np.ndarray
-    ssl_split: np.ndarray
-
-    def indices(self, split: str) -> np.ndarray:
-        """Row indices (int64) of pairs in `split`."""
-        return np.flatnonzero(self.split == split).astype(np.int64)
-
-    def label(self, pathology: str) -> np.ndarray:
-        """Labels int64 `[N]` (0/1) of one pathology."""
-        if pathology not in self.pathologies:
-            raise StageError(f"Cohort {self.root} has no label column {pathology!r}.")
-        return self.labels[:, self.pathologies.index(pathology)]
-
-
-def open_cohort(path: str | os.PathLike) -> CohortArrays:
-    """Open a COHORT directory with `training.data.load_cohort` (memory-mapped arrays;
-    MissingFileError / CorruptFileError / PreprocessError from it on a bad cohort)."""
-    from engine.constants import PATHOLOGIES
-    from training.data import load_cohort
-    c = load_cohort(path)
-    return CohortArrays(root=Path(path), ecg=c.ecg, cxr=c.cxr, labels=c.label_matrix(PATHOLOGIES),
-                        pathologies=PATHOLOGIES, split=np.asarray(c.split), ssl_ecg=c.ssl_ecg,
-                        ssl_split=np.asarray(c.ssl_split))
+#: The stages open a COHORT directory with `training.data.load_cohort` (memory-mapped
+#: arrays; MissingFileError / CorruptFileError / PreprocessError on a bad cohort).
+open_cohort = load_cohort
 
 
 def ecg_batch(ecg: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:

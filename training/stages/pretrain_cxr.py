@@ -31,9 +31,10 @@ import torch.nn.functional as F
 from engine.constants import PATHOLOGIES
 from training.checkpoint import load_checkpoint
 from training.config import Config
+from training.data import Cohort
 from training.metrics import auroc
 from training.stages import common
-from training.stages.common import CohortArrays, Loop
+from training.stages.common import Loop
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def build_teacher(cfg: Config) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def teacher_outputs(model: torch.nn.Module, co: CohortArrays, idx: np.ndarray, device: torch.device,
+def teacher_outputs(model: torch.nn.Module, co: Cohort, idx: np.ndarray, device: torch.device,
                     image_size: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(features float32 [n, 1024], logits float32 [n, K]) of cohort rows `idx`, eval mode."""
     model.eval()
