@@ -272,18 +272,17 @@ class Controller(QtCore.QObject):
 
     # ------------------------------------------------------------ opening
     def ask_open_ecg(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self.w, "Open ECG", self._last_dir("ecg"),
-            "ECG files (*.hea *.dat *.mat *.dcm *.xml);;All files (*)")
-        if path:
-            self.open_ecg(path)
+        self._ask_open("ecg", "Open ECG", "ECG files (*.hea *.dat *.mat *.dcm *.xml)")
 
     def ask_open_cxr(self) -> None:
+        self._ask_open("cxr", "Open chest X-ray", "Chest X-ray (*.dcm *.png *.jpg *.jpeg)")
+
+    def _ask_open(self, kind: str, title: str, name_filter: str) -> None:
+        """Ask for a file of `kind` ("ecg" or "cxr") in the folder of the last one; read it."""
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self.w, "Open chest X-ray", self._last_dir("cxr"),
-            "Chest X-ray (*.dcm *.png *.jpg *.jpeg);;All files (*)")
+            self.w, title, self._last_dir(kind), f"{name_filter};;All files (*)")
         if path:
-            self.open_cxr(path)
+            self._open(kind, path)
 
     def _last_dir(self, kind: str) -> str:
         lst = self.settings.recent_ecg if kind == "ecg" else self.settings.recent_cxr

@@ -170,3 +170,15 @@ def test_a_record_dropped_as_header_and_signal_file_is_read_once(controller, qtb
     controller.pool.waitForDone(TIMEOUT)
     assert reads == [str(PTBXL)]
     assert controller.settings.recent_ecg == [str(PTBXL.resolve())]
+
+
+def test_open_dialog_reads_the_chosen_chest_x_ray(controller, qtbot, monkeypatch):
+    from app.qt import QtWidgets
+    asked = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName",
+                        lambda *args: asked.append(args[1:]) or (str(NIH_CXR), ""))
+    with qtbot.waitSignal(controller.cxr_shown, timeout=TIMEOUT):
+        controller.ask_open_cxr()
+    assert asked == [("Open chest X-ray", "",
+                      "Chest X-ray (*.dcm *.png *.jpg *.jpeg);;All files (*)")]
+    assert controller.settings.recent_cxr == [str(NIH_CXR.resolve())]
