@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.constants import PATHOLOGIES
@@ -437,3 +438,39 @@ def test_load_cohort_refuses_other_preprocessing(tiny, tmp_path):
     with pytest.raises(PreprocessError, match="rebuild"):
         load_cohort(out)
     assert len(load_cohort(out, check_preprocessing=False)) == len(_read_csv(out / "pairs.csv"))
+
+
+def test_an_ecg_shared_by_several_pairs_is_read_once(tiny, tmp_path, monkeypatch):
+    """Each test pair is preceded by a copy with a missing CXR and followed by an exact copy:
+    the shared ECG is read once, its row reused (bit-identical), the missing CXR skipped."""
+    from training.cohort import prepare
+
+    root, _ = tiny
+    link_pairs = build._link
+
+    def shared(paths, records, args):
+        res = link_pairs(paths, records, args)
+        rows = []
+        for _, r in res.pairs.iterrows():
+            if _split_of_subject(int(r["subject_id"]), 0) == "test":
+                missing = r.copy()
+                missing["dicom_id"] = "missing"
+                rows += [missing, r, r]
+            else:
+                rows.append(r)
+        res.pairs = pd.DataFrame(rows).reset_index(drop=True)
+        return res
+
+    reads: list[str] = []
+    prepare_ecg = prepare.prepare_ecg
+    monkeypatch.setattr(build, "_link", shared)
+    monkeypatch.setattr(prepare, "prepare_ecg", lambda path: reads.append(path) or prepare_ecg(path))
+    info = _build(["--mimic-root", str(root), "--out", str(tmp_path / "c")])
+    pairs = _read_csv(tmp_path / "c" / "pairs.csv")
+    ecg = np.load(tmp_path / "c" / "ecg.npy")
+    test = [r for r in pairs if r["split"] == "test"]
+    assert test and len(test) == 2 * info["skipped"]["files"] == 2 * info["skipped"]["pairs_skipped"]
+    assert len(reads) == len(set(reads))
+    for a, b in zip(test[::2], test[1::2]):
+        assert a["ecg_study_id"] == b["ecg_study_id"]
+        np.testing.assert_array_equal(ecg[int(a["index"])], ecg[int(b["index"])])

@@ -164,20 +164,67 @@ def _write_ssl(out: Path, ssl: pd.DataFrame, ecg_root: Path, skips: _Skips,
     return rows
 
 
+class _PairEcgs:
+    """The ECG rows of the pairs pass, each ECG read and preprocessed once.
+
+    An ECG of the SSL pool comes from `ssl_ecg.npy`; an ECG shared by several pairs
+    (a test-split ECG is in no SSL pool) is prepared for its first pair and reused,
+    from `ecg.npy` when that pair was written, else from memory (its CXR failed).
+    Rows are float32 `[12, 1000]`, bit-identical to a fresh `prepare_ecg`.
+    """
+
+    def __init__(self, ssl_mm: np.ndarray | None, ssl_rows: dict[int, int], stream: NpyStream) -> None:
+        self._ssl_mm = ssl_mm
+        self._ssl_rows = ssl_rows
+        self._stream = stream
+        self._written: dict[int, int] = {}
+        self._dropped: dict[int, np.ndarray] = {}
+        self.failed: set[int] = set()
+
+    def jobs(self, pairs: pd.DataFrame, ecg_root: Path, ssl_failed: set[str]) -> list[str | None]:
+        """Per pair, the ECG header to read, or None when the row is prepared elsewhere:
+        in the SSL pass (or it failed there), or for an earlier pair of this pass."""
+        first: set[int] = set()
+        out: list[str | None] = []
+        for rec in pairs.itertuples(index=False):
+            sid = int(rec.ecg_study_id)
+            cached = sid in self._ssl_rows or rec.ecg_path in ssl_failed or sid in first
+            first.add(sid)
+            out.append(None if cached else str(ecg_root / (rec.ecg_path + ".hea")))
+        return out
+
+    def known(self, study_id: int) -> np.ndarray | None:
+        """The row prepared earlier for ECG `study_id`, or None (never prepared, or failed)."""
+        if study_id in self._ssl_rows:
+            return self._ssl_mm[self._ssl_rows[study_id]]
+        if study_id in self._written:
+            return self._stream.row(self._written[study_id])
+        return self._dropped.get(study_id)
+
+    def append(self, study_id: int, row: np.ndarray) -> int:
+        """Write `row` as the next row of ecg.npy; returns its index."""
+        i = self._stream.append(row)
+        self._written.setdefault(study_id, i)
+        return i
+
+    def keep_dropped(self, study_id: int, row: np.ndarray) -> None:
+        """Remember a row prepared in this pass for a pair that was not written."""
+        if study_id not in self._ssl_rows and study_id not in self._written:
+            self._dropped.setdefault(study_id, row)
+
+
 def _write_pairs(out: Path, pairs: pd.DataFrame, paths: mimic_tables.MimicPaths,
                  ssl_rows: dict[int, int], skips: _Skips, args: argparse.Namespace) -> pd.DataFrame:
     """Stream the pairs into ecg.npy / cxr.npy / pairs.csv. Returns the pairs written."""
     ssl_mm = np.load(out / "ssl_ecg.npy", mmap_mode="r") if ssl_rows else None
     ecg = NpyStream(out / "ecg.npy", len(pairs), ECG_ROW_SHAPE, np.float32)
     cxr = NpyStream(out / "cxr.npy", len(pairs), CXR_ROW_SHAPE, np.int16)
+    ecgs = _PairEcgs(ssl_mm, ssl_rows, ecg)
     cxr_files = [mimic_tables.cxr_image_path(s, st, d) for s, st, d in
                  zip(pairs["subject_id"], pairs["cxr_study_id"], pairs["dicom_id"])]
-    failed = {f for f, v in skips.files.items() if v["kind"] == "ecg"}
-    jobs = []
-    for rec, cxr_file in zip(pairs.itertuples(index=False), cxr_files):
-        cached = int(rec.ecg_study_id) in ssl_rows or rec.ecg_path in failed
-        jobs.append((None if cached else str(paths.ecg_root / (rec.ecg_path + ".hea")),
-                     str(paths.cxr_root / cxr_file)))
+    ssl_failed = {f for f, v in skips.files.items() if v["kind"] == "ecg"}
+    jobs = list(zip(ecgs.jobs(pairs, paths.ecg_root, ssl_failed),
+                    (str(paths.cxr_root / f) for f in cxr_files)))
     kept = []
     with open(out / "pairs.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -187,18 +234,21 @@ def _write_pairs(out: Path, pairs: pd.DataFrame, paths: mimic_tables.MimicPaths,
         for k, (rec, cxr_file, result) in enumerate(zip(pairs.itertuples(index=False), cxr_files,
                                                         _imap(pair_job, jobs, args.workers))):
             bar.update()
+            sid = int(rec.ecg_study_id)
             ecg_row, ecg_err, cxr_row, cxr_err = result
             if ecg_err is not None:
                 skips.add("ecg", rec.ecg_path, ecg_err)
-            if cxr_err is not None:
+                ecgs.failed.add(sid)
+            if cxr_err is not None and sid not in ecgs.failed:  # after an ECG error no CXR is read
                 skips.add("cxr", cxr_file, cxr_err)
-            if ecg_row is None and ecg_err is None:  # prepared in the SSL pass (or failed there)
-                if int(rec.ecg_study_id) in ssl_rows:
-                    ecg_row = ssl_mm[ssl_rows[int(rec.ecg_study_id)]]
+            if ecg_row is None and ecg_err is None:  # prepared earlier (or failed there)
+                ecg_row = ecgs.known(sid)
             if ecg_row is None or cxr_row is None:
+                if ecg_row is not None:
+                    ecgs.keep_dropped(sid, ecg_row)
                 skips.pairs += 1
                 continue
-            i = ecg.append(ecg_row)
+            i = ecgs.append(sid, ecg_row)
             cxr.append(cxr_row)
             kept.append(k)
             writer.writerow([i, rec.subject_id, rec.split, rec.ecg_study_id, rec.ecg_path,
@@ -207,7 +257,7 @@ def _write_pairs(out: Path, pairs: pd.DataFrame, paths: mimic_tables.MimicPaths,
                              "" if pd.isna(rec.stay_id) else int(rec.stay_id),
                              *(int(getattr(rec, name)) for name in PATHOLOGIES)])
         bar.close()
-    del ssl_mm
+    del ecgs, ssl_mm
     ecg.close()
     cxr.close()
     return pairs.iloc[kept]
