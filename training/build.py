@@ -233,24 +233,12 @@ def _epochs(state: dict) -> int:
 
 # ----------------------------------------------------------------------------- onnxruntime passes
 
-def onnx_outputs(path: Path, arr: np.ndarray, idx: np.ndarray, input_name: str, batch: int = 32,
-                 dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """(logits float32 `[n, K]`, embeddings float32 `[n, D]`) of rows `idx` of a cohort array."""
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    logits, embs = [], []
-    for s in range(0, len(idx), batch):
-        rows = np.sort(idx[s:s + batch])
-        order = np.argsort(np.argsort(idx[s:s + batch]))
-        x = np.ascontiguousarray(np.asarray(arr[rows], dtype=np.float32)[order])
-        lg, emb = sess.run(["logit", "embedding"], {input_name: x})
-        logits.append(lg)
-        embs.append(emb)
-    if not logits:
-        return np.zeros((0, 1), np.float32), np.zeros((0, 0), np.float32)
-    return np.concatenate(logits), np.concatenate(embs)
+def onnx_outputs(path: Path, arr: np.ndarray, idx: np.ndarray, input_name: str,
+                 batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(logits float32 `[n, K]`, embeddings float32 `[n, D]`) of rows `idx` of a cohort array,
+    by the ONNX model at `path` (`training.onnx_run.predict`)."""
+    from training import onnx_run
+    return onnx_run.predict(onnx_run.session(path), input_name, arr, idx, batch)
 
 
 def set_thresholds(path: Path, thresholds: list[float]) -> None:

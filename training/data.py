@@ -83,6 +83,18 @@ class Cohort:
                 for n in PATHOLOGIES}
 
 
+def take_rows(arr: np.ndarray, idx: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+    """Rows `idx` (int `[b]`, any order, repeats allowed) of a memory-mapped array `[N, ...]`
+    -> a new array `[b, ...]` of `dtype` (default: `arr.dtype`) with row i = `arr[idx[i]]`.
+
+    The rows are read in ascending index order (sequential I/O) and put back in `idx` order.
+    """
+    order = np.argsort(idx, kind="stable")
+    rows = np.empty((len(idx),) + arr.shape[1:], dtype=arr.dtype if dtype is None else dtype)
+    rows[order] = arr[idx[order]]
+    return rows
+
+
 def cxr_float(cxr: np.ndarray) -> np.ndarray:
     """int16 CXR rows `[..., 1, 224, 224]` -> float32 model input, same shape,
     in [-1024, 1024] (TorchXRayVision convention)."""

@@ -127,9 +127,9 @@ def plot_embedding(emb: np.ndarray, y: np.ndarray, path: Path, title: str) -> st
 def predictions_from_onnx(onnx_path: str | Path, cohort: str | Path, pathology: str | None = None,
                           batch: int = 32) -> dict[str, np.ndarray]:
     """Score the cohort's val and test ECGs with an exported ECG model (onnxruntime)."""
-    import onnxruntime as ort
+    from training import onnx_run
     from training.data import load_cohort
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = onnx_run.session(onnx_path)
     meta = sess.get_modelmeta().custom_metadata_map
     pathology = pathology or json.loads(meta.get("cromotex.pathologies", "[null]"))[0]
     if not pathology:
@@ -138,13 +138,8 @@ def predictions_from_onnx(onnx_path: str | Path, cohort: str | Path, pathology: 
     out: dict[str, np.ndarray] = {"pathology": np.array(pathology)}
     for split in ("val", "test"):
         idx = co.indices(split)
-        logits, embs = [], []
-        for s in range(0, len(idx), batch):
-            lg, emb = sess.run(["logit", "embedding"], {"ecg": np.asarray(co.ecg[idx[s:s + batch]], np.float32)})
-            logits.append(lg[:, 0])
-            embs.append(emb)
-        out[f"{split}_logit"] = np.concatenate(logits) if logits else np.zeros(0, np.float32)
-        out[f"{split}_embedding"] = np.concatenate(embs) if embs else np.zeros((0, 256), np.float32)
+        logits, out[f"{split}_embedding"] = onnx_run.predict(sess, "ecg", co.ecg, idx, batch)
+        out[f"{split}_logit"] = logits[:, 0]
         out[f"{split}_label"] = co.label(pathology)[idx]
     return out
 

@@ -105,18 +105,11 @@ def _with_metadata(onnx_bytes: bytes, meta: dict[str, str]) -> bytes:
     return model.SerializeToString()
 
 
-def _run_ort(onnx_bytes_or_path, input_name: str, x: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    src = onnx_bytes_or_path if isinstance(onnx_bytes_or_path, bytes) else str(onnx_bytes_or_path)
-    sess = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
-    logits, embs = [], []
-    for s in range(0, len(x), batch):
-        lg, emb = sess.run(["logit", "embedding"], {input_name: x[s:s + batch]})
-        logits.append(lg)
-        embs.append(emb)
-    return np.concatenate(logits), np.concatenate(embs)
+def _run_ort(onnx_bytes_or_path: bytes | str | Path, input_name: str, x: np.ndarray,
+             batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, embeddings) of the float32 records `x` by the ONNX model, in batches of `batch`."""
+    from training import onnx_run
+    return onnx_run.predict(onnx_run.session(onnx_bytes_or_path), input_name, x, batch=batch)
 
 
 @torch.no_grad()

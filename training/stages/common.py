@@ -36,7 +36,7 @@ from engine.errors import CromotexError
 from training import config as config_mod
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import Config
-from training.data import Cohort, load_cohort
+from training.data import Cohort, load_cohort, take_rows
 
 log = logging.getLogger(__name__)
 
@@ -186,20 +186,15 @@ open_cohort = load_cohort
 def ecg_batch(ecg: np.ndarray, idx: np.ndarray, device: torch.device) -> torch.Tensor:
     """Rows `idx` of a memory-mapped ECG array -> float32 tensor `[b, 12, 1000]` on `device`.
 
-    Indices are sorted for the read (sequential I/O) and the original order restored.
+    Rows are read in ascending order (`training.data.take_rows`).
     """
-    order = np.argsort(idx, kind="stable")
-    rows = np.empty((len(idx),) + ecg.shape[1:], dtype=np.float32)
-    rows[order] = ecg[idx[order]]
-    return torch.from_numpy(rows).to(device, non_blocking=True)
+    return torch.from_numpy(take_rows(ecg, idx, np.float32)).to(device, non_blocking=True)
 
 
 def cxr_batch(cxr: np.ndarray, idx: np.ndarray, device: torch.device, image_size: int) -> torch.Tensor:
     """Rows `idx` of the int16 CXR array -> float32 `[b, 1, S, S]` in [-1024, 1024] on `device`
     (bilinear resize only when `image_size` differs from the stored 224)."""
-    order = np.argsort(idx, kind="stable")
-    rows = np.empty((len(idx),) + cxr.shape[1:], dtype=np.int16)
-    rows[order] = cxr[idx[order]]
+    rows = take_rows(cxr, idx, np.int16)
     x = torch.from_numpy(rows.astype(np.float32)).to(device, non_blocking=True)
     if x.shape[-1] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
