@@ -15,4 +15,5 @@ def prediction_cells(pred: Prediction | None, missing: str = "") -> tuple[str, s
     "POSITIVE"); `missing` in each cell when there is no prediction."""
     if pred is None:
         return missing, missing, missing
-    return f"{pred.probability:.3f}", f"{pred.threshold:.3f}", POSITIVE if pred.positive else NEGATIVE
+    call = POSITIVE if pred.positive else NEGATIVE
+    return f"{pred.probability:.3f}", f"{pred.threshold:.3f}", call

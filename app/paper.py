@@ -1,9 +1,10 @@
 """ECG paper maths: screen calibration, speed/gain scaling, layouts, the samples of
 each panel, the grid, calipers.
 
-Pure functions, no Qt; shared by the ECG view and the PDF export. The ECG view works in *paper millimetres*: x grows to
-the right, y grows upwards; a trace of lead samples (seconds, millivolts) is
-placed on paper by `x_mm = x0 + (t - t0) * speed` and `y_mm = y0 + v * gain`.
+Pure functions, no Qt; shared by the ECG view and the PDF export. The ECG view
+works in *paper millimetres*: x grows to the right, y grows upwards; a trace of
+lead samples (seconds, millivolts) is placed on paper by
+`x_mm = x0 + (t - t0) * speed` and `y_mm = y0 + v * gain`.
 """
 
 from __future__ import annotations

@@ -68,7 +68,6 @@ class EcgTrace(pg.PlotCurveItem):
         self.setTransform(QtGui.QTransform.fromScale(speed, gain))
         self.setPos(x_mm - t0_s * speed, y_mm)
         self._x_offset_mm, self._speed = x_mm - t0_s * speed, speed
-        self._shown = None
 
     def update_lod(self, px_per_second: float, view_left_mm: float, view_right_mm: float) -> None:
         """Show only the visible samples, peak-decimated when dense.

@@ -74,6 +74,11 @@ class EcgView(QtWidgets.QWidget):
         self.page_start_s = 0.0
         self._zoom = 1.0
         self._traces: list[tuple[paper.Panel, EcgTrace]] = []
+        self._panel_index: list[int] = []  # of each trace in `_panels()`
+        self._labels: list[pg.TextItem] = []  # of each trace
+        self._cal_pulses: list[tuple[int, pg.PlotCurveItem]] = []  # (trace index, pulse) a row
+        self._separators: pg.PlotCurveItem | None = None
+        self._empty_text: pg.TextItem | None = None
         self._items: list[QtWidgets.QGraphicsItem] = []
         self.scale_label: pg.TextItem | None = None
         self.grid = PaperGrid(*paper.paper_size_mm(self.layout_name, 10.0, self.speed))
@@ -133,11 +138,11 @@ class EcgView(QtWidgets.QWidget):
 
     def set_speed(self, mm_s: float) -> None:
         self.speed = float(mm_s)
-        self._changed(reset_position=True)
+        self._changed(reset_position=True, rebuild=False)
 
     def set_gain(self, mm_mv: float) -> None:
         self.gain = float(mm_mv)
-        self._changed()
+        self._changed(rebuild=False)
 
     def step_gain(self, direction: int) -> None:
         """Next (+1) or previous (-1) gain of `paper.GAINS_MM_MV`."""
@@ -227,8 +232,13 @@ class EcgView(QtWidgets.QWidget):
             trace.update_lod(pps, rect.left(), rect.right())
 
     # --------------------------------------------------------------- drawing
-    def _changed(self, reset_position: bool = False) -> None:
-        self._rebuild()
+    def _changed(self, reset_position: bool = False, rebuild: bool = True) -> None:
+        """Redraw after a display setting changed: new items (`rebuild`), or the same
+        items moved and rescaled (speed and gain)."""
+        if rebuild:
+            self._rebuild()
+        else:
+            self._place()
         if reset_position:
             self.zoom_to(self._zoom, reset_position=True)
         self._lod_timer.start()
@@ -249,49 +259,69 @@ class EcgView(QtWidgets.QWidget):
         self.viewbox.addItem(item, ignoreBounds=True)
         self._items.append(item)
 
+    def _panels(self) -> list[paper.Panel]:
+        rec = self._record
+        return paper.layout_panels(self.layout_name, rec.leads, rec.duration_s, self.speed,
+                                   self.page_start_s, self.rhythm_lead, self.cabrera)
+
     def _rebuild(self) -> None:
+        """Create the items that show the record (its layout, page, lead order and
+        filtered signal), then `_place` them."""
         for item in self._items:
             self.viewbox.removeItem(item)
         self._items.clear()
         self._traces.clear()
-        w_mm, h_mm = self._paper_size()
-        self.grid.set_size(w_mm, h_mm)
+        self._panel_index, self._labels, self._cal_pulses = [], [], []
+        self._empty_text = self._separators = self.scale_label = None
         rec = self._record
         if rec is None or self._display_signal is None:
-            text = pg.TextItem(EMPTY_TEXT, color=(120, 60, 60), anchor=(0.5, 0.5))
-            text.setPos(w_mm / 2, -h_mm / 2)
-            self._add(text)
-            self.scale_label = None
+            self._empty_text = pg.TextItem(EMPTY_TEXT, color=(120, 60, 60), anchor=(0.5, 0.5))
+            self._add(self._empty_text)
+            self._place()
             return
-        panels = paper.layout_panels(self.layout_name, rec.leads, rec.duration_s, self.speed,
-                                     self.page_start_s, self.rhythm_lead, self.cabrera)
-        sep_x: list[float] = []
-        sep_y: list[float] = []
+        panels = self._panels()
         for seg in paper.panel_segments(panels, self._display_signal, rec.fs, rec.leads):
-            panel = seg.panel
             trace = EcgTrace(seg.t_s, seg.mv, TRACE_PEN)
-            trace.place(panel.x_mm, panel.y_mm, panel.t0_s, self.speed, self.gain)
             self._add(trace)
-            self._traces.append((panel, trace))
-            label = pg.TextItem(panel.label, color=(0, 0, 0), anchor=(0, 0))
-            font = label.textItem.font()
-            font.setBold(True)
-            font.setPointSizeF(10)
-            label.setFont(font)
-            label.setPos(panel.x_mm + 1.0, panel.y_mm + paper.ROW_HEIGHT_MM[self.layout_name] / 2 - 0.5)
-            self._add(label)
-            if panel.x_mm > paper.CAL_MARGIN_MM + 1e-6:
-                sep_x += [panel.x_mm, panel.x_mm]
-                sep_y += [panel.y_mm - 3.0, panel.y_mm + 3.0]
+            self._traces.append((seg.panel, trace))
+            self._panel_index.append(panels.index(seg.panel))
+            self._labels.append(_lead_label(seg.panel.label))
+            self._add(self._labels[-1])
             if seg.first_in_row:
-                cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, self.gain, self.speed)
-                self._add(pg.PlotCurveItem(cx, cy, pen=CAL_PEN))
-        if sep_x:
-            self._add(pg.PlotCurveItem(np.array(sep_x), np.array(sep_y), pen=CAL_PEN,
-                                       connect="pairs"))
-        self.scale_label = pg.TextItem(self.scale_text(), color=(60, 0, 0), anchor=(0, 1))
-        self.scale_label.setPos(1.0, -h_mm + 1.0)
+                self._cal_pulses.append((len(self._traces) - 1, pg.PlotCurveItem(pen=CAL_PEN)))
+                self._add(self._cal_pulses[-1][1])
+        if any(_separated(panel) for panel, _ in self._traces):
+            self._separators = pg.PlotCurveItem(pen=CAL_PEN, connect="pairs")
+            self._add(self._separators)
+        self.scale_label = pg.TextItem("", color=(60, 0, 0), anchor=(0, 1))
         self._add(self.scale_label)
+        self._place()
+
+    def _place(self) -> None:
+        """Put the items where the current speed and gain draw them (no item is created:
+        a speed or gain change only moves and rescales them)."""
+        w_mm, h_mm = self._paper_size()
+        self.grid.set_size(w_mm, h_mm)
+        if self._empty_text is not None:
+            self._empty_text.setPos(w_mm / 2, -h_mm / 2)
+            return
+        panels = self._panels()  # their x_mm follow the speed
+        self._traces = [(panels[i], trace)
+                        for i, (_, trace) in zip(self._panel_index, self._traces)]
+        row_mid = paper.ROW_HEIGHT_MM[self.layout_name] / 2
+        for (panel, trace), label in zip(self._traces, self._labels):
+            trace.place(panel.x_mm, panel.y_mm, panel.t0_s, self.speed, self.gain)
+            label.setPos(panel.x_mm + 1.0, panel.y_mm + row_mid - 0.5)
+        for k, pulse in self._cal_pulses:
+            pulse.setData(*paper.calibration_pulse_mm(0.5, self._traces[k][0].y_mm, self.gain,
+                                                      self.speed))
+        if self._separators is not None:
+            separated = [panel for panel, _ in self._traces if _separated(panel)]
+            self._separators.setData(
+                np.array([x for p in separated for x in (p.x_mm, p.x_mm)]),
+                np.array([y for p in separated for y in (p.y_mm - 3.0, p.y_mm + 3.0)]))
+        self.scale_label.setText(self.scale_text())
+        self.scale_label.setPos(1.0, -h_mm + 1.0)
 
     def scale_text(self) -> str:
         """The scale line printed on the paper, e.g. "25 mm/s · 10 mm/mV · HP 0.5 Hz"."""
@@ -305,6 +335,21 @@ class EcgView(QtWidgets.QWidget):
         if self.cabrera:
             parts.append("Cabrera")
         return "   ·   ".join(parts)
+
+
+def _lead_label(text: str) -> pg.TextItem:
+    """A bold lead name, e.g. "II" or "−aVR"."""
+    label = pg.TextItem(text, color=(0, 0, 0), anchor=(0, 0))
+    font = label.textItem.font()
+    font.setBold(True)
+    font.setPointSizeF(10)
+    label.setFont(font)
+    return label
+
+
+def _separated(panel: paper.Panel) -> bool:
+    """Whether a tick separates `panel` from the one before it in its row (not the first column)."""
+    return panel.x_mm > paper.CAL_MARGIN_MM + 1e-6
 
 
 def _step(values: tuple[float, ...], current: float, direction: int) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app import paper
 from app.filters import DisplayFilters
 from app.views.ecg_view import EcgView
 from engine.io import read_ecg
@@ -146,3 +147,20 @@ def test_calipers_measure_a_known_rr_interval(view, qtbot):
     ticks = cal.marching_positions()
     assert ticks and all(abs(((t - x(first)) / step) - round((t - x(first)) / step)) < 1e-6
                          for t in ticks)
+
+
+def test_gain_and_speed_changes_move_the_same_items(view, qtbot):
+    record = read_ecg(SAMPLE_ECGS[5])
+    view.set_record(record)
+    before = [trace for _, trace in view.traces()]
+    view.set_gain(20.0)
+    view.set_speed(50.0)
+    assert [trace for _, trace in view.traces()] == before
+    panels = paper.layout_panels("3x4", record.leads, record.duration_s, 50.0)
+    assert [panel for panel, _ in view.traces()] == panels
+    for panel, trace in view.traces():
+        t = trace.original()[0][5]
+        point = trace.mapToView(_pt(t, 1.0))          # 1 mV at time t
+        assert point.x() == pytest.approx(panel.x_mm + (t - panel.t0_s) * 50.0)
+        assert point.y() == pytest.approx(panel.y_mm + 20.0)
+    assert "50 mm/s" in view.scale_label.textItem.toPlainText()
