@@ -18,14 +18,10 @@ from PIL import Image
 
 from engine.constants import CXR_RANGE, CXR_SIZE
 from engine.errors import PreprocessError
+from engine.io.cxr_pixels import luma
 from engine.records import CxrImage
 
 logger = logging.getLogger(__name__)
-
-#: ITU-R BT.601 luma weights, used only if a colour array slips through
-#: (`CxrImage.pixels` is specified as grey `[H, W]`).
-_LUMA = np.array([0.299, 0.587, 0.114])
-
 
 def to_grey(pixels: np.ndarray) -> np.ndarray:
     """Grey float64 `[H, W]` in [0, 1] from `[H, W]`, `[H, W, 1]`, `[H, W, 3]` or
@@ -38,7 +34,7 @@ def to_grey(pixels: np.ndarray) -> np.ndarray:
     if px.ndim == 3 and px.shape[2] == 1:
         px = px[:, :, 0]
     elif px.ndim == 3 and px.shape[2] in (3, 4):
-        px = px[:, :, :3] @ _LUMA
+        px = luma(px[:, :, :3])  # only if a colour array slips through: CxrImage.pixels is grey [H, W]
     if px.ndim != 2 or px.shape[0] < 1 or px.shape[1] < 1:
         raise PreprocessError(
             f"Chest X-ray pixel array has shape {np.shape(pixels)}; expected a 2-D grey image. "
