@@ -49,6 +49,12 @@ def read_dicom_cxr(path: Path) -> CxrImage:
     if kind != "image":
         raise UnsupportedFormatError(f"{path} is a DICOM {sop_class_name(ds)} object with no image "
                                      f"pixels. Open a chest X-ray image (CR, DX or secondary capture).")
+    return decode_dicom_cxr(ds, path)
+
+
+def decode_dicom_cxr(ds, path: Path) -> CxrImage:
+    """The `CxrImage` of an already parsed DICOM image data set `ds` (`pydicom.Dataset` whose
+    `dicom_kind` is "image") read from `path`; as `read_dicom_cxr` (same errors)."""
     with corrupt_file_errors(
             path, lambda error: f"The DICOM image {path} could not be decoded ({error}). The file "
                                 f"is damaged; export the image again.",

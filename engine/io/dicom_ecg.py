@@ -77,6 +77,12 @@ def read_dicom_ecg(path: Path, annotations: bool = True) -> EcgRecord:
         raise UnsupportedFormatError(
             f"{path} is a DICOM {sop_class_name(ds)} object with no waveform data. Open a "
             f"DICOM 12-lead ECG waveform file.")
+    return decode_dicom_ecg(ds, path, annotations)
+
+
+def decode_dicom_ecg(ds, path: Path, annotations: bool = True) -> EcgRecord:
+    """The `EcgRecord` of an already parsed DICOM waveform data set `ds` (`pydicom.Dataset`
+    whose `dicom_kind` is "waveform") read from `path`; as `read_dicom_ecg` (same errors)."""
     with corrupt_file_errors(  # damaged element values make pydicom raise many types
             path, lambda error: f"The DICOM ECG {path} is damaged ({error}). Export the ECG again.",
             f"The DICOM ECG {path} claims more data than can be read."):

@@ -16,8 +16,9 @@ from typing import Literal
 
 from engine.errors import UnsupportedFormatError
 from engine.io import _guard, _resolve, read_ecg
+from engine.io.cxr_dicom import decode_dicom_cxr
 from engine.io.dicom_common import dicom_kind, open_dicom
-from engine.io.guard import corrupt_file_errors
+from engine.io.dicom_ecg import decode_dicom_ecg
 from engine.io.sniff import sniff
 from engine.records import CxrImage, EcgRecord
 
@@ -67,34 +68,11 @@ def _read_dicom(p: Path) -> tuple[Modality, EcgRecord | CxrImage]:
     ds = open_dicom(p, "ECG")
     kind = dicom_kind(ds)
     if kind == "waveform":
-        return "ecg", _decode_ecg(ds, p)
+        return "ecg", decode_dicom_ecg(ds, p)
     if kind == "image":
-        return "cxr", _read_image(lambda q: _decode_cxr(ds, q), p)
+        return "cxr", _read_image(lambda q: decode_dicom_cxr(ds, q), p)
     # a PDF or another object: the ECG reader's refusal (it parses again, on this error path only)
     return "ecg", read_ecg(p)
-
-
-def _decode_ecg(ds, p: Path) -> EcgRecord:
-    """`read_dicom_ecg(p)` given its parsed data set `ds` (a waveform): same safety net and
-    messages."""
-    from engine.io.dicom_ecg import _read
-
-    with corrupt_file_errors(
-            p, lambda error: f"The DICOM ECG {p} is damaged ({error}). Export the ECG again.",
-            f"The DICOM ECG {p} claims more data than can be read."):
-        return _read(ds, p, True)
-
-
-def _decode_cxr(ds, p: Path) -> CxrImage:
-    """`read_dicom_cxr(p)` given its parsed data set `ds` (an image): same safety net and
-    messages."""
-    from engine.io.cxr_dicom import _read
-
-    with corrupt_file_errors(
-            p, lambda error: f"The DICOM image {p} could not be decoded ({error}). The file is "
-                             f"damaged; export the image again.",
-            f"The DICOM image {p} claims more pixels than can be read."):
-        return _read(ds, p)
 
 
 def _read_image(read: Callable[[Path], CxrImage], p: Path) -> CxrImage:
