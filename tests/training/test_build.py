@@ -132,11 +132,16 @@ def test_ablation_tables_over_two_seeds(built):
     out = root / "ablation"
     assert ablation_main(["--preset", "tiny", "--cohort", str(root / "co"), "--work", str(root / "work"),
                           "--out", str(out), "--seeds", "0", "1", "--pathologies", "cardiomegaly",
-                          "--rows", "direct_ecg", "cromotex", "direct_cxr", "linear", "--n-boot", "50",
+                          "--rows", "direct_ecg", "cromotex", "direct_cxr", "linear", "ssl_finetune", "--n-boot", "50",
                           "--no-progress", *FAST]) == 0
     res = json.loads((out / "ablation.json").read_text())
     rows = res["rows"]
-    assert set(rows) == {"direct_ecg", "cromotex", "direct_cxr", "linear"}
+    assert set(rows) == {"direct_ecg", "cromotex", "direct_cxr", "linear", "ssl_finetune"}
+    # the control row fine-tunes the SSL encoder without an alignment stage
+    ssl_ft = root / "work" / "ablation" / "seed1" / "ssl_finetune"
+    assert (ssl_ft / "finetune_cardiomegaly.done").is_file() and not (ssl_ft / "align_cardiomegaly").exists()
+    assert json.loads((ssl_ft / "finetune_cardiomegaly" / "history.json").read_text())
+    assert len(res["difference_vs_ssl_finetune"]["cardiomegaly"]) == 3
     assert len(rows["cromotex"]["cardiomegaly"]["runs"]) == 2 and len(rows["direct_cxr"]["cardiomegaly"]["runs"]) == 1
     agg = rows["direct_ecg"]["cardiomegaly"]["aggregate"]["auroc"]
     assert agg["mean"] == pytest.approx(np.mean(agg["values"])) and len(agg["values"]) == 2
