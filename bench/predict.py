@@ -175,7 +175,16 @@ def torch_models(predictor: Predictor, x: np.ndarray):
     return out
 
 
-def bench_torch(models, x1: np.ndarray, xb: np.ndarray, runs: int, threads: int) -> dict:
+def parallel_throughput(fn, x: np.ndarray, workers: int, reps: int) -> float:
+    """ECG/s of `workers` Python threads each calling `fn(x)` `reps` times (after one warm-up call each)."""
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: fn(x), range(workers)))
+        t = time.perf_counter()
+        list(pool.map(lambda _: [fn(x) for _ in range(reps)], range(workers)))
+        return workers * reps * x.shape[0] / (time.perf_counter() - t)
+
+
+def bench_torch(models, x1: np.ndarray, xb: np.ndarray, runs: int, threads: int, workers: int = 2) -> dict:
     """torch eager latency (batch 1, all models) and throughput (batch of `xb`), each the
     better of 1 and `threads` intra-op threads (torch's OpenMP workers busy-wait, which
     on a loaded 2-core machine makes 2 threads several times slower than 1: the figure
@@ -194,7 +203,9 @@ def bench_torch(models, x1: np.ndarray, xb: np.ndarray, runs: int, threads: int)
         lat = percentiles(timed(lambda: run(x1), runs))
         tb = timed(lambda: run(xb), max(3, runs // 10), warmup=1)
         per_threads[n] = {"latency": lat, "throughput_ecg_per_s": xb.shape[0] / float(np.median(tb))}
-    best_lat = min(per_threads.values(), key=lambda r: r["latency"]["p50_ms"])["latency"]
+    torch.set_num_threads(1)  # `workers` Python threads on 1 intra-op thread each, as the CLI runs onnxruntime
+    per_threads[f"{workers}x1"] = {"throughput_ecg_per_s": parallel_throughput(run, xb, workers, max(2, runs // 20))}
+    best_lat = min((r for r in per_threads.values() if "latency" in r), key=lambda r: r["latency"]["p50_ms"])["latency"]
     best_thr = max(r["throughput_ecg_per_s"] for r in per_threads.values())
     return {"latency": best_lat, "throughput_ecg_per_s": best_thr, "per_threads": per_threads,
             "weights": {p: note for p, (_, note) in models.items()}}
@@ -314,9 +325,14 @@ def main(argv: list[str] | None = None) -> int:
                 Predictor(args.models, precision="fp32", threads=args.threads)
             lat32 = percentiles(timed(lambda: fp32.predict_ecg_inputs(x1), args.runs))
             tb32 = timed(lambda: fp32.predict_ecg_inputs(xb), max(3, reps // 2), warmup=1)
+            fp32_1 = Predictor(args.models, precision="fp32", threads=1, parallel_models=False)
+            par32 = parallel_throughput(fp32_1.predict_ecg_inputs, xb, args.workers, max(2, reps // 2))
             res["onnxruntime_fp32"] = {"latency": lat32,
-                                       "throughput_ecg_per_s": xb.shape[0] / float(np.median(tb32))}
-            t = bench_torch(models, x1, xb, args.runs, args.threads)
+                                       "throughput_ecg_per_s": max(xb.shape[0] / float(np.median(tb32)), par32),
+                                       f"throughput_{args.workers}x1_thread_ecg_per_s": par32,
+                                       f"throughput_{args.threads}_threads_ecg_per_s":
+                                           xb.shape[0] / float(np.median(tb32))}
+            t = bench_torch(models, x1, xb, args.runs, args.threads, args.workers)
             t["speedup_latency_fp32"] = t["latency"]["p50_ms"] / lat32["p50_ms"]
             t["speedup_throughput_fp32"] = (res["onnxruntime_fp32"]["throughput_ecg_per_s"]
                                             / t["throughput_ecg_per_s"])
@@ -347,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(te, dict):
         o32 = res["onnxruntime_fp32"]
         print(f"fp32, same weights: onnxruntime p50 {o32['latency']['p50_ms']:.1f} ms, "
-              f"{o32['throughput_ecg_per_s']:.1f} ECG/s at batch {args.batch}; torch eager p50 "
+              f"{o32['throughput_ecg_per_s']:.1f} ECG/s at batch {args.batch} (best of {args.threads} threads "
+              f"and {args.workers} x 1-thread sessions); torch eager (best of 1, {args.threads} and "
+              f"{args.workers} x 1 threads) p50 "
               f"{te['latency']['p50_ms']:.1f} ms, {te['throughput_ecg_per_s']:.1f} ECG/s -> "
               f"onnxruntime {te['speedup_latency_fp32']:.2f}x (latency), "
               f"{te['speedup_throughput_fp32']:.2f}x (throughput); default precision vs torch: "
