@@ -44,6 +44,7 @@ from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, preprocessing_constan
 from engine.errors import CromotexError
 from training import config as config_mod
 from training.config import Config
+from training.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,7 @@ class StageRunner:
             info = dict(fn() or {})
             info["wall_s"] = round(time.perf_counter() - t0, 1)
             info["finished_utc"] = _utc_now()
-            tmp = marker.with_name(marker.name + ".tmp")
-            tmp.write_text(json.dumps(info, indent=2, default=_json_default))
-            tmp.replace(marker)
+            write_json(marker, info, nan="literal", trailing_newline=False)
             log.info("stage %s: finished in %.0f s", name, info["wall_s"])
         self.timings[name] = info
         return info
@@ -94,34 +93,6 @@ class StageRunner:
 
 def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(type(o))
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Indented JSON (NaN written as null), atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_nan_to_none(data), indent=2, default=_json_default) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_nan_to_none(v) for v in x]
-    if isinstance(x, (float, np.floating)) and not math.isfinite(float(x)):
-        return None
-    return x
 
 
 # ----------------------------------------------------------------------------- configs

@@ -26,6 +26,7 @@ from typing import Any
 
 from engine.constants import PATHOLOGIES
 from engine.errors import CromotexError
+from training.jsonio import write_json
 
 
 class ConfigError(CromotexError):
@@ -306,9 +307,8 @@ def from_dict(data: dict) -> Config:
 
 
 def save_json(cfg: Config, path) -> None:
-    """Write the resolved config as indented JSON."""
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(to_dict(cfg), fh, indent=2, sort_keys=True)
+    """Write the resolved config as indented JSON (sorted keys, no trailing newline), atomically."""
+    write_json(path, to_dict(cfg), nan="literal", sort_keys=True, trailing_newline=False)
 
 
 def describe() -> dict[str, str]:

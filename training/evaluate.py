@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import CromotexError
+from training.jsonio import write_json
 from training.metrics import auprc, auroc, best_f1_threshold, bootstrap_ci, f1_at, roc_curve, sigmoid
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,13 @@ def evaluate(preds: list[dict[str, np.ndarray]], sources: list[str], out: str | 
         runs.append(r)
     agg = aggregate(runs)
     result = {"name": name, "n_boot": n_boot, "bootstrap_seed": seed, "runs": runs, "aggregate": agg}
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "metrics.json", result, nan="literal", trailing_newline=False)
     (out / "metrics.md").write_text(markdown_table(name, runs, agg))
     plot_roc(preds, sources, out / "roc.png", f"{name}: test ROC")
     if "test_embedding" in preds[0] and len(preds[0]["test_embedding"]) >= 3:
         result["embedding_projection"] = plot_embedding(preds[0]["test_embedding"], preds[0]["test_label"],
                                                         out / "embedding.png", f"{name}: test ECG embeddings")
-        (out / "metrics.json").write_text(json.dumps(result, indent=2))
+        write_json(out / "metrics.json", result, nan="literal", trailing_newline=False)
     return result
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import json
 import logging
 import multiprocessing
 import subprocess
@@ -34,6 +33,7 @@ from training.cohort import link, mimic_tables
 from training.cohort.arrays import NpyStream
 from training.cohort.prepare import CXR_ROW_SHAPE, ECG_ROW_SHAPE, ecg_job, pair_job
 from training.cohort.splits import SPLIT_FRACTIONS, SPLITS, assign_splits
+from training.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +333,7 @@ def build(args: argparse.Namespace) -> dict:
                      "total": round(time.time() - started, 2)},
         "workers": args.workers,
     }
-    with open(out / "cohort.json", "w") as fh:
-        json.dump(info, fh, indent=2, default=str)
+    write_json(out / "cohort.json", info, nan="literal", trailing_newline=False, default=str)
     return info
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -12,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.errors import OutputExistsError
+from training.jsonio import write_json
 from training.phantom.cxr import IMAGE_SIZE
 from training.phantom.layout import COLUMNS, assign_ids, plan_subject, render_subject, write_tables
 
@@ -103,7 +103,7 @@ def generate(out: str | Path, subjects: int, seed: int = 0, force: bool = False,
     }
     meta = {"generator": "cromotex phantom", "version": GENERATOR_VERSION, "seed": seed,
             "subjects": subjects, "image_size": IMAGE_SIZE, "counts": summary.counts}
-    (out / "phantom.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "phantom.json", meta, nan="literal")
     log.info("phantom written to %s: %s", out, summary.counts)
     return summary
 

@@ -13,7 +13,6 @@ per class.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from scipy.signal import find_peaks
 from engine.constants import ECG_FS_HZ, LEADS, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.errors import CromotexError
 from training.data import SPLITS, Cohort, load_cohort
+from training.jsonio import write_json
 from training.phantom.raw_ecg import RAW_RULE, read_raw_ecgs
 
 ECG_FEATURES: tuple[str, ...] = (
@@ -310,7 +310,7 @@ def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
         plot_ecgs(cohort, name, out / f"ecg_{name}.png")
     result["files"] = ["report.json", "cxr_contact_sheet.png",
                        *(f"ecg_{n}.png" for n in PATHOLOGIES)]
-    (out / "report.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "report.json", result, nan="literal", trailing_newline=False)
     return result
 
 

@@ -15,7 +15,6 @@ writes checkpoints and outputs.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -34,6 +33,7 @@ from tqdm import tqdm
 
 from engine.errors import CromotexError
 from training import config as config_mod
+from training import jsonio
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from training.config import Config
 from training.data import Cohort, load_cohort, take_rows
@@ -527,11 +527,10 @@ def config_from_args(args: argparse.Namespace, section: str) -> Config:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Indented JSON, written atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float), encoding="utf-8")
-    os.replace(tmp, path)
+    """A stage's JSON output (history.json, teacher.json), written atomically: sorted keys,
+    NaN kept as `NaN` (a validation AUROC is NaN while a split has no positive case), no
+    trailing newline, other numbers through `float`."""
+    jsonio.write_json(path, data, nan="literal", sort_keys=True, trailing_newline=False, default=float)
 
 
 def configure_logging() -> None:
