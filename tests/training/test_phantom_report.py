@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from engine.constants import LEADS, PATHOLOGIES
+from engine.errors import PreprocessError
 from engine.preprocess import preprocess_ecg
 from engine.records import EcgRecord
 from training.phantom.raw_ecg import raw_window
+from training.phantom import report as report_mod
 from training.phantom.report import ECG_FEATURES, ECG_MV_FEATURES, ecg_features, ecg_mv_features
 
 FS = 500
@@ -68,6 +70,29 @@ def test_millivolt_features_of_a_known_record():
     flipped = dict(zip(ECG_MV_FEATURES, ecg_mv_features(
         raw_window(_record(np.arange(0.3, 10, 0.8), flip=("V1",))))))
     assert flipped["sokolow_lyon_mv"] == pytest.approx(1.1 + 1.6, abs=0.05)
+
+
+def test_raw_features_share_one_qrs_detection(monkeypatch):
+    """`raw_ecg_features` detects QRS once and equals the two feature functions run apart."""
+    x = raw_window(_record(np.arange(0.3, 10, 0.8)))
+    apart = np.concatenate([ecg_features(x), ecg_mv_features(x)])
+    calls = []
+    detect = report_mod.qrs_peaks
+    monkeypatch.setattr(report_mod, "qrs_peaks", lambda *a: calls.append(1) or detect(*a))
+    together = report_mod.raw_ecg_features(x)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(together, apart)
+
+
+@pytest.mark.parametrize("signal, fs, match", [
+    (np.zeros((12, 5000), np.float32), 0.0, "sampling rate"),
+    (np.zeros((11, 5000), np.float32), 500, "lead names"),
+    (np.zeros((12, 500), np.float32), 500, "1.00 s long"),
+])
+def test_raw_window_refuses_a_bad_record(signal, fs, match):
+    """The raw reader applies the same record check as preprocessing: typed error."""
+    with pytest.raises(PreprocessError, match=match):
+        raw_window(EcgRecord(signal=signal, fs=fs, leads=LEADS))
 
 
 def test_report_on_a_phantom_cohort(tmp_path, capsys):

@@ -18,7 +18,7 @@ import numpy as np
 from engine.constants import ECG_BASELINE_MEDIAN_S, ECG_FS_HZ, ECG_SAMPLES, ECG_SECONDS, LEADS
 from engine.errors import CromotexError
 from engine.io import read_ecg
-from engine.preprocess.ecg import assemble_leads
+from engine.preprocess.ecg import _check_record, assemble_leads
 from engine.preprocess.filters import remove_baseline, resample
 from engine.records import EcgRecord
 from training.data import Cohort
@@ -82,12 +82,18 @@ def raw_window(record: EcgRecord) -> np.ndarray:
     """float32 `[12, 1000]` in mV: the first 10 s of `record` prepared by `RAW_RULE`
     (a shorter record is zero-padded at the end after baseline removal).
 
+    The record first goes through the same shape / sampling-rate / length check as
+    `engine.preprocess.preprocess_ecg`.
+
     Raises:
+        PreprocessError: inconsistent signal, unusable sampling rate, or a record
+            shorter than `engine.preprocess.ecg.MIN_RECORD_SECONDS`.
         LeadError: limb leads I/II cannot be obtained, or no chest lead.
     """
-    n_keep = int(round(ECG_SECONDS * record.fs))
+    _, fs = _check_record(record)
+    n_keep = int(round(ECG_SECONDS * fs))
     leads, _ = assemble_leads(record, n_keep)
-    x = resample(leads, record.fs, ECG_FS_HZ)[:, :ECG_SAMPLES]
+    x = resample(leads, fs, ECG_FS_HZ)[:, :ECG_SAMPLES]
     out = np.zeros((len(LEADS), ECG_SAMPLES), dtype=np.float32)
     out[:, :x.shape[1]] = remove_baseline(x, ECG_FS_HZ, ECG_BASELINE_MEDIAN_S)
     return out

@@ -35,13 +35,15 @@ ECG_MV_FEATURES: tuple[str, ...] = (
 _CXR_BLOCK = 14  # 224 / 14 = 16 x 16 block means
 
 
-def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
+def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ,
+                 qrs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Handcrafted features of one preprocessed ECG.
 
     Args:
         x: float32 `[12, T]`, leads in `LEADS` order, baseline removed, each lead
             min-max scaled to [-1, 1] (the output of `engine.preprocess.preprocess_ecg`).
         fs: sampling rate in Hz.
+        qrs: `qrs_peaks(x, fs)` when the caller already has it (detected here otherwise).
 
     Returns:
         float64 `[len(ECG_FEATURES)]`: heart rate (bpm) and RR irregularity from QRS
@@ -52,7 +54,7 @@ def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     n_leads, n = x.shape
-    peaks, env = qrs_peaks(x, fs)
+    peaks, env = qrs_peaks(x, fs) if qrs is None else qrs
     feats = np.full(len(ECG_FEATURES), np.nan)
     if len(peaks) >= 2:
         rr = np.diff(peaks) / fs
@@ -97,13 +99,15 @@ def qrs_peaks(x: np.ndarray, fs: float = ECG_FS_HZ) -> tuple[np.ndarray, np.ndar
     return peaks, env
 
 
-def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
+def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ, peaks: np.ndarray | None = None) -> np.ndarray:
     """Millivolt-only features of one raw ECG (`ECG_MV_FEATURES`).
 
     Args:
         x: float `[12, T]` in mV, `LEADS` order, baseline removed, NOT scaled
             (`training.phantom.raw_ecg.raw_window`).
         fs: sampling rate in Hz.
+        peaks: int QRS sample indices, `qrs_peaks(x, fs)[0]`, when the caller already
+            has them (detected here otherwise).
 
     Returns:
         float64 `[len(ECG_MV_FEATURES)]`, all mV: per lead the median over beats of
@@ -117,7 +121,8 @@ def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
     n = x.shape[1]
     feats = np.full(len(ECG_MV_FEATURES), np.nan)
     feats[-1] = np.sqrt(np.mean(x ** 2))
-    peaks, _ = qrs_peaks(x, fs)
+    if peaks is None:
+        peaks, _ = qrs_peaks(x, fs)
     q = int(0.06 * fs)
     inner = [p for p in peaks if p - q >= 0 and p + q < n]
     if not inner:
@@ -136,10 +141,18 @@ def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
     return feats
 
 
+def raw_ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ) -> np.ndarray:
+    """float64 `[len(ECG_FEATURES) + len(ECG_MV_FEATURES)]`: `ecg_features` then
+    `ecg_mv_features` of one raw mV ECG `[12, T]`, sharing one QRS detection."""
+    x = np.asarray(x, dtype=np.float64)
+    qrs = qrs_peaks(x, fs)
+    return np.concatenate([ecg_features(x, fs, qrs=qrs), ecg_mv_features(x, fs, peaks=qrs[0])])
+
+
 def raw_ecg_feature_matrix(raw: np.ndarray) -> np.ndarray:
-    """float64 `[N, len(ECG_FEATURES) + len(ECG_MV_FEATURES)]`: `ecg_features` and
-    `ecg_mv_features` of raw mV ECGs `[N, 12, 1000]` (NaN -> column median)."""
-    f = np.stack([np.concatenate([ecg_features(r), ecg_mv_features(r)]) for r in raw]) \
+    """float64 `[N, len(ECG_FEATURES) + len(ECG_MV_FEATURES)]`: `raw_ecg_features` of
+    raw mV ECGs `[N, 12, 1000]` (NaN -> column median)."""
+    f = np.stack([raw_ecg_features(r) for r in raw]) \
         if len(raw) else np.zeros((0, len(ECG_FEATURES) + len(ECG_MV_FEATURES)))
     return _fill_nan(f)
 
