@@ -21,7 +21,6 @@ Writes OUT/probe.json and OUT/probe.md.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.constants import PATHOLOGIES
+from training.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         f"test pairs with a {args.n_boot}-resample bootstrap 95% CI. Encoders: "
         + "; ".join(item for item in args.encoder) + ".")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "probe.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json(args.out / "probe.json", result)
     (args.out / "probe.md").write_text(markdown(result), encoding="utf-8")
     sys.stdout.write(markdown(result))
     return 0

@@ -73,7 +73,7 @@ WINDOW_RULE: str = (
 _ROW = {name: i for i, name in enumerate(LEADS)}
 
 
-def _check_record(record: EcgRecord) -> tuple[np.ndarray, float]:
+def check_record(record: EcgRecord) -> tuple[np.ndarray, float]:
     """Validate shape and sampling rate; return (signal `[n_leads, n]`, fs)."""
     sig = np.asarray(record.signal)
     if sig.ndim != 2 or sig.shape[0] != len(record.leads):
@@ -173,7 +173,7 @@ def preprocess_ecg(record: EcgRecord) -> EcgInput:
         PreprocessError: inconsistent signal, unusable sampling rate, or a
             record shorter than MIN_RECORD_SECONDS.
     """
-    sig, fs = _check_record(record)
+    sig, fs = check_record(record)
     n_keep = min(sig.shape[1], int(MAX_RECORD_SECONDS * fs))
     if n_keep < sig.shape[1]:
         logger.info("ECG of %.0f s: only the first %.0f s are used", sig.shape[1] / fs,

@@ -18,7 +18,7 @@ import numpy as np
 from engine.constants import ECG_BASELINE_MEDIAN_S, ECG_FS_HZ, ECG_SAMPLES, ECG_SECONDS, LEADS
 from engine.errors import CromotexError
 from engine.io import read_ecg
-from engine.preprocess.ecg import _check_record, assemble_leads
+from engine.preprocess.ecg import check_record, assemble_leads
 from engine.preprocess.filters import remove_baseline, resample
 from engine.records import EcgRecord
 from training.data import Cohort
@@ -90,7 +90,7 @@ def raw_window(record: EcgRecord) -> np.ndarray:
             shorter than `engine.preprocess.ecg.MIN_RECORD_SECONDS`.
         LeadError: limb leads I/II cannot be obtained, or no chest lead.
     """
-    _, fs = _check_record(record)
+    _, fs = check_record(record)
     n_keep = int(round(ECG_SECONDS * fs))
     leads, _ = assemble_leads(record, n_keep)
     x = resample(leads, fs, ECG_FS_HZ)[:, :ECG_SAMPLES]
