@@ -15,6 +15,13 @@ information is not linearly present in the embedding, not that no model could
 find it. Compare with the hand-crafted-feature baseline of
 `cromotex-train phantom-report` on the same cohort.
 
+With `--predictions NAME=predictions.npz` (a fine-tuning stage's test predictions)
+it also checks how much a classifier follows heart rate and rhythm, the phantom's
+strongest ECG signs: the test AUROC of the heart rate alone (either sign), and the
+Spearman correlation of each model's test logits with the heart rate and the RR
+coefficient of variation (`training.phantom.report.ecg_features` on the
+preprocessed test ECGs).
+
 Writes OUT/probe.json and OUT/probe.md.
 """
 
@@ -77,6 +84,41 @@ def probe_auroc(emb: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarr
     return {"C": c, "val_auroc": float(val_auroc), "test_auroc": [value, lo, hi]}
 
 
+def rhythm_check(ecg: np.ndarray, labels: dict[str, np.ndarray], test: np.ndarray,
+                 predictions: dict[str, Path]) -> dict:
+    """Heart rate alone vs the classifiers' test logits.
+
+    Args:
+        ecg: float32 `[N, 12, 1000]` preprocessed ECGs of all pairs.
+        labels: pathology -> int `[N]` 0/1 labels.
+        test: int64 indices of the test pairs (the prediction files' `test_index`).
+        predictions: name -> predictions.npz of a fine-tuning stage (keys test_logit, test_index, pathology).
+
+    Returns:
+        {"heart_rate_auroc": {pathology: AUROC of the heart rate alone, either sign},
+         "models": {name: {"pathology", "test_auroc", "spearman_heart_rate", "spearman_rr_cv"}}}.
+    """
+    from scipy.stats import spearmanr
+
+    from training.metrics import auroc
+    from training.phantom.report import ECG_FEATURES, _fill_nan, ecg_feature_matrix
+    feats = _fill_nan(ecg_feature_matrix(np.asarray(ecg[test])))
+    hr, rr_cv = feats[:, ECG_FEATURES.index("heart_rate_bpm")], feats[:, ECG_FEATURES.index("rr_cv")]
+    out: dict = {"heart_rate_auroc": {}, "models": {}}
+    for p, y in labels.items():
+        a = auroc(y[test].astype(int), hr)
+        out["heart_rate_auroc"][p] = float(max(a, 1.0 - a))
+    for name, path in predictions.items():
+        with np.load(path) as d:
+            if not np.array_equal(d["test_index"], test):
+                raise ValueError(f"{path}: its test pairs are not this cohort's test split")
+            p, logit = str(d["pathology"]), np.asarray(d["test_logit"], dtype=np.float64)
+        out["models"][name] = {"pathology": p, "test_auroc": float(auroc(labels[p][test].astype(int), logit)),
+                               "spearman_heart_rate": float(spearmanr(logit, hr)[0]),
+                               "spearman_rr_cv": float(spearmanr(logit, rr_cv)[0])}
+    return out
+
+
 def load_encoder(spec: str, cfg):
     """`random` -> a fresh encoder (seeded by the config); else a checkpoint path -> its f_ecg."""
     import torch
@@ -98,14 +140,26 @@ def markdown(result: dict) -> str:
         cells = [f"{per[p]['test_auroc'][0]:.3f} [{per[p]['test_auroc'][1]:.3f}, {per[p]['test_auroc'][2]:.3f}]"
                  for p in paths]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    rc = result.get("rhythm_check")
+    if rc:
+        lines += ["", "## Heart rate alone vs the classifiers (test split)", "",
+                  "Heart rate alone, test AUROC (either sign): "
+                  + ", ".join(f"{p} {a:.3f}" for p, a in rc["heart_rate_auroc"].items()) + ".", "",
+                  "| model | pathology | test AUROC | Spearman(logit, heart rate) | Spearman(logit, RR CV) |",
+                  "|---|---|---|---|---|"]
+        for name, m in rc["models"].items():
+            lines.append(f"| {name} | {m['pathology']} | {m['test_auroc']:.3f} | {m['spearman_heart_rate']:+.2f} | "
+                         f"{m['spearman_rr_cv']:+.2f} |")
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="cromotex-train probe", description=__doc__.splitlines()[0])
     p.add_argument("--cohort", required=True, type=Path, help="COHORT directory")
-    p.add_argument("--encoder", action="append", required=True, metavar="NAME=CHECKPOINT",
+    p.add_argument("--encoder", action="append", default=[], metavar="NAME=CHECKPOINT",
                    help="an encoder to probe (repeatable): a stage checkpoint holding f_ecg, or NAME=random")
+    p.add_argument("--predictions", action="append", default=[], metavar="NAME=NPZ",
+                   help="a fine-tuning stage's predictions.npz to compare with heart rate (repeatable)")
     p.add_argument("--preset", default="cpu", help="config preset giving the encoder's architecture (default cpu)")
     p.add_argument("--pathologies", nargs="+", default=list(PATHOLOGIES), choices=PATHOLOGIES)
     p.add_argument("--out", type=Path, required=True, help="folder for probe.json and probe.md")
@@ -122,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     from training.data import load_cohort
     from training.stages.common import configure_logging
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if not args.encoder and not args.predictions:
+        sys.stderr.write("cromotex-train probe: give at least one --encoder or --predictions\n")
+        return 2
     configure_logging()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -139,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
                                                    splits["test"], n_boot=args.n_boot)
                                     for p in args.pathologies}
         log.info("probe %s: %s", name, {p: round(v["test_auroc"][0], 3) for p, v in result["encoders"][name].items()})
+    if args.predictions:
+        result["rhythm_check"] = rhythm_check(
+            co.ecg, {p: co.labels[p] for p in args.pathologies}, splits["test"],
+            {name: Path(path) for name, _, path in (item.partition("=") for item in args.predictions)})
     result["description"] = (
         f"Logistic regression (L2, C picked on validation from {list(C_GRID)}) on standardised frozen "
         f"embeddings; trained on {len(splits['train'])} train pairs, test AUROC on {len(splits['test'])} "
         f"test pairs with a {args.n_boot}-resample bootstrap 95% CI. Encoders: "
-        + "; ".join(item for item in args.encoder) + ".")
+        + ("; ".join(args.encoder) or "none") + ".")
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "probe.json", result)
     (args.out / "probe.md").write_text(markdown(result), encoding="utf-8")

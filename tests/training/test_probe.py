@@ -49,3 +49,33 @@ def test_missing_checkpoint_is_a_typed_error(bad, tmp_path) -> None:
     from engine.errors import CromotexError
     with pytest.raises(CromotexError):
         load_encoder(str(tmp_path / bad), config_mod.resolve("tiny"))
+
+
+def _spiky_ecg(rates_bpm: np.ndarray, fs: float = 100.0) -> np.ndarray:
+    """float32 `[N, 12, 1000]`: narrow QRS-like spikes at each record's rate, scaled to [-1, 1]."""
+    t = np.arange(1000) / fs
+    out = np.zeros((len(rates_bpm), 12, 1000), np.float32)
+    for i, bpm in enumerate(rates_bpm):
+        period = 60.0 / bpm
+        phase = (t % period) / period
+        beat = np.exp(-0.5 * ((phase - 0.5) * period / 0.012) ** 2)  # ~12 ms wide spike mid-cycle
+        out[i] = (2 * beat - 1)[None, :]
+    return out
+
+
+def test_rhythm_check_measures_heart_rate_and_its_correlation_with_logits(tmp_path) -> None:
+    from training.probe import rhythm_check
+    rng = np.random.default_rng(2)
+    rates = rng.uniform(50, 130, 60)
+    ecg = _spiky_ecg(rates)
+    y = (rates > 90).astype(int)
+    test = np.arange(60, dtype=np.int64)
+    npz = tmp_path / "predictions.npz"
+    np.savez(npz, pathology="edema", test_logit=rates.astype(np.float32), test_index=test)
+    out = rhythm_check(ecg, {"edema": y}, test, {"m": npz})
+    assert out["heart_rate_auroc"]["edema"] > 0.95
+    m = out["models"]["m"]
+    assert m["pathology"] == "edema" and m["test_auroc"] == 1.0 and m["spearman_heart_rate"] > 0.9
+    np.savez(npz, pathology="edema", test_logit=rates, test_index=test[::-1])
+    with pytest.raises(ValueError, match="test split"):
+        rhythm_check(ecg, {"edema": y}, test, {"m": npz})
