@@ -135,7 +135,9 @@ def markdown(result: dict) -> str:
     """Test AUROC [95% CI] of every encoder x pathology as a Markdown table."""
     paths = result["pathologies"]
     lines = ["# Linear probe of frozen ECG embeddings (phantom; synthetic data, not clinical performance)", "",
-             result["description"], "", "| encoder | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
+             result["description"]]
+    if result["encoders"]:
+        lines += ["", "| encoder | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
     for name, per in result["encoders"].items():
         cells = [f"{per[p]['test_auroc'][0]:.3f} [{per[p]['test_auroc'][1]:.3f}, {per[p]['test_auroc'][2]:.3f}]"
                  for p in paths]
