@@ -84,15 +84,20 @@ def plot_roc(preds: list[dict[str, np.ndarray]], labels: list[str], path: Path, 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    many = len(preds) > 3  # a long legend goes beside the axes instead of over the curves
+    fig, ax = plt.subplots(figsize=(9.0 if many else 4.5, 4.5), dpi=120)
     for p, lab in zip(preds, labels):
         fpr, tpr, _ = roc_curve(p["test_label"], p["test_logit"])
         ax.plot(fpr, tpr, lw=1.5, label=f"{lab} (AUROC {auroc(p['test_label'], p['test_logit']):.3f})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_aspect("equal")
+    if many:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    else:
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
