@@ -202,11 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         result["rhythm_check"] = rhythm_check(
             co.ecg, {p: co.labels[p] for p in args.pathologies}, splits["test"],
             {name: Path(path) for name, _, path in (item.partition("=") for item in args.predictions)})
-    result["description"] = (
-        f"Logistic regression (L2, C picked on validation from {list(C_GRID)}) on standardised frozen "
-        f"embeddings; trained on {len(splits['train'])} train pairs, test AUROC on {len(splits['test'])} "
-        f"test pairs with a {args.n_boot}-resample bootstrap 95% CI. Encoders: "
-        + ("; ".join(args.encoder) or "none") + ".")
+    parts = []
+    if args.encoder:
+        parts.append(f"Logistic regression (L2, C picked on validation from {list(C_GRID)}) on standardised frozen "
+                     f"embeddings; trained on {len(splits['train'])} train pairs, test AUROC on "
+                     f"{len(splits['test'])} test pairs with a {args.n_boot}-resample bootstrap 95% CI. Encoders: "
+                     + "; ".join(args.encoder) + ".")
+    if args.predictions:
+        parts.append(f"Heart rate and RR irregularity of the {len(splits['test'])} preprocessed test ECGs "
+                     "(training.phantom.report.ecg_features) against the test logits of: "
+                     + "; ".join(args.predictions) + ".")
+    result["description"] = " ".join(parts)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "probe.json", result)
     (args.out / "probe.md").write_text(markdown(result), encoding="utf-8")
