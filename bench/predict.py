@@ -45,7 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.cli import DEFAULT_WORKERS, build_predict_parser, run_predict  # noqa: E402
+from engine.cli import DEFAULT_WORKERS, build_predict_parser, predictor_threads, run_predict  # noqa: E402
 from engine.inference import DEFAULT_THREADS, Predictor  # noqa: E402
 from engine.io import read_ecg  # noqa: E402
 from engine.preprocess import preprocess_ecg  # noqa: E402
@@ -261,10 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         cpu_ms.setdefault("record", []).append((time.process_time() - c) * 1000 / len(per_record))
         return len(per_record) / (time.perf_counter() - t)
 
-    # the CLI's own session settings (1 intra-op thread, files in parallel, unless --cli-batch)
-    cli_threads = args.threads if args.cli_batch > 0 else 1
-    cli_predictor = predictor if cli_threads == args.threads and args.cli_batch > 0 else \
-        Predictor(args.models, precision=args.precision, threads=cli_threads, parallel_models=args.cli_batch > 0)
+    # the CLI's own session settings, by its own rule (1 intra-op thread, files in parallel, unless --cli-batch)
+    cli_flags = ["--batch", str(args.cli_batch), "--workers", str(args.workers)]
+    if args.cli_batch > 0:
+        cli_flags += ["--threads", str(args.threads)]
+    cli_threads = predictor_threads(build_predict_parser().parse_args(["-", *cli_flags]))
+    cli_predictor = predictor if args.cli_batch > 0 else \
+        Predictor(args.models, precision=args.precision, threads=cli_threads, parallel_models=False)
 
     def pure_parallel_once(batch: int) -> float:
         # inference alone as the CLI parallelises it: `workers` threads on 1-thread sessions
@@ -279,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         n = make_corpus(Path(tmp) / "ecgs", args.files, args.formats)
         cli_args = build_predict_parser().parse_args([
-            str(Path(tmp) / "ecgs"), "--batch", str(args.cli_batch), "--workers", str(args.workers),
-            "--threads", str(cli_threads), "--no-progress"])
+            str(Path(tmp) / "ecgs"), *cli_flags, "--no-progress"])
         # interleaved rounds, so that a background load that comes and goes hits both sides
         for _ in range(args.rounds):
             pb, pr = pure_batch_once(), pure_record_once()

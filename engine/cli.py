@@ -82,7 +82,7 @@ def _score_cxr(predictor: Predictor, path: str) -> dict:
         return cxr_json(path, None, str(exc))
 
 
-def _threads(args: argparse.Namespace) -> int:
+def predictor_threads(args: argparse.Namespace) -> int:
     """onnxruntime intra-op threads: as asked, else 1 when files run in parallel (the default)."""
     if args.threads is not None:
         return args.threads
@@ -98,7 +98,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     if predictor is None:
         try:
             predictor = Predictor(args.models, device=args.device, precision=args.precision,
-                                  threads=_threads(args), parallel_models=args.batch > 0)
+                                  threads=predictor_threads(args), parallel_models=args.batch > 0)
         except CromotexError as exc:
             err.write(f"cromotex predict: {exc}\n")
             return 2
