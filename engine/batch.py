@@ -5,7 +5,8 @@ recursively, glob patterns) into a lazy stream of `InputItem`s, so that a run
 over 100,000 files never holds the list in memory.
 
 `score_files(predictor, items)` scores files in a small thread pool with a
-bounded look-ahead queue. Results come out in input order, one `FileResult`
+bounded look-ahead queue (`engine.process_pool.ProcessScorer` runs the same
+per-file work, `load_and_score`, in worker processes instead). Results come out in input order, one `FileResult`
 per item, as soon as each is done; memory is bounded by `prefetch` files. A
 file that cannot be read gives a failed result with the reader's message and
 the run goes on. Two modes:
@@ -174,7 +175,7 @@ def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
     return out
 
 
-def _load_and_score(predictor: Any, item: InputItem) -> FileResult:
+def load_and_score(predictor: Any, item: InputItem) -> FileResult:
     """Read, preprocess, quality-check and score one file in the calling thread; never raises
     for a bad file (a failed result instead)."""
     return _score_group(predictor, [load_file(item)])[0]
@@ -204,7 +205,7 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
     """
     it = iter(items)
     pending: deque[Future] = deque()
-    task = load_file if micro_batch > 0 else (lambda item: _load_and_score(predictor, item))
+    task = load_file if micro_batch > 0 else (lambda item: load_and_score(predictor, item))
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cromotex-file") as pool:
         def fill() -> None:
             while len(pending) < max(1, prefetch):

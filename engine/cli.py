@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import multiprocessing
 import os
 import sys
 from contextlib import nullcontext
@@ -21,13 +22,20 @@ from engine.errors import CromotexError
 from engine.inference import DEFAULT_THREADS, DEVICES, PRECISIONS, Predictor
 from engine.io import read_cxr
 from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, result_json
+from engine.process_pool import PredictorSpec, ProcessScorer
 
 log = logging.getLogger(__name__)
 
 #: More inputs than this show a progress bar on stderr.
 PROGRESS_MIN_FILES = 3
-#: Default number of files scored in parallel: one per CPU (at most 8).
-DEFAULT_WORKERS = max(1, min(8, os.cpu_count() or 1))
+#: Default number of files scored in parallel: one per CPU (at most 16).
+DEFAULT_WORKERS = max(1, min(16, os.cpu_count() or 1))
+#: `--parallel auto` scores files in worker processes (instead of threads) when there are at
+#: least this many workers and inputs: processes take 1-2 s to start but, unlike threads, do
+#: not share one GIL (docs/results/inference.md).
+PROCESS_MIN_WORKERS = 4
+PROCESS_MIN_FILES = 500
+PARALLEL_MODES = ("auto", "processes", "threads")
 
 
 def build_predict_parser() -> argparse.ArgumentParser:
@@ -55,9 +63,14 @@ def build_predict_parser() -> argparse.ArgumentParser:
                     help="onnxruntime threads per model (default: 1, files are scored in parallel by "
                          f"--workers instead; {DEFAULT_THREADS} with --batch)")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                    help="files in parallel, each read, preprocessed and scored by one worker thread "
-                         f"(default: the number of CPUs, {DEFAULT_WORKERS} here); with --batch: "
-                         "threads reading files ahead of inference")
+                    help="files in parallel, each read, preprocessed and scored by one worker "
+                         f"(default: the number of CPUs, at most 16: {DEFAULT_WORKERS} here); with "
+                         "--batch: threads reading files ahead of inference")
+    ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
+                    help="workers are processes (no shared GIL: scale with cores; 1-2 s to start) "
+                         "or threads; auto (default): processes with at least "
+                         f"{PROCESS_MIN_WORKERS} workers and {PROCESS_MIN_FILES} inputs, else threads. "
+                         "Same outputs either way")
     ap.add_argument("--batch", type=int, default=0,
                     help="0 (default): each record's windows in one onnxruntime run, outputs "
                          "bit-identical to the app; N > 0: gather up to N windows across files "
@@ -89,11 +102,32 @@ def predictor_threads(args: argparse.Namespace) -> int:
     return DEFAULT_THREADS if args.batch > 0 else 1
 
 
+def use_processes(args: argparse.Namespace, n_inputs: int) -> bool:
+    """Whether files are scored in worker processes, given `--parallel` and the number of
+    inputs seen so far (at most PROCESS_MIN_FILES are looked at)."""
+    if args.parallel != "auto":
+        return args.parallel == "processes"
+    return args.batch == 0 and args.workers >= PROCESS_MIN_WORKERS and n_inputs >= PROCESS_MIN_FILES
+
+
+def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO) -> ProcessScorer | None:
+    """Started worker processes, or None (with a warning) when they cannot start here."""
+    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), args.workers)
+    try:
+        scorer.start()
+    except CromotexError as exc:
+        err.write(f"cromotex predict: {exc}; scoring in threads instead\n")
+        return None
+    return scorer
+
+
 def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
-                predictor: Predictor | None = None) -> int:
+                predictor: Predictor | None = None, scorer: ProcessScorer | None = None) -> int:
     """Score every input, writing to `out`; returns the exit status.
 
     `predictor`: an already opened Predictor (else one is opened from `args`).
+    `scorer`: already started worker processes to score the files with (else `--parallel`
+    decides, and processes started here are stopped at the end).
     """
     if predictor is None:
         try:
@@ -110,16 +144,19 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     if cxr is not None and not cxr["ok"]:
         err.write(f"cromotex predict: chest X-ray {args.cxr}: {cxr['error']}\n")
 
-    head, items = _peek(iter_inputs(args.inputs), PROGRESS_MIN_FILES + 1)
+    head, items = _peek(iter_inputs(args.inputs), max(PROGRESS_MIN_FILES + 1, PROCESS_MIN_FILES))
+    own_scorer = None
+    if scorer is None and use_processes(args, len(head)):
+        scorer = own_scorer = _process_scorer(predictor, args, err)
     bar = None
     if len(head) > PROGRESS_MIN_FILES and not args.no_progress:
         from tqdm import tqdm
         bar = tqdm(unit="file", file=err, desc="scoring", dynamic_ncols=True)
     writer = CsvWriter(out) if args.format == "csv" else None
     n = n_bad = 0
-    results = score_files(predictor, items, workers=args.workers,
-                          prefetch=max(8, 4 * args.workers, 2 * args.batch),
-                          micro_batch=args.batch)
+    results = scorer.score(items) if scorer is not None else \
+        score_files(predictor, items, workers=args.workers,
+                    prefetch=max(8, 4 * args.workers, 2 * args.batch), micro_batch=args.batch)
     try:
         for r in results:
             obj = result_json(r, model, cxr)
@@ -137,6 +174,8 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     finally:
         if bar is not None:
             bar.close()
+        if own_scorer is not None:
+            own_scorer.close()
     if n_bad:
         err.write(f"cromotex predict: {n_bad} of {n} inputs could not be scored (ok: false)\n")
     return 0 if (all_ok and n_bad == 0) else 1
@@ -153,6 +192,7 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `cromotex`; returns the exit status."""
+    multiprocessing.freeze_support()  # a frozen (PyInstaller) build's worker processes start here
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
@@ -167,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.batch < 0 or args.workers < 1 or (args.threads is not None and args.threads < 1):
         sys.stderr.write("cromotex predict: --workers and --threads must be >= 1, --batch >= 0\n")
+        return 2
+    if args.batch > 0 and args.parallel == "processes":
+        sys.stderr.write("cromotex predict: --batch gathers files into one inference loop and needs "
+                         "--parallel threads (or auto)\n")
         return 2
     try:
         ctx = open(args.output, "w", encoding="utf-8", newline="") if args.output \

@@ -1,0 +1,211 @@
+"""Batch scoring in worker processes: one `Predictor` per process, no shared GIL.
+
+`ProcessScorer(spec, workers)` starts `workers` processes (the "spawn" start
+method on every platform: onnxruntime is not fork-safe), each opening its own
+`Predictor` from a `PredictorSpec` (bundle re-verified, one intra-op thread per
+session). `score(items)` sends file paths to them and yields one
+`engine.batch.FileResult` per item, in input order, with at most `prefetch`
+files in flight (bounded memory). Each worker runs exactly what the thread mode
+runs (`engine.batch.load_and_score`), so outputs are bit-identical to it and to
+the app.
+
+Why processes: in one process the Python and numpy work of reading and
+preprocessing holds the GIL, so file threads stop scaling at a few cores
+(measured on a 16-core machine: 192 ECG/s with 16 threads against 451 ECG/s with
+16 processes, docs/results/inference.md). The price is a start-up of about
+1-2 s (each process imports the engine and opens the bundle), paid once per
+scorer.
+
+A worker that dies (killed by the operating system, out of memory, a crash in a
+native file decoder) does not stop the run: the pool is restarted, the file
+that was being waited for is retried alone, and a second death on it gives that
+file a failed result; the other files in flight are resubmitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from engine.batch import FileResult, InputItem, load_and_score
+from engine.errors import InferenceError
+
+log = logging.getLogger(__name__)
+
+#: Message of a file whose worker process died twice while scoring it.
+WORKER_DIED = ("the worker process scoring this file stopped unexpectedly, twice (killed by the "
+               "operating system, out of memory, or a crash in a file decoder); the file was "
+               "skipped. Try it alone with `cromotex predict FILE --workers 1`.")
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """How a worker process opens its `Predictor` (picklable).
+
+    Attributes:
+        models: bundle directory (absolute path as str).
+        device: "cpu", "cuda" or "auto".
+        precision: "fp32" or "int8" (resolved, not "auto": every process scores alike).
+        threads: onnxruntime intra-op threads per session (1: the processes are the parallelism).
+    """
+
+    models: str
+    device: str
+    precision: str
+    threads: int = 1
+
+    @classmethod
+    def of(cls, predictor, threads: int = 1) -> "PredictorSpec":
+        """The spec that reopens `predictor`'s bundle, device and precision."""
+        return cls(str(predictor.bundle.directory), predictor.device, predictor.precision, threads)
+
+
+_worker_predictor = None
+
+
+def _init_worker(spec: PredictorSpec) -> None:
+    """Process initialiser: open the bundle once per worker process."""
+    global _worker_predictor
+    from engine.inference import Predictor
+
+    _worker_predictor = Predictor(spec.models, device=spec.device, precision=spec.precision,
+                                  threads=spec.threads, parallel_models=False)
+
+
+def worker_predictor():
+    """The `Predictor` of the calling worker process (None outside one)."""
+    return _worker_predictor
+
+
+def score_in_worker(item: InputItem) -> FileResult:
+    """Read, preprocess, quality-check and score one file with the worker's Predictor."""
+    return load_and_score(_worker_predictor, item)
+
+
+def _ready(item: InputItem) -> InputItem:
+    """A no-op task: returns once a worker has started and opened the bundle."""
+    return item
+
+
+class ProcessScorer:
+    """Scores ECG files in worker processes; reusable for several runs; a context manager.
+
+    Args:
+        spec: how each worker opens its Predictor.
+        workers: number of processes (>= 1).
+        prefetch: most files in flight (default 4 per worker).
+        task: the per-file function run in the workers (module-level, picklable; it may use
+            the worker's Predictor through `worker_predictor()`); default: read, preprocess,
+            quality-check and score the file (`engine.batch.load_and_score`).
+    """
+
+    def __init__(self, spec: PredictorSpec, workers: int, prefetch: int | None = None,
+                 task: Callable[[InputItem], FileResult] | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.spec = spec
+        self.workers = int(workers)
+        self.prefetch = int(prefetch or 4 * self.workers)
+        self.task = task or score_in_worker
+        self.restarts = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "ProcessScorer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.spec,))
+
+    def start(self) -> float:
+        """Start every worker now (each imports the engine and opens the bundle); returns the
+        seconds it took. Optional: `score` starts the pool on first use.
+
+        Raises:
+            InferenceError: the worker processes cannot start or cannot open the bundle.
+        """
+        t = time.perf_counter()
+        if self._pool is None:
+            self._pool = self._new_pool()
+        # the pool starts processes on demand; enough simultaneous no-op tasks start them all
+        probes = [self._pool.submit(_ready, InputItem(str(i))) for i in range(4 * self.workers)]
+        try:
+            for f in probes:
+                f.result()
+        except BrokenProcessPool as exc:
+            self.close()
+            raise InferenceError(f"the worker processes could not start ({exc}); "
+                                 "use --parallel threads") from None
+        return time.perf_counter() - t
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _restart(self) -> None:
+        """A fresh pool after a worker died; raises InferenceError if its workers cannot start
+        (a file cannot cause that: the probe reads none)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        self.restarts += 1
+        try:
+            self._pool.submit(_ready, InputItem("")).result()
+        except BrokenProcessPool as exc:
+            self.close()
+            raise InferenceError(f"the worker processes could not be restarted ({exc}); "
+                                 "use --parallel threads") from None
+
+    def _submit(self, item: InputItem) -> Future:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool.submit(self.task, item)
+
+    def _recover(self, item: InputItem, pending: deque) -> FileResult:
+        """A worker died: restart the pool, retry `item` alone, resubmit the rest of `pending`."""
+        log.warning("a worker process stopped unexpectedly while %s was in flight; restarting "
+                    "the workers", item.path)
+        self._restart()
+        try:  # alone, so that a second death is this file's doing
+            result = self._submit(item).result()
+        except BrokenProcessPool:
+            self._restart()
+            result = FileResult(item.path, False, WORKER_DIED)
+        kept = [(it, f) if f.done() and not f.cancelled() and f.exception() is None
+                else (it, self._submit(it)) for it, f in pending]
+        pending.clear()
+        pending.extend(kept)
+        return result
+
+    def score(self, items: Iterable[InputItem]) -> Iterator[FileResult]:
+        """One `FileResult` per item, in input order, as soon as each is done."""
+        it = iter(items)
+        pending: deque[tuple[InputItem, Future]] = deque()
+
+        def fill() -> None:
+            while len(pending) < self.prefetch:
+                item = next(it, None)
+                if item is None:
+                    return
+                pending.append((item, self._submit(item)))
+
+        fill()
+        while pending:
+            item, future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                result = self._recover(item, pending)
+            fill()
+            yield result

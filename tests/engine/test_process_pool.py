@@ -1,0 +1,132 @@
+"""Files scored in worker processes (`engine.process_pool`, `cromotex predict --parallel
+processes`): the same bytes as threads, input order, and a run that survives a worker that
+dies (killed from outside, or crashing on one file every time)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+
+import pytest
+from bundle_factory import REPO, make_bundle
+
+from engine.batch import InputItem, load_and_score
+from engine.cli import build_predict_parser, main, use_processes
+from engine.constants import PATHOLOGIES
+from engine.inference import Predictor
+from engine.process_pool import WORKER_DIED, PredictorSpec, ProcessScorer, score_in_worker
+
+GOOD = ("tests/data/ecg/wfdb/ptbxl/00001_lr.hea", "tests/data/ecg/wfdb/ludb/1.hea",
+        "tests/data/ecg/wfdb_mat/cinc2021/HR06000.hea", "tests/data/ecg/dicom/pydicom_waveform_ecg.dcm")
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="kills a worker with SIGKILL")
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("b") / "bundle")
+
+
+@pytest.fixture(scope="module")
+def reference(bundle_dir):
+    """Probabilities of each GOOD file scored in this process, one file at a time."""
+    predictor = Predictor(bundle_dir, threads=1, parallel_models=False)
+    return {f: load_and_score(predictor, InputItem(str(REPO / f))) for f in GOOD}
+
+
+def crash_on_marked_files(item: InputItem):
+    """A worker task that kills its process on any file whose name contains 'crash'
+    (as a native decoder crash would), and scores the others normally."""
+    if "crash" in os.path.basename(item.path):
+        os._exit(3)
+    return score_in_worker(item)
+
+
+def probabilities(result) -> dict[str, float]:
+    return {p: v.probability for p, v in result.predictions.items()}
+
+
+def test_processes_give_the_same_bytes_as_threads(bundle_dir, tmp_path):
+    bad = tmp_path / "bad.hea"
+    bad.write_text("not a header\n")
+    files = [str(REPO / f) for f in GOOD] + [str(bad)]
+    outs = {}
+    for mode in ("threads", "processes"):
+        out = tmp_path / f"{mode}.jsonl"
+        code = main(["predict", *files, "--models", str(bundle_dir), "--no-progress",
+                     "--workers", "2", "--parallel", mode, "-o", str(out)])
+        assert code == 1  # one input could not be scored
+        outs[mode] = out.read_bytes()
+    assert outs["processes"] == outs["threads"]
+    lines = [json.loads(line) for line in outs["processes"].splitlines()]
+    assert [o["file"] for o in lines] == files
+    assert [o["ok"] for o in lines] == [True] * len(GOOD) + [False]
+    assert "bad.hea" in lines[-1]["file"] and lines[-1]["error"]
+
+
+def test_scorer_keeps_input_order_and_is_reusable(bundle_dir, reference):
+    predictor = Predictor(bundle_dir, threads=1, parallel_models=False)
+    items = [InputItem(str(REPO / GOOD[k % len(GOOD)])) for k in range(10)]
+    with ProcessScorer(PredictorSpec.of(predictor), workers=2, prefetch=3) as scorer:
+        assert scorer.start() > 0
+        for _ in range(2):  # a second run reuses the started workers
+            results = list(scorer.score(items))
+            assert [r.file for r in results] == [i.path for i in items]
+            for k, r in enumerate(results):
+                assert r.ok and probabilities(r) == probabilities(reference[GOOD[k % len(GOOD)]])
+        assert scorer.restarts == 0
+
+
+@posix_only
+def test_a_worker_killed_mid_run_loses_no_file(bundle_dir, reference):
+    predictor = Predictor(bundle_dir, threads=1, parallel_models=False)
+    items = [InputItem(str(REPO / GOOD[k % len(GOOD)])) for k in range(16)]
+    results = []
+    with ProcessScorer(PredictorSpec.of(predictor), workers=2) as scorer:
+        scorer.start()
+        for r in scorer.score(items):
+            if len(results) == 2:  # as the out-of-memory killer would
+                os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+            results.append(r)
+        assert scorer.restarts >= 1
+    assert [r.file for r in results] == [i.path for i in items]
+    for k, r in enumerate(results):
+        assert r.ok, r.error
+        assert probabilities(r) == probabilities(reference[GOOD[k % len(GOOD)]])
+
+
+@posix_only
+def test_a_file_that_kills_its_worker_every_time_is_skipped(bundle_dir, reference, tmp_path):
+    crash = tmp_path / "crash_me.hea"
+    crash.write_text("whatever\n")
+    predictor = Predictor(bundle_dir, threads=1, parallel_models=False)
+    names = [GOOD[0], str(crash), GOOD[1], GOOD[2]]
+    items = [InputItem(n if os.path.isabs(n) else str(REPO / n)) for n in names]
+    with ProcessScorer(PredictorSpec.of(predictor), workers=2, task=crash_on_marked_files) as scorer:
+        results = list(scorer.score(items))
+    assert [r.file for r in results] == [i.path for i in items]
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert results[1].error == WORKER_DIED
+    for r, name in zip([results[0], results[2], results[3]], [GOOD[0], GOOD[1], GOOD[2]]):
+        assert probabilities(r) == probabilities(reference[name])
+        assert set(probabilities(r)) == set(PATHOLOGIES)
+
+
+def test_auto_uses_processes_only_for_big_runs_on_several_cores():
+    parse = build_predict_parser().parse_args
+    assert not use_processes(parse(["x", "--workers", "8"]), 10)
+    assert use_processes(parse(["x", "--workers", "8"]), 500)
+    assert not use_processes(parse(["x", "--workers", "2"]), 10_000)
+    assert not use_processes(parse(["x", "--workers", "8", "--batch", "16"]), 10_000)
+    assert use_processes(parse(["x", "--workers", "1", "--parallel", "processes"]), 1)
+    assert not use_processes(parse(["x", "--workers", "8", "--parallel", "threads"]), 10_000)
+
+
+def test_processes_with_batch_is_a_usage_error(bundle_dir, capsys):
+    assert main(["predict", str(REPO / GOOD[0]), "--models", str(bundle_dir), "--batch", "8",
+                 "--parallel", "processes"]) == 2
+    assert "--parallel threads" in capsys.readouterr().err
+
