@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.cli import DEFAULT_WORKERS, build_predict_parser, predictor_threads, run_predict  # noqa: E402
+from engine.process_pool import PredictorSpec, ProcessScorer  # noqa: E402
 from engine.inference import DEFAULT_THREADS, Predictor  # noqa: E402
 from engine.io import read_ecg  # noqa: E402
 from engine.preprocess import preprocess_ecg  # noqa: E402
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="CLI --batch (0 = one record per run, the bit-identical default)")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help=f"CLI --workers (default {DEFAULT_WORKERS}, as the CLI)")
+    ap.add_argument("--parallel", choices=("threads", "processes", "both"), default="both",
+                    help="CLI worker kind(s) to time (default both; processes are started once, "
+                         "before the rounds, and their start-up reported apart)")
     ap.add_argument("--rounds", type=int, default=5,
                     help="interleaved rounds of pure inference and CLI runs (medians reported)")
     ap.add_argument("--formats", choices=("all", "wfdb", "dicom"), default="all",
@@ -277,25 +281,46 @@ def main(argv: list[str] | None = None) -> int:
             list(pool.map(cli_predictor.predict_ecg_inputs, chunks))
         return len(per_record) / (time.perf_counter() - t)
 
+    modes = ("threads", "processes") if args.parallel == "both" else (args.parallel,)
+    if args.cli_batch > 0:
+        modes = ("threads",)  # cross-file micro-batches run in one process
+    scorer = None
+    if "processes" in modes:
+        scorer = ProcessScorer(PredictorSpec.of(cli_predictor, cli_threads), args.workers)
+        res["process_start_s"] = scorer.start()
+
     rounds: list[dict] = []
-    cpu_ms: dict[str, list[float]] = {}  # process CPU time per ECG (all threads)
+    cpu_ms: dict[str, list[float]] = {}  # process CPU time per ECG (all threads of this process)
     with tempfile.TemporaryDirectory() as tmp:
         n = make_corpus(Path(tmp) / "ecgs", args.files, args.formats)
-        cli_args = build_predict_parser().parse_args([
-            str(Path(tmp) / "ecgs"), *cli_flags, "--no-progress"])
-        # interleaved rounds, so that a background load that comes and goes hits both sides
+
+        def cli_once(mode: str) -> float:
+            """ECG/s of one `cromotex predict FOLDER -o OUT` run with `mode` workers."""
+            cli_args = build_predict_parser().parse_args([
+                str(Path(tmp) / "ecgs"), *cli_flags, "--parallel", mode, "--no-progress"])
+            with open(Path(tmp) / "out.jsonl", "w") as out:
+                t, c = time.perf_counter(), time.process_time()
+                code = run_predict(cli_args, out, sys.stderr, predictor=cli_predictor,
+                                   scorer=scorer if mode == "processes" else None)
+                elapsed = time.perf_counter() - t
+                cpu_ms.setdefault(f"e2e_{mode}", []).append((time.process_time() - c) * 1000 / n)
+            lines = (Path(tmp) / "out.jsonl").read_text().splitlines()
+            assert code == 0 and len(lines) == n, (code, len(lines), n)
+            return n / elapsed
+
+        # interleaved rounds, so that a background load that comes and goes hits every figure
         for _ in range(args.rounds):
             pb, pr = pure_batch_once(), pure_record_once()
             ppb, ppr = pure_parallel_once(args.batch), pure_parallel_once(1)
-            with open(Path(tmp) / "out.jsonl", "w") as out:
-                t, c = time.perf_counter(), time.process_time()
-                code = run_predict(cli_args, out, sys.stderr, predictor=cli_predictor)
-                elapsed = time.perf_counter() - t
-                cpu_ms.setdefault("e2e", []).append((time.process_time() - c) * 1000 / n)
-            lines = (Path(tmp) / "out.jsonl").read_text().splitlines()
-            assert code == 0 and len(lines) == n, (code, len(lines), n)
-            rounds.append({"batch": pb, "record": pr, "parallel_batch": ppb, "parallel_record": ppr,
-                           "e2e": n / elapsed, "ratio": n / elapsed / max(pb, pr, ppb, ppr)})
+            rnd = {"batch": pb, "record": pr, "parallel_batch": ppb, "parallel_record": ppr}
+            for mode in modes:
+                rnd[f"e2e_{mode}"] = cli_once(mode)
+                rnd[f"ratio_{mode}"] = rnd[f"e2e_{mode}"] / max(pb, pr, ppb, ppr)
+            rnd["e2e"] = max(rnd[f"e2e_{m}"] for m in modes)
+            rnd["ratio"] = max(rnd[f"ratio_{m}"] for m in modes)
+            rounds.append(rnd)
+        if scorer is not None:
+            scorer.close()
         t = time.perf_counter()
         Predictor(args.models, precision=args.precision, threads=args.threads)
         res["startup_s"] = time.perf_counter() - t
@@ -313,10 +338,13 @@ def main(argv: list[str] | None = None) -> int:
                              med("parallel_record"),
                          "cli_end_to_end_ecg_per_s": med("e2e"), "ratio": med("ratio"),
                          "ratio_per_round": [r["ratio"] for r in rounds],
+                         **{f"cli_{m}_ecg_per_s": med(f"e2e_{m}") for m in modes},
+                         **{f"ratio_{m}": med(f"ratio_{m}") for m in modes},
                          "cpu_ms_per_ecg_one_record_per_run": float(np.median(cpu_ms["record"])),
-                         "cpu_ms_per_ecg_cli": float(np.median(cpu_ms["e2e"])),
+                         "cpu_ms_per_ecg_cli_threads": float(np.median(cpu_ms["e2e_threads"]))
+                         if "threads" in modes else None,
                          "files": n, "rounds": args.rounds, "cli_batch": args.cli_batch,
-                         "workers": args.workers}
+                         "workers": args.workers, "modes": list(modes)}
     if not args.no_torch:
         models = torch_models(predictor, x)
         if isinstance(models, str):
@@ -358,9 +386,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.rounds} interleaved rounds, each {min(th['ratio_per_round']):.2f}-"
           f"{max(th['ratio_per_round']):.2f}; {n} files, --batch {args.cli_batch}, --workers "
           f"{args.workers}); startup {res['startup_s']:.2f} s")
-    print(f"CPU time per ECG (process, all threads): pure inference one record per run "
-          f"{th['cpu_ms_per_ecg_one_record_per_run']:.1f} ms, CLI files->JSON "
-          f"{th['cpu_ms_per_ecg_cli']:.1f} ms")
+    print("CLI by worker kind: " + ", ".join(
+        f"{m} {th[f'cli_{m}_ecg_per_s']:.1f} ECG/s (ratio {th[f'ratio_{m}']:.2f})" for m in modes)
+        + (f"; {args.workers} worker processes started in {res['process_start_s']:.2f} s (not in "
+           "the figure)" if "process_start_s" in res else ""))
+    if th["cpu_ms_per_ecg_cli_threads"] is not None:
+        print(f"CPU time per ECG (process, all threads): pure inference one record per run "
+              f"{th['cpu_ms_per_ecg_one_record_per_run']:.1f} ms, CLI files->JSON (threads) "
+              f"{th['cpu_ms_per_ecg_cli_threads']:.1f} ms")
     te = res.get("torch_eager")
     if isinstance(te, dict):
         o32 = res["onnxruntime_fp32"]
