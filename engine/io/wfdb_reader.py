@@ -40,6 +40,8 @@ _INVALID = {"80": -(2**7), "508": -(2**7), "310": -(2**9), "311": -(2**9), "212"
             "16": -(2**15), "61": -(2**15), "160": -(2**15), "516": -(2**15),
             "24": -(2**23), "524": -(2**23), "32": -(2**31)}
 _FAST_FORMATS = {"16", "212"}
+#: Stands for "no invalid-sample value" (formats absent from _INVALID): below any sample.
+_NO_INVALID = np.iinfo(np.int64).min
 
 
 def read_wfdb(header_path: Path) -> EcgRecord:
@@ -200,7 +202,7 @@ def _mark_invalid(physical: np.ndarray, digital: np.ndarray, sigs: tuple[WfdbSig
     """Set NaN in `physical` (float64 `[n_sig, n]`) where `digital` (integer `[n_sig, n]`)
     holds its format's invalid-sample value; only signals whose minimum reaches that
     value are searched (the value is the format's most negative one)."""
-    invalid = np.array([_INVALID.get(s.fmt, np.iinfo(np.int64).min) for s in sigs], dtype=np.int64)
+    invalid = np.array([_INVALID.get(s.fmt, _NO_INVALID) for s in sigs], dtype=np.int64)
     for i in np.flatnonzero(digital.min(axis=1) <= invalid):
         physical[i, digital[i] == invalid[i]] = np.nan
 
@@ -208,7 +210,8 @@ def _mark_invalid(physical: np.ndarray, digital: np.ndarray, sigs: tuple[WfdbSig
 def _build_record(header: WfdbHeader, digital: np.ndarray, header_path: Path) -> EcgRecord:
     """The record from digital samples (integer `[n_sig, n]`): physical units, mV leads."""
     sigs = header.signals
-    labels = [s.description if mv_factor(s.units) is not None else None for s in sigs]
+    factors = [mv_factor(s.units) for s in sigs]  # to mV; None: not a voltage
+    labels = [s.description if f is not None else None for s, f in zip(sigs, factors)]
     lead_rows, extra_rows = order_leads(labels)
     if not lead_rows:
         names = ", ".join(s.description or "(unnamed)" for s in sigs)
@@ -220,9 +223,8 @@ def _build_record(header: WfdbHeader, digital: np.ndarray, header_path: Path) ->
     np.divide(physical, gain, out=physical)
     _mark_invalid(physical, digital, sigs)
     for i in lead_rows:
-        factor = mv_factor(sigs[i].units)
-        if factor != 1.0:
-            physical[i] *= factor
+        if factors[i] != 1.0:
+            physical[i] *= factors[i]
     if lead_rows == list(range(len(lead_rows))):  # common case: leads are the first rows
         signal = physical[:len(lead_rows)].astype(np.float32)
     else:

@@ -195,6 +195,21 @@ def test_wrong_checksum(tmp_path):
         read_ecg(header)
 
 
+def test_header_over_the_size_cap_is_refused(tmp_path):
+    """A header is read whole when it is under the cap, and refused when it is over it
+    (the cap is the reader's limit; the file may be larger)."""
+    from engine.io.files import read_bytes
+    from engine.io.wfdb_reader import MAX_HEADER_BYTES
+    header = _copy_record(LUDB[0], tmp_path)
+    text = header.read_bytes()
+    assert read_bytes(header, MAX_HEADER_BYTES + 1) == text
+    assert read_bytes(header, 10) == text[:10] and read_bytes(header) == text
+    header.write_bytes(text + b"#" + b"x" * MAX_HEADER_BYTES + b"\n")
+    assert len(read_bytes(header, MAX_HEADER_BYTES + 1)) == MAX_HEADER_BYTES + 1
+    with pytest.raises(CorruptFileError, match="too large to be a WFDB header"):
+        read_ecg(header)
+
+
 def test_absurd_sample_count_is_refused_before_allocating(tmp_path):
     header = _copy_record(LUDB[0], tmp_path)
     lines = header.read_text().splitlines()
