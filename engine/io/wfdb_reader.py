@@ -185,11 +185,12 @@ def _verify_checksums(header: WfdbHeader, digital: np.ndarray, where: Path) -> N
     """Compare each signal's 16-bit sample sum with the header's checksum field.
 
     `digital`: integer `[n_sig, n]`. Only the sums modulo 2**16 matter, so they are taken in
-    the samples' own integer type (wrapping modulo 2**32 or 2**64 keeps them)."""
+    the samples' own integer type, at least 32-bit (wrapping modulo 2**32 or 2**64 keeps
+    them; int32 sums are 3x faster than int64 ones)."""
     want = [(i, s.checksum) for i, s in enumerate(header.signals) if s.checksum is not None]
     if not want or header.n_samples is None or digital.shape[1] != header.n_samples:
         return
-    sums = digital.sum(axis=1, dtype=digital.dtype)
+    sums = digital.sum(axis=1, dtype=np.result_type(digital.dtype, np.int32))
     bad = [header.signals[i].description or str(i) for i, c in want
            if (int(sums[i]) - c) % 65536 != 0]
     if bad:
