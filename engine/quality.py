@@ -178,19 +178,24 @@ def noise_measures(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _standard_leads(record: EcgRecord, n_samples: int) -> tuple[list[str], np.ndarray]:
     """The standard leads `record` contains (first occurrence of each), in `LEADS` order,
-    and their first `n_samples` samples as a new array `[len(names), <= n_samples]` in mV
-    with NaN and +-inf replaced by 0: float32 for a float32 record (the readers' dtype;
-    flatness and clipping compare values exactly, the same in either dtype), else float64."""
+    and their first `n_samples` samples `[len(names), <= n_samples]` in mV with NaN and
+    +-inf replaced by 0: float32 for a float32 record (the readers' dtype; flatness and
+    clipping compare values exactly, the same in either dtype), else float64. A view of
+    `record.signal` when the leads are its first rows in order and all finite (the
+    readers' layout); not to be written to."""
     rows: dict[str, int] = {}
     for i, name in enumerate(record.leads):
         if name in LEADS and name not in rows:
             rows[name] = i
     present = [n for n in LEADS if n in rows]
-    leads = np.asarray(record.signal)[[rows[n] for n in present], :n_samples]
+    index = [rows[n] for n in present]
+    sig = np.asarray(record.signal)
+    leads = sig[:len(index), :n_samples] if index == list(range(len(index))) \
+        else sig[index, :n_samples]
     if leads.dtype != np.float32:
         leads = leads.astype(np.float64)
     if not np.isfinite(leads).all():
-        np.nan_to_num(leads, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        leads = np.nan_to_num(leads, nan=0.0, posinf=0.0, neginf=0.0)
     return present, leads
 
 
@@ -213,7 +218,7 @@ def assess_quality(record: EcgRecord, ecg_input: EcgInput) -> QualityFlags:
     is_flat_lead = flat_rows(leads, fs)
     flat = [n for n, f in zip(present, is_flat_lead) if f]
     live = [n for n, f in zip(present, is_flat_lead) if not f]
-    live_sig = leads[~is_flat_lead]
+    live_sig = leads[~is_flat_lead] if is_flat_lead.any() else leads
     saturated = [n for n, s in zip(live, saturated_rows(live_sig, fs)) if s]
     noisy: list[str] = []
     if live and fs > 2 * NOISE_CUTOFF_HZ + 10:
