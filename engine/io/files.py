@@ -7,6 +7,7 @@ and says what to do, so that no `OSError` escapes a reader.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from engine.errors import MissingFileError, ReadError
@@ -29,13 +30,14 @@ def check_file(path: str | os.PathLike, what: str = "file") -> Path:
     """
     p = Path(os.fspath(path))
     try:
-        if p.is_dir():
+        mode = _mode(p)
+        if mode is not None and stat.S_ISDIR(mode):
             raise ReadError(f"{p} is a folder, not {_a(what)}. Choose a file inside it "
                             f"(for WFDB records, the .hea header file).")
-        if not p.exists():
+        if mode is None:
             raise MissingFileError(f"The {what} {p} does not exist. Check the path, or copy the "
                                    f"file here again.")
-        if not p.is_file():
+        if not stat.S_ISREG(mode):
             raise ReadError(f"{p} is not {_a(what)} (it is a device, pipe or socket).")
         if not os.access(p, os.R_OK):
             raise ReadError(f"You are not allowed to read the {what} {p}. Ask for read "
@@ -43,6 +45,19 @@ def check_file(path: str | os.PathLike, what: str = "file") -> Path:
     except OSError as exc:  # e.g. a path too long, or an unreadable parent folder
         raise ReadError(f"Cannot access the {what} {p}: {exc.strerror or exc}.") from exc
     return p
+
+
+def _mode(p: Path) -> int | None:
+    """`st_mode` of `p` (links followed) from one stat call; None where `Path.exists()`
+    says that `p` does not exist. Other OSErrors propagate, as they do from `exists()`."""
+    try:
+        return p.stat().st_mode
+    except ValueError:  # e.g. an embedded NUL byte: exists() is False
+        return None
+    except OSError:
+        if p.exists():  # asked again on this error path only: exists() knows what to ignore
+            raise
+        return None
 
 
 def file_size(path: Path, what: str = "file") -> int:
@@ -54,10 +69,18 @@ def file_size(path: Path, what: str = "file") -> int:
 
 
 def read_bytes(path: Path, limit: int | None = None, what: str = "file") -> bytes:
-    """The first `limit` bytes of `path` (all of it when None); typed errors only."""
+    """The first `limit` bytes of `path` (all of it when None); typed errors only.
+
+    A regular file smaller than `limit` is read whole, without a `limit`-sized buffer
+    (reading 1 KiB with a 4 MiB limit costs three times as much otherwise)."""
     try:
         with open(path, "rb") as fh:
-            return fh.read() if limit is None else fh.read(limit)
+            if limit is None:
+                return fh.read()
+            st = os.fstat(fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size < limit:
+                return fh.read()[:limit]  # [:limit]: the file may have grown meanwhile
+            return fh.read(limit)
     except PermissionError as exc:
         raise ReadError(f"You are not allowed to read the {what} {path}. Ask for read "
                         f"permission or copy the file somewhere you can read.") from exc

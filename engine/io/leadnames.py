@@ -10,6 +10,7 @@ case-insensitively: `i`, `II`, `Lead III`, `lead_avr`, `AVL`, `MDC_ECG_LEAD_aVF`
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from engine.constants import LEADS
 
@@ -47,7 +48,14 @@ def canonical_lead(name: str | None) -> str | None:
     """
     if not name:
         return None
-    text = str(name).strip()
+    return _canonical_text(str(name))
+
+
+@lru_cache(maxsize=1024)
+def _canonical_text(label: str) -> str | None:
+    """`canonical_lead` of a non-empty label (cached: readers meet the same few labels
+    in every file, twice per file)."""
+    text = label.strip()
     if text.startswith("-"):
         return None  # an inverted lead (e.g. Cabrera -aVR) is not the lead itself
     code = _CODE_RE.match(text)

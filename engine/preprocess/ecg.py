@@ -116,8 +116,12 @@ def assemble_leads(record: EcgRecord,
     for i, name in enumerate(record.leads):
         if name in _ROW and name not in rows:
             rows[name] = i
-    out = np.zeros((len(LEADS), sig.shape[1]), dtype=np.float64)
-    out[[_ROW[name] for name in rows]] = sig[list(rows.values())]
+    src, dst = list(rows.values()), [_ROW[name] for name in rows]
+    if src == dst == list(range(len(LEADS))):  # the readers' layout: the 12 leads, in order
+        out = sig[:len(LEADS)].astype(np.float64)
+    else:
+        out = np.zeros((len(LEADS), sig.shape[1]), dtype=np.float64)
+        out[dst] = sig[src]
     if not np.isfinite(out).all():
         np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 

@@ -169,7 +169,10 @@ def minmax_scale(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     mn = x.min(axis=-1, keepdims=True)
     rng = x.max(axis=-1, keepdims=True) - mn
     flat = rng <= FLAT_RANGE_MV
-    unit = (x - mn) / np.where(flat, 1.0, rng)
-    out = unit * (hi - lo) + lo
-    out = np.where(flat, (lo + hi) / 2.0, out)
+    out = x - mn  # then in place: ((x - min) / range) * (hi - lo) + lo
+    out /= np.where(flat, 1.0, rng)
+    out *= hi - lo
+    out += lo
+    if flat.any():
+        out[np.broadcast_to(flat, out.shape)] = (lo + hi) / 2.0
     return np.clip(out, lo, hi, out=out)

@@ -52,6 +52,11 @@ def test_mahalanobis_distance_matches_definition(bundle):
     expected = np.sqrt(np.einsum("ni,ij,nj->n", d, stats.precision, d))
     np.testing.assert_allclose(stats.distance(e), expected, rtol=1e-12)
     assert stats.distance(stats.mean) == 0.0
+    for row in e:  # one embedding [D] -> a 0-d distance, the plain formula's value
+        one = stats.distance(row)
+        assert one.shape == ()
+        diff = row - stats.mean
+        np.testing.assert_allclose(one, np.sqrt(diff @ stats.precision @ diff), rtol=1e-12)
 
 
 def test_flipped_byte_in_a_model_file_is_refused_naming_the_file(bundle):

@@ -64,6 +64,20 @@ def test_output_exactly_in_range_with_extremes_on_every_lead(path: Path) -> None
     json.dumps(out.report)  # JSON-ready
 
 
+def test_minmax_scale_equals_the_plain_formula() -> None:
+    """minmax_scale (computed in place) gives exactly the bits of the formula written out,
+    for ordinary, flat and tiny-range rows and any target interval."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 1, (6, 1000)) * np.array([[1], [1e-3], [1e-8], [0], [50], [1]])
+    x[5] = 0.25  # flat
+    for lo, hi in ((-1.0, 1.0), (0.0, 1.0), (-3.5, 2.25)):
+        mn, mx = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
+        flat = mx - mn <= filters.FLAT_RANGE_MV
+        plain = (x - mn) / np.where(flat, 1.0, mx - mn) * (hi - lo) + lo
+        plain = np.clip(np.where(flat, (lo + hi) / 2.0, plain), lo, hi)
+        np.testing.assert_array_equal(filters.minmax_scale(x, lo, hi), plain)
+
+
 def test_ten_second_500hz_record_is_one_window(cinc: EcgRecord) -> None:
     rep = preprocess_ecg(cinc).report
     assert rep["original_fs"] == 500.0 and rep["original_seconds"] == 10.0

@@ -160,10 +160,8 @@ def _naive_saturated(x: np.ndarray, fs: float) -> bool:
     return total / fs >= SATURATION_MIN_TOTAL_S
 
 
-def test_vectorised_flat_and_saturation_match_the_per_lead_definition(rec: EcgRecord) -> None:
-    """flat_rows / saturated_rows over all leads at once equal the obvious per-lead loop,
-    on a real record with defects injected into different leads (and on the clean leads)."""
-    from engine.quality import flat_rows, saturated_rows
+def _with_defects(rec: EcgRecord) -> np.ndarray:
+    """The first 12 leads of `rec` as float64 `[12, n]` with defects injected into leads 1-5."""
     rng = np.random.default_rng(3)
     sig = rec.signal[:12].astype(np.float64).copy()
     n, fs = sig.shape[1], rec.fs
@@ -172,8 +170,43 @@ def test_vectorised_flat_and_saturation_match_the_per_lead_definition(rec: EcgRe
     sig[3] = np.clip(sig[3], None, np.quantile(sig[3], 0.9))  # clipped at the top
     sig[4] = np.clip(sig[4], np.quantile(sig[4], 0.2), np.quantile(sig[4], 0.8))  # both sides
     sig[5, : int(0.5 * fs)] = sig[5].max()  # one long run at the maximum
+    return sig
+
+
+def test_vectorised_flat_and_saturation_match_the_per_lead_definition(rec: EcgRecord) -> None:
+    """flat_rows / saturated_rows over all leads at once equal the obvious per-lead loop,
+    on a real record with defects injected into different leads (and on the clean leads)."""
+    from engine.quality import flat_rows, saturated_rows
+    sig, fs = _with_defects(rec), rec.fs
     flat, sat = flat_rows(sig, fs), saturated_rows(sig, fs)
     assert list(flat) == [_naive_flat(r, fs) for r in sig]
     assert list(sat) == [_naive_saturated(r, fs) for r in sig]
     assert flat[1] and flat[2] and sat[3] and sat[4] and sat[5]
     assert not flat[[0, 3, 4, 5, 6]].any() and not sat[[0, 6, 7]].any()
+
+
+def test_float32_samples_give_the_float64_answers(rec: EcgRecord) -> None:
+    """The readers' float32 samples are judged without a float64 copy: flat and clipped
+    leads are the same as for the same values in float64, and the noise measures equal
+    the plain power-spectrum formula."""
+    from engine.quality import flat_rows, saturated_rows
+    fs = rec.fs
+    sig32 = _with_defects(rec).astype(np.float32)
+    sig32[7] += np.float32(0.2) * np.sin(np.arange(sig32.shape[1]) * 0.9).astype(np.float32)  # noisy
+    sig64 = sig32.astype(np.float64)
+    flat = flat_rows(sig32, fs)
+    assert np.array_equal(flat, flat_rows(sig64, fs))
+    assert np.array_equal(saturated_rows(sig32, fs), saturated_rows(sig64, fs))
+    live = sig64[~flat]  # as assess_quality: noise is measured on the leads that are not flat
+    x = live - live.mean(axis=-1, keepdims=True)
+    power = np.abs(np.fft.rfft(x, axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[-1], 1.0 / fs)
+    high = power[:, freqs >= 40.0].sum(axis=-1)
+    band = power[:, (freqs >= 0.5) & (freqs < 40.0)].sum(axis=-1)
+    ratio, rms = noise_measures(sig32[~flat], fs)
+    np.testing.assert_allclose(ratio, high / band, rtol=1e-12)
+    np.testing.assert_allclose(rms, np.sqrt(2.0 * high) / x.shape[-1], rtol=1e-12)
+    leads = rec.leads[:12]
+    as32 = flags_for(EcgRecord(signal=sig32, fs=fs, leads=leads))
+    assert as32 == flags_for(EcgRecord(signal=sig64, fs=fs, leads=leads))
+    assert as32.flat_leads and as32.saturated_leads and as32.noisy_leads

@@ -133,6 +133,29 @@ def test_other_formats_written_by_wfdb_read_back_equal(tmp_path, fmt):
         np.testing.assert_allclose(rec.signal, read_ecg(PTBXL).signal, rtol=1e-6, atol=1e-7)
 
 
+def test_leads_in_any_order_with_extra_channel_match_wfdb(tmp_path):
+    """Leads stored out of canonical order, in mixed units, beside a non-ECG channel: each
+    lead comes back, by name, with wfdb's own physical values (in mV)."""
+    ref = wfdb.rdrecord(str(PTBXL.with_suffix("")), physical=False)
+    names = ["i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6"]
+    order = [5, 0, 11, 3, 1, 2, 4, 6, 7, 8, 9, 10]
+    digital = np.concatenate([ref.d_signal[:, order], ref.d_signal[:, :1]], axis=1)
+    units = ["uV" if k % 3 == 0 else "mV" for k in range(12)] + ["mmHg"]
+    wfdb.wrsamp("mix", fs=100, units=units, sig_name=[names[k] for k in order] + ["abp"],
+                d_signal=digital.astype(np.int64), fmt=["16"] * 13,
+                adc_gain=[1000.0 + 10 * k for k in range(13)], baseline=[k - 6 for k in range(13)],
+                write_dir=str(tmp_path))
+    rec = read_ecg(tmp_path / "mix.hea")
+    written = wfdb.rdrecord(str(tmp_path / "mix"))
+    assert rec.leads == LEADS and rec.extra_names == ("abp",)
+    for column, k in enumerate(order):
+        scale = 1e-3 if units[column] == "uV" else 1.0
+        expected = (written.p_signal[:, column] * scale).astype(np.float32)
+        np.testing.assert_allclose(rec.signal[k], expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(rec.extra_signal[0], written.p_signal[:, 12].astype(np.float32),
+                               rtol=1e-6)
+
+
 def test_invalid_sample_value_becomes_nan(tmp_path):
     header = _copy_record(PTBXL, tmp_path)
     raw = bytearray((tmp_path / "00001_lr.dat").read_bytes())
@@ -192,6 +215,21 @@ def test_wrong_checksum(tmp_path):
     header = _copy_record(LUDB[0], tmp_path)
     header.write_text(header.read_text().replace("-120 -32198 0 i", "-120 -32197 0 i"))
     with pytest.raises(CorruptFileError, match="checksum"):
+        read_ecg(header)
+
+
+def test_header_over_the_size_cap_is_refused(tmp_path):
+    """A header is read whole when it is under the cap, and refused when it is over it
+    (the cap is the reader's limit; the file may be larger)."""
+    from engine.io.files import read_bytes
+    from engine.io.wfdb_reader import MAX_HEADER_BYTES
+    header = _copy_record(LUDB[0], tmp_path)
+    text = header.read_bytes()
+    assert read_bytes(header, MAX_HEADER_BYTES + 1) == text
+    assert read_bytes(header, 10) == text[:10] and read_bytes(header) == text
+    header.write_bytes(text + b"#" + b"x" * MAX_HEADER_BYTES + b"\n")
+    assert len(read_bytes(header, MAX_HEADER_BYTES + 1)) == MAX_HEADER_BYTES + 1
+    with pytest.raises(CorruptFileError, match="too large to be a WFDB header"):
         read_ecg(header)
 
 
