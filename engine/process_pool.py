@@ -3,11 +3,11 @@
 `ProcessScorer(spec, workers)` starts `workers` processes (the "spawn" start
 method on every platform: onnxruntime is not fork-safe), each opening its own
 `Predictor` from a `PredictorSpec` (bundle re-verified, one intra-op thread per
-session). `score(items)` sends file paths to them and yields one
-`engine.batch.FileResult` per item, in input order, with at most `prefetch`
-files in flight (bounded memory). Each worker runs exactly what the thread mode
-runs (`engine.batch.load_and_score`), so outputs are bit-identical to it and to
-the app.
+session). `score(items)` sends file paths to them, `files_per_task` at a time, and
+yields one `engine.batch.FileResult` per item, in input order, with at most
+`prefetch` files in flight (bounded memory). Each worker runs exactly what the
+thread mode runs (`engine.batch.load_and_score_many`), so outputs are
+bit-identical to it and to the app.
 
 Why processes: in one process the Python and numpy work of reading and
 preprocessing holds the GIL, so file threads stop scaling at a few cores
@@ -33,10 +33,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from engine.batch import FileResult, InputItem, load_and_score
+from engine.batch import FILES_PER_TASK, FileResult, InputItem, chunks, load_and_score_many
 from engine.errors import InferenceError
 
 log = logging.getLogger(__name__)
+
+#: Seconds given to worker processes to exit when the scorer stops, before they are terminated.
+STOP_TIMEOUT_S = 10.0
 
 #: Message of a file whose worker process died twice while scoring it.
 WORKER_DIED = ("the worker process scoring this file stopped unexpectedly, twice (killed by the "
@@ -83,14 +86,29 @@ def worker_predictor():
     return _worker_predictor
 
 
-def score_in_worker(item: InputItem) -> FileResult:
-    """Read, preprocess, quality-check and score one file with the worker's Predictor."""
-    return load_and_score(_worker_predictor, item)
+def score_in_worker(items: list[InputItem]) -> list[FileResult]:
+    """Read, preprocess, quality-check and score files with the worker's Predictor."""
+    return load_and_score_many(_worker_predictor, items)
 
 
-def _ready(item: InputItem) -> InputItem:
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shut `pool` down; terminate any of its processes still alive after STOP_TIMEOUT_S (a
+    worker killed at the wrong moment can leave another blocked on a shared queue lock)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # CPython 3.8-3.13
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in processes:
+        if proc.is_alive():
+            log.warning("worker process %s did not stop; terminating it", proc.pid)
+            proc.terminate()
+            proc.join(1.0)
+
+
+def _ready(items: list[InputItem]) -> list[FileResult]:
     """A no-op task: returns once a worker has started and opened the bundle."""
-    return item
+    return []
 
 
 class ProcessScorer:
@@ -99,19 +117,23 @@ class ProcessScorer:
     Args:
         spec: how each worker opens its Predictor.
         workers: number of processes (>= 1).
-        prefetch: most files in flight (default 4 per worker).
-        task: the per-file function run in the workers (module-level, picklable; it may use
-            the worker's Predictor through `worker_predictor()`); default: read, preprocess,
-            quality-check and score the file (`engine.batch.load_and_score`).
+        prefetch: most files in flight (default 4 tasks per worker).
+        files_per_task: files sent to a worker together.
+        task: the function run in the workers on a list of items, returning one FileResult
+            per item (module-level, picklable; it may use the worker's Predictor through
+            `worker_predictor()`); default: read, preprocess, quality-check and score the
+            files (`engine.batch.load_and_score_many`).
     """
 
     def __init__(self, spec: PredictorSpec, workers: int, prefetch: int | None = None,
-                 task: Callable[[InputItem], FileResult] | None = None):
+                 files_per_task: int = FILES_PER_TASK,
+                 task: Callable[[list[InputItem]], list[FileResult]] | None = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.spec = spec
         self.workers = int(workers)
-        self.prefetch = int(prefetch or 4 * self.workers)
+        self.files_per_task = max(1, int(files_per_task))
+        self.prefetch = int(prefetch or 4 * self.workers * self.files_per_task)
         self.task = task or score_in_worker
         self.restarts = 0
         self._pool: ProcessPoolExecutor | None = None
@@ -137,7 +159,7 @@ class ProcessScorer:
         if self._pool is None:
             self._pool = self._new_pool()
         # the pool starts processes on demand; enough simultaneous no-op tasks start them all
-        probes = [self._pool.submit(_ready, InputItem(str(i))) for i in range(4 * self.workers)]
+        probes = [self._pool.submit(_ready, [InputItem(str(i))]) for i in range(4 * self.workers)]
         try:
             for f in probes:
                 f.result()
@@ -148,64 +170,69 @@ class ProcessScorer:
         return time.perf_counter() - t
 
     def close(self) -> None:
-        """Stop the worker processes."""
+        """Stop the worker processes (those still running after STOP_TIMEOUT_S are terminated)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            _stop(self._pool)
             self._pool = None
 
     def _restart(self) -> None:
         """A fresh pool after a worker died; raises InferenceError if its workers cannot start
         (a file cannot cause that: the probe reads none)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            _stop(self._pool)
         self._pool = self._new_pool()
         self.restarts += 1
         try:
-            self._pool.submit(_ready, InputItem("")).result()
+            self._pool.submit(_ready, []).result()
         except BrokenProcessPool as exc:
             self.close()
             raise InferenceError(f"the worker processes could not be restarted ({exc}); "
                                  "use --parallel threads") from None
 
-    def _submit(self, item: InputItem) -> Future:
+    def _submit(self, items: list[InputItem]) -> Future:
         if self._pool is None:
             self._pool = self._new_pool()
-        return self._pool.submit(self.task, item)
+        return self._pool.submit(self.task, items)
 
-    def _recover(self, item: InputItem, pending: deque) -> FileResult:
-        """A worker died: restart the pool, retry `item` alone, resubmit the rest of `pending`."""
-        log.warning("a worker process stopped unexpectedly while %s was in flight; restarting "
-                    "the workers", item.path)
-        self._restart()
-        try:  # alone, so that a second death is this file's doing
-            result = self._submit(item).result()
+    def _alone(self, item: InputItem) -> FileResult:
+        """`item` scored alone in the (fresh) pool, so that a death is this file's doing."""
+        try:
+            return self._submit([item]).result()[0]
         except BrokenProcessPool:
             self._restart()
-            result = FileResult(item.path, False, WORKER_DIED)
-        kept = [(it, f) if f.done() and not f.cancelled() and f.exception() is None
-                else (it, self._submit(it)) for it, f in pending]
+            return FileResult(item.path, False, WORKER_DIED)
+
+    def _recover(self, task: list[InputItem], pending: deque) -> list[FileResult]:
+        """A worker died: restart the pool, retry each file of `task` alone, resubmit the
+        unfinished tasks of `pending`."""
+        log.warning("a worker process stopped unexpectedly while scoring %d file(s) from %s on; "
+                    "restarting the workers", len(task), task[0].path)
+        self._restart()
+        results = [self._alone(item) for item in task]
+        kept = [(t, f) if f.done() and not f.cancelled() and f.exception() is None
+                else (t, self._submit(t)) for t, f in pending]
         pending.clear()
         pending.extend(kept)
-        return result
+        return results
 
     def score(self, items: Iterable[InputItem]) -> Iterator[FileResult]:
         """One `FileResult` per item, in input order, as soon as each is done."""
-        it = iter(items)
-        pending: deque[tuple[InputItem, Future]] = deque()
+        it = chunks(items, self.files_per_task)
+        pending: deque[tuple[list[InputItem], Future]] = deque()
 
         def fill() -> None:
-            while len(pending) < self.prefetch:
-                item = next(it, None)
-                if item is None:
+            while len(pending) * self.files_per_task < self.prefetch:
+                task = next(it, None)
+                if task is None:
                     return
-                pending.append((item, self._submit(item)))
+                pending.append((task, self._submit(task)))
 
         fill()
         while pending:
-            item, future = pending.popleft()
+            task, future = pending.popleft()
             try:
-                result = future.result()
+                results = future.result()
             except BrokenProcessPool:
-                result = self._recover(item, pending)
+                results = self._recover(task, pending)
             fill()
-            yield result
+            yield from results
