@@ -51,8 +51,17 @@ FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
 _GLOB_CHARS = set("*?[")
 #: Files one worker task reads, preprocesses and scores together (`load_and_score_many`):
 #: on the 2-core machine 8 files per task took 0.4 ms less file work per file and, model by
-#: model, 0.6 ms less inference than one file per task (docs/results/inference.md).
-FILES_PER_TASK = 8
+#: model, 0.6 ms less inference than one file per task; worker processes scored 0.875, 0.90,
+#: 0.93 and 0.93 of pure inference with 4, 8, 16 and 32 (docs/results/inference.md).
+FILES_PER_TASK = 16
+
+
+def files_per_task(n_inputs: int | None, workers: int) -> int:
+    """Files per worker task: FILES_PER_TASK, or fewer when the run is known to hold only
+    `n_inputs` files, so that every worker gets some (None: unknown, a large run)."""
+    if n_inputs is None:
+        return FILES_PER_TASK
+    return max(1, min(FILES_PER_TASK, -(-n_inputs // max(1, workers))))
 
 
 @dataclass(frozen=True)
@@ -232,7 +241,7 @@ def chunks(items: Iterable[InputItem], size: int) -> Iterator[list[InputItem]]:
 
 def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
                 prefetch: int = 32, micro_batch: int = 0,
-                files_per_task: int = FILES_PER_TASK) -> Iterator[FileResult]:
+                task_size: int = FILES_PER_TASK) -> Iterator[FileResult]:
     """Score files in input order, several at a time.
 
     Args:
@@ -241,7 +250,8 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
         items: input items (e.g. from `iter_inputs`), consumed lazily.
         workers: worker threads: whole files in parallel (default mode) or readers
             feeding the inference loop (`micro_batch` > 0).
-        prefetch: most files in flight (bounds memory).
+        prefetch: most files in flight (bounds memory; in the default mode at least two
+            tasks of `task_size` files per worker).
         micro_batch: 0 (default): each record's windows in their own onnxruntime run,
             exactly as `Predictor.predict_ecg` does, so outputs are bit-identical to the
             app's. N > 0: gather windows of several files already read, up to N per run
@@ -249,14 +259,14 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
             the app's: ~1e-7 with fp32 models; with int8 models, whose dynamic
             quantisation computes activation scales over the whole run, up to ~4e-4 in
             probability on the shipped bundle).
-        files_per_task: files a worker handles together in the default mode
+        task_size: files a worker handles together in the default mode
             (`load_and_score_many`; same outputs whatever the value).
 
     Yields:
         One `FileResult` per item, in order.
     """
     if micro_batch <= 0:
-        yield from _score_chunks(predictor, items, workers, prefetch, files_per_task)
+        yield from _score_chunks(predictor, items, workers, prefetch, task_size)
         return
     it = iter(items)
     pending: deque[Future] = deque()
@@ -281,13 +291,14 @@ def score_files(predictor: Any, items: Iterable[InputItem], *, workers: int = 2,
 
 
 def _score_chunks(predictor: Any, items: Iterable[InputItem], workers: int, prefetch: int,
-                  files_per_task: int) -> Iterator[FileResult]:
+                  task_size: int) -> Iterator[FileResult]:
     """The default mode of `score_files`: `load_and_score_many` on chunks of files in threads."""
-    it = chunks(items, files_per_task)
+    it = chunks(items, task_size)
     pending: deque[Future] = deque()
+    limit = max(prefetch, 2 * workers * task_size)  # every worker busy, one task queued
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cromotex-file") as pool:
         def fill() -> None:
-            while len(pending) * files_per_task < max(1, prefetch):
+            while len(pending) * task_size < limit:
                 chunk = next(it, None)
                 if chunk is None:
                     return

@@ -17,7 +17,7 @@ import sys
 from contextlib import nullcontext
 from typing import Any, TextIO
 
-from engine.batch import InputItem, iter_inputs, score_files
+from engine.batch import InputItem, files_per_task, iter_inputs, score_files
 from engine.errors import CromotexError
 from engine.inference import DEFAULT_THREADS, DEVICES, PRECISIONS, Predictor
 from engine.io import read_cxr
@@ -31,10 +31,11 @@ PROGRESS_MIN_FILES = 3
 #: Default number of files scored in parallel: one per CPU (at most 16).
 DEFAULT_WORKERS = max(1, min(16, os.cpu_count() or 1))
 #: `--parallel auto` scores files in worker processes (instead of threads) when there are at
-#: least this many workers and inputs: processes take 1-2 s to start but, unlike threads, do
-#: not share one GIL (docs/results/inference.md).
-PROCESS_MIN_WORKERS = 4
-PROCESS_MIN_FILES = 500
+#: least this many workers and inputs: processes take 1-3 s to start but, unlike threads, do
+#: not share one GIL: measured 141 vs 126 ECG/s on 2 cores, 294 vs 106 on 16
+#: (docs/results/inference.md), so they pay off from about a thousand files.
+PROCESS_MIN_WORKERS = 2
+PROCESS_MIN_FILES = 1000
 PARALLEL_MODES = ("auto", "processes", "threads")
 
 
@@ -110,9 +111,11 @@ def use_processes(args: argparse.Namespace, n_inputs: int) -> bool:
     return args.batch == 0 and args.workers >= PROCESS_MIN_WORKERS and n_inputs >= PROCESS_MIN_FILES
 
 
-def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO) -> ProcessScorer | None:
+def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO,
+                    task_size: int) -> ProcessScorer | None:
     """Started worker processes, or None (with a warning) when they cannot start here."""
-    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), args.workers)
+    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), args.workers,
+                           task_size=task_size)
     try:
         scorer.start()
     except CromotexError as exc:
@@ -144,10 +147,12 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     if cxr is not None and not cxr["ok"]:
         err.write(f"cromotex predict: chest X-ray {args.cxr}: {cxr['error']}\n")
 
-    head, items = _peek(iter_inputs(args.inputs), max(PROGRESS_MIN_FILES + 1, PROCESS_MIN_FILES))
+    peek = max(PROGRESS_MIN_FILES + 1, PROCESS_MIN_FILES)
+    head, items = _peek(iter_inputs(args.inputs), peek)
+    task_size = files_per_task(len(head) if len(head) < peek else None, args.workers)
     own_scorer = None
     if scorer is None and use_processes(args, len(head)):
-        scorer = own_scorer = _process_scorer(predictor, args, err)
+        scorer = own_scorer = _process_scorer(predictor, args, err, task_size)
     bar = None
     if len(head) > PROGRESS_MIN_FILES and not args.no_progress:
         from tqdm import tqdm
@@ -155,8 +160,8 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     writer = CsvWriter(out) if args.format == "csv" else None
     n = n_bad = 0
     results = scorer.score(items) if scorer is not None else \
-        score_files(predictor, items, workers=args.workers,
-                    prefetch=max(8, 4 * args.workers, 2 * args.batch), micro_batch=args.batch)
+        score_files(predictor, items, workers=args.workers, prefetch=max(8, 4 * args.workers, 2 * args.batch),
+                    micro_batch=args.batch, task_size=task_size)
     try:
         for r in results:
             obj = result_json(r, model, cxr)

@@ -3,7 +3,7 @@
 `ProcessScorer(spec, workers)` starts `workers` processes (the "spawn" start
 method on every platform: onnxruntime is not fork-safe), each opening its own
 `Predictor` from a `PredictorSpec` (bundle re-verified, one intra-op thread per
-session). `score(items)` sends file paths to them, `files_per_task` at a time, and
+session). `score(items)` sends file paths to them, `task_size` at a time, and
 yields one `engine.batch.FileResult` per item, in input order, with at most
 `prefetch` files in flight (bounded memory). Each worker runs exactly what the
 thread mode runs (`engine.batch.load_and_score_many`), so outputs are
@@ -117,8 +117,8 @@ class ProcessScorer:
     Args:
         spec: how each worker opens its Predictor.
         workers: number of processes (>= 1).
-        prefetch: most files in flight (default 4 tasks per worker).
-        files_per_task: files sent to a worker together.
+        prefetch: most files in flight (default 2 tasks per worker).
+        task_size: files sent to a worker together.
         task: the function run in the workers on a list of items, returning one FileResult
             per item (module-level, picklable; it may use the worker's Predictor through
             `worker_predictor()`); default: read, preprocess, quality-check and score the
@@ -126,14 +126,14 @@ class ProcessScorer:
     """
 
     def __init__(self, spec: PredictorSpec, workers: int, prefetch: int | None = None,
-                 files_per_task: int = FILES_PER_TASK,
+                 task_size: int = FILES_PER_TASK,
                  task: Callable[[list[InputItem]], list[FileResult]] | None = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.spec = spec
         self.workers = int(workers)
-        self.files_per_task = max(1, int(files_per_task))
-        self.prefetch = int(prefetch or 4 * self.workers * self.files_per_task)
+        self.task_size = max(1, int(task_size))
+        self.prefetch = int(prefetch or 2 * self.workers * self.task_size)
         self.task = task or score_in_worker
         self.restarts = 0
         self._pool: ProcessPoolExecutor | None = None
@@ -217,11 +217,11 @@ class ProcessScorer:
 
     def score(self, items: Iterable[InputItem]) -> Iterator[FileResult]:
         """One `FileResult` per item, in input order, as soon as each is done."""
-        it = chunks(items, self.files_per_task)
+        it = chunks(items, self.task_size)
         pending: deque[tuple[list[InputItem], Future]] = deque()
 
         def fill() -> None:
-            while len(pending) * self.files_per_task < self.prefetch:
+            while len(pending) * self.task_size < self.prefetch:
                 task = next(it, None)
                 if task is None:
                     return

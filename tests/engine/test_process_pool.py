@@ -13,7 +13,7 @@ import sys
 import pytest
 from bundle_factory import REPO, make_bundle
 
-from engine.batch import InputItem, load_and_score
+from engine.batch import FILES_PER_TASK, InputItem, files_per_task, load_and_score
 from engine.cli import build_predict_parser, main, use_processes
 from engine.constants import PATHOLOGIES
 from engine.inference import Predictor
@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_run_loses_no_file(bundle_dir, reference):
     items = [InputItem(str(REPO / GOOD[k % len(GOOD)])) for k in range(24)]
     results = []
     # one file per task, so that killing a worker after 2 results leaves work in flight
-    with ProcessScorer(PredictorSpec.of(predictor), workers=2, files_per_task=1) as scorer:
+    with ProcessScorer(PredictorSpec.of(predictor), workers=2, task_size=1) as scorer:
         scorer.start()
         for r in scorer.score(items):
             if len(results) == 2:  # as the out-of-memory killer would
@@ -116,14 +116,22 @@ def test_a_file_that_kills_its_worker_every_time_is_skipped(bundle_dir, referenc
         assert set(probabilities(r)) == set(PATHOLOGIES)
 
 
-def test_auto_uses_processes_only_for_big_runs_on_several_cores():
+def test_auto_uses_processes_only_for_big_runs_with_several_workers():
     parse = build_predict_parser().parse_args
     assert not use_processes(parse(["x", "--workers", "8"]), 10)
-    assert use_processes(parse(["x", "--workers", "8"]), 500)
-    assert not use_processes(parse(["x", "--workers", "2"]), 10_000)
+    assert not use_processes(parse(["x", "--workers", "8"]), 999)
+    assert use_processes(parse(["x", "--workers", "8"]), 1000)
+    assert use_processes(parse(["x", "--workers", "2"]), 10_000)
+    assert not use_processes(parse(["x", "--workers", "1"]), 10_000)
     assert not use_processes(parse(["x", "--workers", "8", "--batch", "16"]), 10_000)
     assert use_processes(parse(["x", "--workers", "1", "--parallel", "processes"]), 1)
     assert not use_processes(parse(["x", "--workers", "8", "--parallel", "threads"]), 10_000)
+
+
+def test_tasks_are_smaller_when_a_small_run_would_leave_workers_idle():
+    assert files_per_task(None, 2) == FILES_PER_TASK
+    assert files_per_task(10_000, 16) == FILES_PER_TASK
+    assert files_per_task(10, 2) == 5 and files_per_task(3, 8) == 1 and files_per_task(0, 2) == 1
 
 
 def test_processes_with_batch_is_a_usage_error(bundle_dir, capsys):
