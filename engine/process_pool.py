@@ -81,11 +81,6 @@ def _init_worker(spec: PredictorSpec) -> None:
                                   threads=spec.threads, parallel_models=False)
 
 
-def worker_predictor():
-    """The `Predictor` of the calling worker process (None outside one)."""
-    return _worker_predictor
-
-
 def score_in_worker(items: list[InputItem]) -> list[FileResult]:
     """Read, preprocess, quality-check and score files with the worker's Predictor."""
     return load_and_score_many(_worker_predictor, items)
@@ -117,12 +112,12 @@ class ProcessScorer:
     Args:
         spec: how each worker opens its Predictor.
         workers: number of processes (>= 1).
-        prefetch: most files in flight (default 2 tasks per worker).
+        prefetch: most files in flight (bounds memory; at least 2 tasks per worker, so
+            that every worker is busy with one queued).
         task_size: files sent to a worker together.
         task: the function run in the workers on a list of items, returning one FileResult
-            per item (module-level, picklable; it may use the worker's Predictor through
-            `worker_predictor()`); default: read, preprocess, quality-check and score the
-            files (`engine.batch.load_and_score_many`).
+            per item (module-level, picklable); default `score_in_worker`: read, preprocess,
+            quality-check and score the files with the worker's Predictor.
     """
 
     def __init__(self, spec: PredictorSpec, workers: int, prefetch: int | None = None,
@@ -133,7 +128,7 @@ class ProcessScorer:
         self.spec = spec
         self.workers = int(workers)
         self.task_size = max(1, int(task_size))
-        self.prefetch = int(prefetch or 2 * self.workers * self.task_size)
+        self.prefetch = max(int(prefetch or 0), 2 * self.workers * self.task_size)
         self.task = task or score_in_worker
         self.restarts = 0
         self._pool: ProcessPoolExecutor | None = None
