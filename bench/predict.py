@@ -13,7 +13,10 @@ Figures (printed as a table, optionally written as JSON):
   faster one) vs end to end through the CLI code path (`engine.cli.run_predict`, as
   `cromotex predict FOLDER -o OUT` runs it: files -> JSON lines, reading and
   preprocessing overlapped with inference) once the bundle is open, and their
-  ratio (target >= 0.90), medians of `--rounds` interleaved rounds, with the
+  ratio (target >= 0.90), for worker threads and worker processes (`--parallel`;
+  the processes are started once before the rounds, `process_start_s`), the pure
+  figures including the CLI's own pattern (`--workers` threads, FILES_PER_TASK
+  records model by model, one record per run); medians of `--rounds` interleaved rounds, with the
   process CPU time per ECG of both; `startup_s` is the one-off bundle
   verification and session creation.
 - onnxruntime fp32 vs torch eager (when torch and training are importable): the
