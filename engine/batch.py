@@ -6,17 +6,16 @@ over 100,000 files never holds the list in memory.
 
 `score_files(predictor, items)` scores files in a small thread pool with a
 bounded look-ahead queue (`engine.process_pool.ProcessScorer` runs the same
-per-file work, `load_and_score`, in worker processes instead). Results come out in input order, one `FileResult`
-per item, as soon as each is done; memory is bounded by `prefetch` files. A
-file that cannot be read gives a failed result with the reader's message and
-the run goes on. Two modes:
+work, `load_and_score_many`, in worker processes instead). Results come out in
+input order, one `FileResult` per item, as soon as each is done; memory is
+bounded by `prefetch` files. A file that cannot be read gives a failed result
+with the reader's message and the run goes on. Two modes:
 
-- default (`micro_batch=0`): each worker thread takes a whole file: read,
-  preprocess, quality-check and score it (each record's windows in their own
-  onnxruntime run, bit-identical to the app). With one intra-op thread per
-  session and one worker per core, the cores never wait on each other: on the
-  2-core machine this scored 103-107 ECG/s against 83 ECG/s for readers feeding
-  a 2-thread inference loop (docs/results/inference.md).
+- default (`micro_batch=0`): each worker thread takes a task of up to
+  FILES_PER_TASK whole files: reads, preprocesses and quality-checks them, then
+  scores them model by model (each record's windows in their own onnxruntime
+  run, bit-identical to the app). With one intra-op thread per session and one
+  worker per core, the cores never wait on each other (docs/results/inference.md).
 - `micro_batch=N > 0`: reader threads prepare files while the caller's thread
   runs onnxruntime on micro-batches of windows gathered across files.
 """
@@ -177,16 +176,22 @@ def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
     out, start = [], 0
     for g in group:
         if g.error is not None:
-            out.append(FileResult(g.item.path, False, g.error,
-                                  preprocessing=g.ecg_input.report if g.ecg_input else None,
-                                  quality=g.quality))
+            out.append(_file_result(predictor, g, None))
             continue
         stop = start + g.n_windows
-        part = {p: s.rows(start, stop) for p, s in scores.items()}
+        out.append(_file_result(predictor, g, {p: s.rows(start, stop) for p, s in scores.items()}))
         start = stop
-        out.append(FileResult(g.item.path, True, None, predictor.ecg_predictions(part, g.quality),
-                              g.ecg_input.report, g.quality))
     return out
+
+
+def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
+    """The result of a loaded file: failed when it has an error, else its predictions from
+    `scores` (pathology -> `WindowScores` of its windows)."""
+    if g.error is not None:
+        return FileResult(g.item.path, False, g.error,
+                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality)
+    return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
+                      g.ecg_input.report, g.quality)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:
@@ -214,17 +219,7 @@ def load_and_score_many(predictor: Any, items: list[InputItem]) -> list[FileResu
     loaded = [load_file(item) for item in items]
     good = [g for g in loaded if g.error is None]
     scores = dict(zip(map(id, good), _scores_each(predictor, good))) if good else {}
-    out = []
-    for g in loaded:
-        if g.error is not None:
-            out.append(FileResult(g.item.path, False, g.error,
-                                  preprocessing=g.ecg_input.report if g.ecg_input else None,
-                                  quality=g.quality))
-        else:
-            out.append(FileResult(g.item.path, True, None,
-                                  predictor.ecg_predictions(scores[id(g)], g.quality),
-                                  g.ecg_input.report, g.quality))
-    return out
+    return [_file_result(predictor, g, scores.get(id(g))) for g in loaded]
 
 
 def load_and_score(predictor: Any, item: InputItem) -> FileResult:

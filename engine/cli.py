@@ -68,7 +68,7 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          f"(default: the number of CPUs, at most 16: {DEFAULT_WORKERS} here); with "
                          "--batch: threads reading files ahead of inference")
     ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
-                    help="workers are processes (no shared GIL: scale with cores; 1-2 s to start) "
+                    help="workers are processes (no shared GIL: scale with cores; 1-3 s to start) "
                          "or threads; auto (default): processes with at least "
                          f"{PROCESS_MIN_WORKERS} workers and {PROCESS_MIN_FILES} inputs, else threads. "
                          "Same outputs either way")

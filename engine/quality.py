@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from engine.constants import LEADS
-from engine.preprocess.ecg import MAX_RECORD_SECONDS
+from engine.preprocess.ecg import MAX_RECORD_SECONDS, standard_lead_rows
 from engine.records import EcgInput, EcgRecord, QualityFlags
 
 logger = logging.getLogger(__name__)
@@ -183,10 +183,7 @@ def _standard_leads(record: EcgRecord, n_samples: int) -> tuple[list[str], np.nd
     clipping compare values exactly, the same in either dtype), else float64. A view of
     `record.signal` when the leads are its first rows in order and all finite (the
     readers' layout); not to be written to."""
-    rows: dict[str, int] = {}
-    for i, name in enumerate(record.leads):
-        if name in LEADS and name not in rows:
-            rows[name] = i
+    rows = standard_lead_rows(record.leads)
     present = [n for n in LEADS if n in rows]
     index = [rows[n] for n in present]
     sig = np.asarray(record.signal)

@@ -97,6 +97,16 @@ def check_record(record: EcgRecord) -> tuple[np.ndarray, float]:
     return sig, fs
 
 
+def standard_lead_rows(leads: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """Standard lead name -> its row in a record with lead names `leads`: the first row of
+    each of the 12 `LEADS` found, in the record's order (repeats and other names ignored)."""
+    rows: dict[str, int] = {}
+    for i, name in enumerate(leads):
+        if name in _ROW and name not in rows:
+            rows[name] = i
+    return rows
+
+
 def assemble_leads(record: EcgRecord,
                    n_samples: int | None = None) -> tuple[np.ndarray, dict[str, list[str]]]:
     """The 12 standard leads of `record` in `LEADS` order, derived / zero-filled.
@@ -112,10 +122,7 @@ def assemble_leads(record: EcgRecord,
         LeadError: fewer than two of I, II, III, or no chest lead.
     """
     sig = np.asarray(record.signal)[:, :n_samples]
-    rows: dict[str, int] = {}
-    for i, name in enumerate(record.leads):
-        if name in _ROW and name not in rows:
-            rows[name] = i
+    rows = standard_lead_rows(record.leads)
     src, dst = list(rows.values()), [_ROW[name] for name in rows]
     if src == dst == list(range(len(LEADS))):  # the readers' layout: the 12 leads, in order
         out = sig[:len(LEADS)].astype(np.float64)
