@@ -16,9 +16,13 @@ Figures (printed as a table, optionally written as JSON):
   ratio (target >= 0.90), for worker threads and worker processes (`--parallel`;
   the processes are started once before the rounds, `process_start_s`), the pure
   figures including the CLI's own pattern (`--workers` threads, FILES_PER_TASK
-  records model by model, one record per run); medians of `--rounds` interleaved rounds, with the
-  process CPU time per ECG of both; `startup_s` is the one-off bundle
-  verification and session creation.
+  records model by model, one record per run, and, when processes are timed, the same
+  pattern in `--workers` worker processes, each with its own sessions); medians of
+  `--rounds` interleaved rounds, with the process CPU time per ECG of both;
+  `startup_s` is the one-off bundle verification and session creation.
+- decomposition (with processes): the CLI's worker processes' inference alone over the
+  best pure figure (what holding one copy of the weights per process costs), and the CLI
+  with processes over that (what the file work costs).
 - onnxruntime fp32 vs torch eager (when torch and training are importable): the
   fp32 ONNX files in onnxruntime, and the same ECG networks run
   by plain `torch` (fp32) in eval mode under `torch.inference_mode()`, built from each
@@ -34,8 +38,9 @@ engine never does.
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -104,6 +109,27 @@ def make_corpus(folder: Path, n: int, formats: str = "all") -> int:
             os.symlink(companion, d / companion.name)
         count += 1
     return count
+
+
+_pure_worker: tuple | None = None  # (Predictor, windows) of a pure-inference worker process
+
+
+def _pure_worker_init(spec: PredictorSpec, formats: str) -> None:
+    """Initialiser of a pure-inference worker process: the CLI's worker Predictor and the
+    sample records' windows in memory (the same inputs as the in-process figures)."""
+    global _pure_worker
+    predictor = Predictor(spec.models, device=spec.device, precision=spec.precision,
+                          threads=spec.threads, parallel_models=False)
+    windows = np.concatenate([preprocess_ecg(read_ecg(f)).windows for f in sample_files(formats)])
+    _pure_worker = (predictor, windows)
+
+
+def _pure_worker_task(indices: list[int]) -> int:
+    """Inference alone on records `indices` (cycled over the samples), model by model, one
+    record per run: exactly the inference a CLI worker process runs on one file task."""
+    predictor, windows = _pure_worker
+    predictor.predict_ecg_inputs_each([windows[i % len(windows)][None] for i in indices])
+    return len(indices)
 
 
 def onnx_to_torch_state(onnx_path: Path, state: dict) -> tuple[dict, int]:
@@ -297,10 +323,23 @@ def main(argv: list[str] | None = None) -> int:
     modes = ("threads", "processes") if args.parallel == "both" else (args.parallel,)
     if args.cli_batch > 0:
         modes = ("threads",)  # cross-file micro-batches run in one process
-    scorer = None
+    scorer = pure_pool = None
     if "processes" in modes:
-        scorer = ProcessScorer(PredictorSpec.of(cli_predictor, cli_threads), args.workers)
+        spec = PredictorSpec.of(cli_predictor, cli_threads)
+        scorer = ProcessScorer(spec, args.workers)
         res["process_start_s"] = scorer.start()
+        pure_pool = ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_pure_worker_init, initargs=(spec, args.formats))
+        list(pure_pool.map(_pure_worker_task, [[0]] * (4 * args.workers)))  # started and warm
+
+    def pure_processes_once() -> float:
+        # the CLI's worker processes' inference alone: each process holds its own sessions
+        # (its own copy of the weights), FILES_PER_TASK records per task, model by model
+        tasks = [list(range(i, min(i + FILES_PER_TASK, args.files)))
+                 for i in range(0, args.files, FILES_PER_TASK)]
+        t = time.perf_counter()
+        done = sum(pure_pool.map(_pure_worker_task, tasks))
+        return done / (time.perf_counter() - t)
 
     rounds: list[dict] = []
     cpu_ms: dict[str, list[float]] = {}  # process CPU time per ECG (all threads of this process)
@@ -326,16 +365,20 @@ def main(argv: list[str] | None = None) -> int:
             pb, pr = pure_batch_once(), pure_record_once()
             ppb, ppr = pure_parallel_once(args.batch), pure_parallel_once(1)
             pg = pure_grouped_once()
+            pp = pure_processes_once() if pure_pool is not None else 0.0
             rnd = {"batch": pb, "record": pr, "parallel_batch": ppb, "parallel_record": ppr,
-                   "parallel_grouped": pg}
+                   "parallel_grouped": pg, "processes_grouped": pp}
             for mode in modes:
                 rnd[f"e2e_{mode}"] = cli_once(mode)
-                rnd[f"ratio_{mode}"] = rnd[f"e2e_{mode}"] / max(pb, pr, ppb, ppr, pg)
+                rnd[f"ratio_{mode}"] = rnd[f"e2e_{mode}"] / max(pb, pr, ppb, ppr, pg, pp)
+            if pp:
+                rnd["ratio_processes_same_workers"] = rnd["e2e_processes"] / pp
             rnd["e2e"] = max(rnd[f"e2e_{m}"] for m in modes)
             rnd["ratio"] = max(rnd[f"ratio_{m}"] for m in modes)
             rounds.append(rnd)
         if scorer is not None:
             scorer.close()
+            pure_pool.shutdown()
         t = time.perf_counter()
         Predictor(args.models, precision=args.precision, threads=args.threads)
         res["startup_s"] = time.perf_counter() - t
@@ -344,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         return float(np.median([r[key] for r in rounds]))
 
     pure = max(med("batch"), med("record"), med("parallel_batch"), med("parallel_record"),
-               med("parallel_grouped"))
+               med("parallel_grouped"), med("processes_grouped"))
     res["throughput"] = {"pure_inference_ecg_per_s": pure,
                          f"pure_inference_batch{args.batch}_ecg_per_s": med("batch"),
                          "pure_inference_one_record_per_run_ecg_per_s": med("record"),
@@ -354,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
                              med("parallel_record"),
                          f"pure_inference_{args.workers}_threads_1thread_sessions_{FILES_PER_TASK}_records_"
                          "model_by_model_ecg_per_s": med("parallel_grouped"),
+                         **({f"pure_inference_{args.workers}_processes_1thread_sessions_{FILES_PER_TASK}_"
+                             "records_model_by_model_ecg_per_s": med("processes_grouped"),
+                             "ratio_processes_to_same_processes_inference_alone":
+                                 med("ratio_processes_same_workers")} if pure_pool is not None else {}),
                          "cli_end_to_end_ecg_per_s": med("e2e"), "ratio": med("ratio"),
                          "ratio_per_round": [r["ratio"] for r in rounds],
                          **{f"cli_{m}_ecg_per_s": med(f"e2e_{m}") for m in modes},
@@ -409,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{m} {th[f'cli_{m}_ecg_per_s']:.1f} ECG/s (ratio {th[f'ratio_{m}']:.2f})" for m in modes)
         + (f"; {args.workers} worker processes started in {res['process_start_s']:.2f} s (not in "
            "the figure)" if "process_start_s" in res else ""))
+    if pure_pool is not None:
+        print(f"decomposition: the same {args.workers} worker processes running inference alone "
+              f"(each its own copy of the weights) {med('processes_grouped'):.1f} ECG/s = "
+              f"{med('processes_grouped') / pure:.2f} of the best pure figure; CLI processes / that = "
+              f"{th['ratio_processes_to_same_processes_inference_alone']:.2f} (the file work's share)")
     if th["cpu_ms_per_ecg_cli_threads"] is not None:
         print(f"CPU time per ECG (process, all threads): pure inference one record per run "
               f"{th['cpu_ms_per_ecg_one_record_per_run']:.1f} ms, CLI files->JSON (threads) "

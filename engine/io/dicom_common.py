@@ -6,10 +6,14 @@ other's files with a message that says where to open them instead.
 
 from __future__ import annotations
 
+import io
+import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from engine.errors import ReadError, UnsupportedFormatError
+from engine.io.dicom_skim import skim
 from engine.io.guard import corrupt_file_errors
 
 DicomKind = Literal["waveform", "image", "pdf", "other"]
@@ -19,12 +23,35 @@ _WAVEFORM_PREFIX = "1.2.840.10008.5.1.4.1.1.9."
 #: Encapsulated PDF (often a printed ECG exported by an ECG management system).
 _ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 
+#: Largest file (bytes) whose unwanted elements `open_dicom` cuts out in memory before
+#: parsing (`engine.io.dicom_skim`); a larger one is parsed from disk with `specific_tags`.
+SKIM_MAX_BYTES = 32 * 1024 * 1024
+
+
+@lru_cache(maxsize=8)
+def _tags(keywords: tuple[str, ...]) -> frozenset[int]:
+    from pydicom.datadict import tag_for_keyword
+
+    return frozenset(t for k in keywords if (t := tag_for_keyword(k)) is not None)
+
+
+def _source(path: Path, keywords: tuple[str, ...] | None):
+    """What pydicom reads: `path`, or for a partial read of a file of at most SKIM_MAX_BYTES,
+    its bytes without the top-level elements outside `keywords` (`dicom_skim.skim`)."""
+    if keywords is None or os.path.getsize(path) > SKIM_MAX_BYTES:
+        return path
+    with open(path, "rb") as fh:
+        raw = fh.read(SKIM_MAX_BYTES + 1)
+    skimmed = skim(raw, _tags(keywords)) if len(raw) <= SKIM_MAX_BYTES else None
+    return path if skimmed is None else io.BytesIO(skimmed)
+
 
 def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
     """Parse `path` with pydicom (`pydicom.Dataset`); typed errors only.
 
-    `keywords`: parse only these top-level elements (pydicom skips the others
-    without decoding them, e.g. a large annotation sequence); None: all.
+    `keywords`: parse only these top-level elements (the others are cut out of the bytes
+    first where `engine.io.dicom_skim` can, else pydicom skips them without decoding
+    them); None: all.
 
     Raises:
         CorruptFileError: pydicom cannot parse the file.
@@ -40,7 +67,7 @@ def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
         try:
             if keywords is None:
                 return pydicom.dcmread(path, force=True)
-            return pydicom.dcmread(path, force=True, specific_tags=list(keywords))
+            return pydicom.dcmread(_source(path, keywords), force=True, specific_tags=list(keywords))
         except InvalidDicomError as exc:
             raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc
         except PermissionError as exc:
