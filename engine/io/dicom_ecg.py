@@ -207,7 +207,7 @@ def _decode_group(group, path: Path) -> tuple[np.ndarray, float, list[str], list
         raise CorruptFileError(f"The DICOM waveform {path} defines {len(channels)} channels but "
                                f"declares {n_ch}.")
     raw = np.frombuffer(data, dtype=dtype, count=n_ch * n_s).reshape(n_s, n_ch)
-    physical = raw.T.astype(np.float64)
+    physical = raw.T.astype(np.float64, order="C")  # rows contiguous for the per-channel scaling
     labels, units = [], []
     for i, ch in enumerate(channels):
         sensitivity = float(ch.get("ChannelSensitivity", None) or 1.0)
@@ -221,5 +221,9 @@ def _decode_group(group, path: Path) -> tuple[np.ndarray, float, list[str], list
 
 
 def _to_mv(physical: np.ndarray, units: list[str], rows: list[int]) -> np.ndarray:
-    out = physical[rows] * np.array([[mv_factor(units[i])] for i in rows])
-    return np.ascontiguousarray(out, dtype=np.float32)
+    """float32 `[len(rows), n]` in mV of rows `rows` of `physical` (float64, each row in its
+    `units`): the float64 product rounded once to float32."""
+    picked = physical[:len(rows)] if rows == list(range(len(rows))) else physical[rows]
+    out = np.empty(picked.shape, dtype=np.float32)
+    np.multiply(picked, np.array([[mv_factor(units[i])] for i in rows]), out=out, casting="same_kind")
+    return out
