@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as wait_ready
 from dataclasses import dataclass
 
 from engine.batch import FILES_PER_TASK, FileResult, InputItem, chunks, load_and_score_many
@@ -91,14 +92,33 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     worker killed at the wrong moment can leave another blocked on a shared queue lock)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())  # CPython 3.8-3.13
     pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for proc in _still_running(processes, STOP_TIMEOUT_S):
+        log.warning("worker process %s did not stop within %g s; terminating it", proc.pid,
+                    STOP_TIMEOUT_S)
+        proc.terminate()
+        proc.join(1.0)
+
+
+def _still_running(processes: list, timeout_s: float) -> list:
+    """The processes of `processes` (`multiprocessing.Process`) that have not exited after
+    waiting up to `timeout_s` for all of them.
+
+    Waits on each process's sentinel (readable once it has exited) instead of joining it:
+    the pool's own management thread joins the same processes, and when it reaps a child
+    first, `join` / `is_alive` here can report an exited process as alive (waitpid fails
+    with ECHILD and `poll` then returns None). A sentinel never lies that way, and a process
+    whose sentinel is not ready has not exited, so its pid cannot have been reused."""
+    pending = {}
     for proc in processes:
-        proc.join(max(0.0, deadline - time.monotonic()))
-    for proc in processes:
-        if proc.is_alive():
-            log.warning("worker process %s did not stop; terminating it", proc.pid)
-            proc.terminate()
-            proc.join(1.0)
+        try:
+            pending[proc.sentinel] = proc
+        except ValueError:  # a closed Process object: it has been joined and released
+            continue
+    deadline = time.monotonic() + timeout_s
+    while pending and (left := deadline - time.monotonic()) > 0:
+        for sentinel in wait_ready(list(pending), left):
+            del pending[sentinel]
+    return list(pending.values())
 
 
 def _ready(items: list[InputItem]) -> list[FileResult]:

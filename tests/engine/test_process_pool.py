@@ -139,3 +139,37 @@ def test_processes_with_batch_is_a_usage_error(bundle_dir, capsys):
                  "--parallel", "processes"]) == 2
     assert "--parallel threads" in capsys.readouterr().err
 
+
+
+def _sleep(seconds: float) -> None:
+    import time
+    time.sleep(seconds)
+
+
+def test_stop_sees_an_exited_worker_as_stopped_even_when_it_cannot_poll_it(monkeypatch):
+    """The pool's management thread joins the workers too; when it reaps one first,
+    `Process.is_alive()` here can say True for an exited process (waitpid fails with ECHILD
+    and poll() gives None). The stop logic waits on sentinels, which cannot say that."""
+    from engine.process_pool import _still_running
+
+    ctx = multiprocessing.get_context("spawn")
+    done, stuck = ctx.Process(target=_sleep, args=(0.0,)), ctx.Process(target=_sleep, args=(30.0,))
+    done.start()
+    stuck.start()
+    try:
+        done.join(20)
+        done._popen.returncode = None  # as if reaped by another thread, unseen here
+        monkeypatch.setattr(done._popen, "poll", lambda *a: None)
+        assert done.is_alive()  # the lie the old stop logic believed
+        assert _still_running([done, stuck], 0.5) == [stuck]  # the truth, after 0.5 s
+    finally:
+        stuck.terminate()
+        stuck.join(5)
+    assert _still_running([stuck], 5.0) == []
+
+
+def test_closing_a_scorer_terminates_nobody(bundle_dir, caplog):
+    with ProcessScorer(PredictorSpec(str(bundle_dir), "cpu", "fp32", 1), workers=2) as scorer:
+        results = list(scorer.score(InputItem(str(REPO / f)) for f in GOOD * 4))
+    assert [r.ok for r in results] == [True] * len(GOOD) * 4
+    assert "did not stop" not in caplog.text
