@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="interleaved rounds of pure inference and CLI runs (medians reported)")
     ap.add_argument("--formats", choices=("all", "wfdb", "dicom"), default="all",
                     help="sample records in the CLI corpus: all 8 (default; 1 of 8 is DICOM), WFDB only or "
-                         "the DICOM only (DICOM parsing costs ~7 ms a file, WFDB ~0.4 ms)")
+                         "the DICOM only (reading the DICOM costs ~3.5 ms, a WFDB record ~0.3 ms)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)

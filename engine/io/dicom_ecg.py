@@ -45,10 +45,12 @@ def read_dicom_ecg(path: Path, annotations: bool = True) -> EcgRecord:
 
     Args:
         path: the DICOM file.
-        annotations: False for a signal-only read (batch scoring): the waveform
-            annotation sequence (statements, measurements) and the median-beat group
-            are neither parsed nor decoded, which halves the time on files with large
-            annotation sequences; the signal is identical.
+        annotations: False for a signal-only read (batch scoring): only the top-level
+            elements of SIGNAL_ONLY_KEYWORDS are parsed (the others, e.g. the waveform
+            annotation sequence, are cut out of the bytes first: `engine.io.dicom_skim`)
+            and the median-beat group is not decoded; the signal is identical. On
+            tests/data's sample (77 annotations) it takes 4.1 ms, 8.5 ms before the cut
+            (medians of 60 reads).
 
     Returns:
         EcgRecord: `signal` float32 `[n_leads, n_samples]` in mV from the rhythm
