@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +37,14 @@ from engine.preprocess import preprocess_ecg  # noqa: E402
 from engine.preprocess.ecg import assemble_leads  # noqa: E402
 from engine.preprocess.filters import median_filter_rows, median_kernel, minmax_scale, resample  # noqa: E402
 from engine.quality import assess_quality, flat_rows, noise_measures, saturated_rows  # noqa: E402
-from predict import sample_files  # noqa: E402
+from predict import sample_files, timed  # noqa: E402
 
 STACK = 16  # files per worker task (engine.batch.FILES_PER_TASK)
 
 
 def median_ms(fn, reps: int) -> float:
     """Median wall time of `fn()` in ms over `reps` calls, after 3 warm-up calls."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
+    return float(np.median(timed(fn, reps)) * 1000)
 
 
 def steps(path: Path, reps: int) -> dict[str, float]:
