@@ -31,8 +31,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.connection import wait as wait_ready
 from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_ready
 
 from engine.batch import FILES_PER_TASK, FileResult, InputItem, chunks, load_and_score_many
 from engine.errors import InferenceError
