@@ -80,6 +80,11 @@ def sample_files(formats: str = "all") -> list[Path]:
     return [f for f in out if (f.suffix == ".dcm") == (formats == "dicom")]
 
 
+def sample_windows(formats: str = "all") -> np.ndarray:
+    """Model input of the sample records, float32 `[W, 12, 1000]` (one 10 s window each)."""
+    return np.concatenate([preprocess_ecg(read_ecg(f)).windows for f in sample_files(formats)])
+
+
 def percentiles(times_s: list[float]) -> dict[str, float]:
     a = np.asarray(times_s) * 1000
     return {"p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
@@ -118,10 +123,7 @@ def _pure_worker_init(spec: PredictorSpec, formats: str) -> None:
     """Initialiser of a pure-inference worker process: the CLI's worker Predictor and the
     sample records' windows in memory (the same inputs as the in-process figures)."""
     global _pure_worker
-    predictor = Predictor(spec.models, device=spec.device, precision=spec.precision,
-                          threads=spec.threads, parallel_models=False)
-    windows = np.concatenate([preprocess_ecg(read_ecg(f)).windows for f in sample_files(formats)])
-    _pure_worker = (predictor, windows)
+    _pure_worker = (spec.open(), sample_windows(formats))
 
 
 def _pure_worker_task(indices: list[int]) -> int:
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
     predictor = Predictor(args.models, precision=args.precision, threads=args.threads)
     files = sample_files(args.formats)
-    x = np.concatenate([preprocess_ecg(read_ecg(f)).windows for f in files])
+    x = sample_windows(args.formats)
     x1 = x[:1]
     xb = np.concatenate([x] * (args.batch // len(x) + 1))[:args.batch]
     res: dict = {"bundle": predictor.describe(), "threads": args.threads,

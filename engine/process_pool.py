@@ -69,6 +69,14 @@ class PredictorSpec:
         """The spec that reopens `predictor`'s bundle, device and precision."""
         return cls(str(predictor.bundle.directory), predictor.device, predictor.precision, threads)
 
+    def open(self):
+        """The worker's `engine.inference.Predictor` (bundle verified; models one after the
+        other: the processes are the parallelism)."""
+        from engine.inference import Predictor
+
+        return Predictor(self.models, device=self.device, precision=self.precision,
+                         threads=self.threads, parallel_models=False)
+
 
 _worker_predictor = None
 
@@ -76,10 +84,7 @@ _worker_predictor = None
 def _init_worker(spec: PredictorSpec) -> None:
     """Process initialiser: open the bundle once per worker process."""
     global _worker_predictor
-    from engine.inference import Predictor
-
-    _worker_predictor = Predictor(spec.models, device=spec.device, precision=spec.precision,
-                                  threads=spec.threads, parallel_models=False)
+    _worker_predictor = spec.open()
 
 
 def score_in_worker(items: list[InputItem]) -> list[FileResult]:

@@ -38,10 +38,12 @@ def _tags(keywords: tuple[str, ...]) -> frozenset[int]:
 def _source(path: Path, keywords: tuple[str, ...] | None):
     """What pydicom reads: `path`, or for a partial read of a file of at most SKIM_MAX_BYTES,
     its bytes without the top-level elements outside `keywords` (`dicom_skim.skim`)."""
-    if keywords is None or os.path.getsize(path) > SKIM_MAX_BYTES:
+    if keywords is None:
         return path
     with open(path, "rb") as fh:
-        raw = fh.read(SKIM_MAX_BYTES + 1)
+        if os.fstat(fh.fileno()).st_size > SKIM_MAX_BYTES:
+            return path
+        raw = fh.read(SKIM_MAX_BYTES + 1)  # + 1: a file that grew since fstat is left to pydicom
     skimmed = skim(raw, _tags(keywords)) if len(raw) <= SKIM_MAX_BYTES else None
     return path if skimmed is None else io.BytesIO(skimmed)
 

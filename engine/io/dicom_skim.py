@@ -67,14 +67,18 @@ def _header(raw: bytes, pos: int, explicit: bool) -> tuple[int, int, bool, int]:
     return tag, short_length, False, pos + 8
 
 
-def _skip_element(raw: bytes, pos: int, explicit: bool, depth: int) -> int:
-    """Offset just after the element whose header starts at `pos`."""
-    tag, length, implicit_value, start = _header(raw, pos, explicit)
+def _value_end(raw: bytes, start: int, length: int) -> int:
+    """Offset just after a value of defined `length` starting at `start`."""
+    if start + length > len(raw):
+        raise _Unwalkable
+    return start + length
+
+
+def _skip_element(raw: bytes, header: tuple[int, int, bool, int], explicit: bool, depth: int) -> int:
+    """Offset just after the element whose `_header` is `header`."""
+    _, length, implicit_value, start = header
     if length != _UNDEFINED:
-        end = start + length
-        if end > len(raw):
-            raise _Unwalkable
-        return end
+        return _value_end(raw, start, length)
     # a sequence (or encapsulated OB/OW fragments) of undefined length; an undefined-length UN
     # holds an implicit VR sequence (PS3.5 6.2.2)
     return _skip_items(raw, start, explicit and not implicit_value, depth + 1)
@@ -91,13 +95,11 @@ def _skip_items(raw: bytes, pos: int, explicit: bool, depth: int) -> int:
         if tag != _ITEM:
             raise _Unwalkable
         if length != _UNDEFINED:
-            pos = start + length
-            if pos > len(raw):
-                raise _Unwalkable
+            pos = _value_end(raw, start, length)
             continue
         pos = start
         while _tag(raw, pos) != _ITEM_END:
-            pos = _skip_element(raw, pos, explicit, depth)
+            pos = _skip_element(raw, _header(raw, pos, explicit), explicit, depth)
         pos += 8
 
 
@@ -108,11 +110,11 @@ def _meta_end(raw: bytes) -> tuple[int, str]:
     pos, syntax = 132, None
     while pos + 8 <= len(raw) and _tag(raw, pos) >> 16 == 0x0002:  # always explicit VR LE
         tag, length, _, start = _header(raw, pos, True)
-        if length == _UNDEFINED or start + length > len(raw):
+        if length == _UNDEFINED:
             raise _Unwalkable
+        pos = _value_end(raw, start, length)
         if tag == 0x00020010:
-            syntax = raw[start:start + length].rstrip(b"\x00 ").decode("ascii", "replace")
-        pos = start + length
+            syntax = raw[start:pos].rstrip(b"\x00 ").decode("ascii", "replace")
     if syntax is None:
         raise _Unwalkable
     return pos, syntax
@@ -139,10 +141,11 @@ def skim(raw: bytes, keep: frozenset[int]) -> bytes | None:
             return None  # explicit VR data under an implicit VR syntax: pydicom detects and reads it
         pieces, copied_to, pos = [], 0, start
         while pos < len(raw):
-            tag, length, _, _ = _header(raw, pos, explicit)
+            header = _header(raw, pos, explicit)
+            tag, length = header[:2]
             if tag in keep and length == _UNDEFINED:
                 break  # pass the rest through; pydicom's specific_tags handles it
-            end = _skip_element(raw, pos, explicit, 0)
+            end = _skip_element(raw, header, explicit, 0)
             if tag not in keep:
                 pieces.append(raw[copied_to:pos])
                 copied_to = end
