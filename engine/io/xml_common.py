@@ -158,12 +158,15 @@ def xml_flavour(head: bytes) -> str | None:
     return _ROOTS.get(name, "xml")
 
 
+_XML_FIRST_BYTES = frozenset(b"<\xef\xff\xfe\x00 \t\r\n")
 _ROOTS = {"RestingECG": "muse-xml", "restingecgdata": "philips-xml", "AnnotatedECG": "hl7-aecg"}
 # first element start tag that is not a declaration, comment or processing instruction
 _ROOT_RE = re.compile(r"<([A-Za-z_][\w.:-]*)[\s/>]")
 
 
 def _head_text(head: bytes) -> str | None:
+    if not head or head[0] not in _XML_FIRST_BYTES:  # fast exit for binary files and WFDB headers
+        return None
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return head[:8192].decode("utf-16", errors="ignore")
     if head.startswith(b"<\x00"):
@@ -172,7 +175,7 @@ def _head_text(head: bytes) -> str | None:
         return head[:8192].decode("utf-16-be", errors="ignore")
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    return head[:8192].decode("latin-1") if head.lstrip()[:1] == b"<" else None
+    return head[:8192].decode("latin-1") if head[:1024].lstrip()[:1] == b"<" else None
 
 
 def refuse_unknown_xml(path: Path, what_is_read: str) -> UnsupportedFormatError:
