@@ -37,7 +37,9 @@ from engine.io.leadnames import canonical_lead
 from engine.leads import limb_leads_from_i_ii
 
 #: Keys of `record.meta["device_measurements"]` (shared with the computed measurements):
-#: heart rate (beats/min), RR, PR, P duration, QRS duration, QT, QTc (ms), P, QRS, T axes (degrees).
+#: heart rate (beats/min), RR, PR, P duration, QRS duration, QT, QTc (ms), P, QRS, T frontal
+#: axes (degrees). qtc_ms is the QTc the device reports as its main one (GE QTCorrected and
+#: Philips qtcb: Bazett); other corrections stay in the raw `measurements` list.
 DEVICE_MEASUREMENT_KEYS: tuple[str, ...] = (
     "hr_bpm", "rr_ms", "pr_ms", "p_ms", "qrs_ms", "qt_ms", "qtc_ms",
     "p_axis_deg", "qrs_axis_deg", "t_axis_deg")
