@@ -84,3 +84,9 @@ def test_every_xml_sample_opens_on_the_paper(shown, qtbot, path):
     t, mv = trace.original()
     np.testing.assert_allclose(mv, record.lead(panel.lead)[:len(mv)], atol=1e-6)
     assert header_fields(record)["source"].endswith(f"({record.source.format})")
+
+
+def test_an_xml_beside_a_wfdb_header_is_not_taken_for_its_signal_file():
+    from app.controller import distinct_records
+
+    assert distinct_records(["/x/r.hea", "/x/r.dat", "/x/r.xml"]) == ["/x/r.hea", "/x/r.xml"]
