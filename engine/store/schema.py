@@ -88,6 +88,7 @@ def _v1(conn: sqlite3.Connection) -> None:
             file_sha256 TEXT,
             bundle_id TEXT,
             bundle_version TEXT,
+            app_version TEXT NOT NULL,
             details TEXT NOT NULL,
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
