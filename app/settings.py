@@ -46,6 +46,7 @@ class Settings:
     notch_hz: float | None = None
     models_dir: str = ""        # "" = the shipped bundle
     dpi_override: float | None = None
+    store_path: str = ""        # "" = <user data dir>/store.sqlite3 (engine.store.location reads this key)
 
     def add_recent(self, kind: str, path: str | os.PathLike) -> None:
         """Put `path` first in the recent list of `kind` ("ecg" or "cxr")."""

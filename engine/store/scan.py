@@ -341,8 +341,8 @@ def _process(predictor: Any, todos: list[_Todo], on_record: Callable[[EcgRecord]
             changed = fingerprint(todo.files) != (todo.size, todo.mtime_ns)
         except OSError:
             changed = True
-        if changed:
-            values.update(_error_values(
+        if changed:  # nothing read from a file in flux is kept (it may mix two versions)
+            values = (_error_values(
                 f"{todo.path} changed (or vanished) while it was being read; scan again when it is "
                 f"complete", todo.size, todo.mtime_ns, None))
         out.append((todo, values))
