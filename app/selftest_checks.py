@@ -136,11 +136,13 @@ def check_dicom_decoders(ctx: Context, check: Check) -> None:
 
 
 def check_bundle(ctx: Context, check: Check) -> None:
-    """`engine.bundle.load_bundle` on the bundle; it must carry reference outputs."""
+    """`engine.bundle.load_bundle` on the bundle (signature, hashes, schema); it must carry
+    reference outputs."""
     from engine.bundle import load_bundle
     ctx.bundle = load_bundle(ctx.models_dir)
     ref = ctx.bundle.reference
     check.details = {**ctx.bundle.describe(), "directory": str(ctx.bundle.directory),
+                     "signed_by": ctx.bundle.signer,
                      "reference_cases": len(ref["cases"]) if ref else 0}
     if not ref or not ref["cases"]:
         raise SelfTestFailure(f"the bundle {ctx.bundle.directory} has no reference outputs "
