@@ -17,7 +17,7 @@ CXR teacher, input `cxr` float32 `[N, 1, 224, 224]`:
 onnxruntime, so tests can check the engine's numbers against them.
 
 Bundles are signed (manifest.json.sig) with a throwaway Ed25519 key made once per process
-(`test_key()`, never written to the repository); `make_bundle` adds its public key to
+(`throwaway_key()`, never written to the repository); `make_bundle` adds its public key to
 `CROMOTEX_TRUSTED_KEYS` in this process (`trust_test_key()`), which child processes
 (the CLI, worker processes, the app) inherit.
 """
@@ -207,7 +207,7 @@ def white_noise_windows(n: int, seed: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def test_key() -> tuple[Path, Path]:
+def throwaway_key() -> tuple[Path, Path]:
     """(private key .pem, public key .pub) of this process's throwaway signing key, in a
     temporary folder removed at exit."""
     from engine.signing import generate_keypair
@@ -221,7 +221,7 @@ def trust_test_key() -> Path:
     import os
 
     from engine.trust import ENV_TRUSTED_KEYS, add_to_environment
-    pub = test_key()[1]
+    pub = throwaway_key()[1]
     if str(pub) not in os.environ.get(ENV_TRUSTED_KEYS, "").split(os.pathsep):
         add_to_environment([pub])
     return pub
@@ -230,7 +230,7 @@ def trust_test_key() -> Path:
 def sign(directory: str | Path, key: Path | None = None) -> None:
     """Sign a bundle's manifest.json (default: with the test key)."""
     from engine.signing import load_private_key, sign_file
-    sign_file(Path(directory) / "manifest.json", load_private_key(key or test_key()[0]))
+    sign_file(Path(directory) / "manifest.json", load_private_key(key or throwaway_key()[0]))
 
 
 def _sha(path: Path) -> str:
