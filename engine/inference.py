@@ -51,6 +51,10 @@ from engine.numeric import sigmoid  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
+# No telemetry (engine/__init__.py sets ORT_DISABLE_TELEMETRY before onnxruntime starts); also
+# the explicit call, should onnxruntime have been imported before `engine`.
+ort.disable_telemetry_events()
+
 #: Intra-op threads of every session unless asked otherwise (fixed for determinism).
 DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Most ECG windows per onnxruntime run; larger batches are split.
