@@ -48,7 +48,9 @@ class Context:
 
 
 def check_imports(check: Check) -> None:
-    """engine, numpy, onnxruntime, pydicom, then PySide6 and pyqtgraph; records versions."""
+    """engine, numpy, onnxruntime, pydicom, cryptography, then PySide6 and pyqtgraph; records
+    versions."""
+    import cryptography
     import numpy
     import onnxruntime
     import pydicom
@@ -57,7 +59,7 @@ def check_imports(check: Check) -> None:
     import engine.io  # noqa: F401
     from app.qt import QtCore, pg
     check.details = {"engine": engine.__version__, "numpy": numpy.__version__,
-                     "onnxruntime": onnxruntime.__version__,
+                     "onnxruntime": onnxruntime.__version__, "cryptography": cryptography.__version__,
                      "onnxruntime_providers": onnxruntime.get_available_providers(),
                      "pydicom": pydicom.__version__, "qt": QtCore.qVersion(),
                      "pyqtgraph": pg.__version__, "python": platform.python_version()}
