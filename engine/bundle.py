@@ -292,7 +292,7 @@ def _verify_files(ck: _Checker, files: dict[str, str]) -> None:
                           _REINSTALL)
     for path in sorted(ck.directory.rglob("*")):
         rel = path.relative_to(ck.directory).as_posix()
-        if path.is_file() and rel not in (MANIFEST, SIGNATURE) and rel not in files and not rel.startswith("."):
+        if path.is_file() and rel not in (MANIFEST, SIGNATURE, *files) and not rel.startswith("."):
             log.warning("Model bundle %s: file %s is not listed in manifest.json and is ignored",
                         ck.directory, rel)
 
@@ -416,10 +416,11 @@ def load_bundle(directory: str | Path | None = None, trust: TrustList | None = N
     """Read and verify a bundle directory (default: the shipped `resources/models/`).
 
     Checks: the manifest's signature by a key of `trust` (default `engine.trust.load_trust()`:
-    the project key and the site's trust list), manifest schema and version, the sha256 of every listed file, that every
-    file the manifest refers to is listed, preprocessing constants, thresholds,
-    embedding statistics and the reference outputs file. ONNX files are checked
-    against the manifest when sessions are opened (`check_session`).
+    the project key and the site's trust list), manifest schema and version, the sha256 of
+    every listed file, that every file the manifest refers to is listed, preprocessing
+    constants, thresholds, embedding statistics and the reference outputs file. ONNX files
+    are checked against the manifest when sessions are opened (`check_session`, on bytes
+    from `read_verified`).
 
     Raises:
         BundleError: naming the file and what is wrong.

@@ -24,7 +24,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 GUARD = REPO / "tests" / "socket_guard"
-ECGS = [REPO / "tests/data/ecg/wfdb/ptbxl/00001_lr.hea", REPO / "tests/data/ecg/dicom/pydicom_waveform_ecg.dcm"]
+ECGS = [REPO / "tests/data/ecg/wfdb/ptbxl/00001_lr.hea",
+        REPO / "tests/data/ecg/dicom/pydicom_waveform_ecg.dcm"]
 CXR = REPO / "tests/data/cxr/png/nih/00000001_000.png"
 ORT_CACHE = ("Microsoft", "DeveloperTools", ".onnxruntime")
 
