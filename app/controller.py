@@ -127,6 +127,11 @@ class Controller(QtCore.QObject):
         self.last_error: tuple[str, str] | None = None
         self.error_box: QtWidgets.QMessageBox | None = None
         self._gen = {"ecg": 0, "cxr": 0}
+        # Open requests are numbered; per kind the newest one issued ("ecg"/"cxr" opens) or
+        # shown ("any", whose kind is known only once read). A read finishing behind a newer
+        # request of its kind is dropped, so the screen shows the last file opened (issue 15).
+        self._read_seq = 0
+        self._read_latest = {"ecg": 0, "cxr": 0}
         self._pending = {"ecg": False, "cxr": False}
         self._workers: set[workers.Worker] = set()
         self.calipers = Calipers(window.ecg_view.viewbox, window.ecg_view.speed,
@@ -310,13 +315,21 @@ class Controller(QtCore.QObject):
     def _open(self, kind: str, path: str) -> None:
         """Read `path` in a worker with the reader of `kind` ("ecg", "cxr" or "any")."""
         self.w.statusBar().showMessage(f"Reading {Path(path).name}…")
+        self._read_seq += 1
+        seq = self._read_seq
+        if kind in self._read_latest:
+            self._read_latest[kind] = seq
         self._start(_READERS[kind], path,
-                    on_done=lambda res, s: self._read_done(kind, path, res, s),
+                    on_done=lambda res, s: self._read_done(kind, path, res, s, seq),
                     on_failed=lambda exc: self._read_failed(path, exc), name=f"read {path}")
 
-    def _read_done(self, kind: str, path: str, result: Any, seconds: float) -> None:
+    def _read_done(self, kind: str, path: str, result: Any, seconds: float, seq: int = 0) -> None:
         if kind == "any":
             kind, result = result
+        if seq < self._read_latest[kind]:
+            log.info("read of %s finished after a newer %s was opened; dropped", path, kind)
+            return
+        self._read_latest[kind] = seq
         self.w.statusBar().showMessage(f"Read {Path(path).name} in {seconds:.2f} s", 5000)
         self.settings.add_recent(kind, path)
         self._rebuild_recent_menu()

@@ -128,8 +128,9 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
     """Expand files, folders (recursive) and glob patterns into input items, lazily.
 
     A named file is always tried (a bad one gives a failed result). A folder yields
-    its ECG files (see FOLDER_SUFFIXES). A pattern is expanded with `glob`
-    (`**` recursive); folders it matches are searched. An argument that matches
+    its ECG files (see FOLDER_SUFFIXES), sorted per directory. A pattern is expanded
+    with `glob` (`**` recursive) and its matches sorted (the one list held in memory,
+    a path per match); folders it matches are searched. An argument that matches
     nothing yields one item carrying an error.
     """
     for arg in args:
@@ -145,7 +146,7 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
             yield InputItem(arg)
         else:
             found = False
-            for match in glob.iglob(arg, recursive=True):
+            for match in sorted(glob.iglob(arg, recursive=True)):  # sorted: a stable order
                 found = True
                 if os.path.isdir(match):
                     yield from (InputItem(f) for f in _walk(Path(match)))

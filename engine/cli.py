@@ -53,7 +53,13 @@ def build_predict_parser() -> argparse.ArgumentParser:
                     help="chest X-ray (DICOM/PNG/JPEG) to score with the teacher model; its "
                          "predictions are added to every output line")
     ap.add_argument("--models", metavar="DIR",
-                    help="model bundle directory (default: the shipped resources/models/)")
+                    help="model bundle directory (default: the shipped resources/models/); its "
+                         "manifest must be signed by a trusted key")
+    ap.add_argument("--trusted-key", action="append", default=[], metavar="KEY.pub",
+                    help="also trust bundles signed with this Ed25519 public key (file, or folder of "
+                         ".pub files; repeatable). Always trusted: the CroMoTEX project key, the "
+                         "settings folder's trusted_keys/ and settings.json 'trusted_keys' (as the "
+                         "app), and CROMOTEX_TRUSTED_KEYS (paths separated by the OS path separator)")
     ap.add_argument("--format", choices=("json", "csv"), default="json",
                     help="JSON lines (default) or CSV")
     ap.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
@@ -224,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"cromotex predict: cannot write {args.output}: {exc.strerror}\n")
         return 2
+    if args.trusted_key:  # through the environment, so worker processes trust them too
+        from engine.trust import add_to_environment
+        add_to_environment(args.trusted_key)
     with ctx as out:
         return run_predict(args, out, sys.stderr)
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from engine.bundle import Bundle, EmbeddingStats, ModelSpec, check_session, load_bundle
+from engine.bundle import Bundle, EmbeddingStats, ModelSpec, check_session, load_bundle, read_verified
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS
 from engine.errors import BundleError, InferenceError
 from engine.preprocess import preprocess_cxr, preprocess_ecg
@@ -50,6 +50,10 @@ from engine.records import CxrImage, EcgInput, EcgRecord, Prediction, QualityFla
 from engine.numeric import sigmoid  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
+
+# No telemetry (engine/__init__.py sets ORT_DISABLE_TELEMETRY before onnxruntime starts); also
+# the explicit call, should onnxruntime have been imported before `engine`.
+ort.disable_telemetry_events()
 
 #: Intra-op threads of every session unless asked otherwise (fixed for determinism).
 DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -189,9 +193,9 @@ class Predictor:
                 check_session(self.bundle, spec, self._cxr[spec.file], spec.file)
 
     def _open(self, spec: ModelSpec, file: str, opts: ort.SessionOptions) -> ort.InferenceSession:
-        path = self.bundle.path(file)
+        model = read_verified(self.bundle, file)  # the bytes the signed manifest vouches for
         try:
-            session = ort.InferenceSession(str(path), sess_options=opts, providers=self.providers)
+            session = ort.InferenceSession(model, sess_options=opts, providers=self.providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BundleError(f"Model bundle {self.bundle.directory}: {file}: onnxruntime cannot "
                               f"load it ({exc})") from None

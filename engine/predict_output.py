@@ -3,6 +3,12 @@
 `FIELDS` documents every field; `cromotex predict --help` prints it. Non-finite
 numbers are written as null. Probabilities are written with full float precision
 (`repr`), so equal outputs give byte-identical lines.
+
+File names of any bytes: on Linux a name that is not valid UTF-8 reaches Python as a
+str with lone surrogates (`os.fsdecode`, surrogateescape: byte 0xE9 -> U+DCE9). The
+output stays valid UTF-8 (`FILE_NAMES`): in JSON each such character is written as the
+escape `\\udcXX` (so `os.fsencode(json.loads(line)["file"])` gives back the exact bytes);
+in CSV each undecodable byte is written as the 4 characters `\\xXX`.
 """
 
 from __future__ import annotations
@@ -19,9 +25,16 @@ from engine.constants import PATHOLOGIES
 from engine.io.ecg_common import DEVICE_MEASUREMENT_KEYS
 from engine.records import Prediction, QualityFlags
 
+#: How names that are not valid UTF-8 are written (`cromotex predict --help`).
+FILE_NAMES = ("names that are not valid UTF-8 (Linux allows any bytes) are escaped so that the "
+              "output stays valid UTF-8: in JSON each undecodable byte 0xXY is the escape \\udcXY "
+              "(Python: os.fsencode(json.loads(line)['file']) gives back the bytes); in CSV it is the "
+              "4 characters \\xXY")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 #: (field, meaning): the JSON object of one input, in output order.
 FIELDS: tuple[tuple[str, str], ...] = (
-    ("file", "the input path, as given or as found in a folder / glob"),
+    ("file", "the input path, as given or as found in a folder / glob (see 'file names' below)"),
     ("ok", "true when the file was scored; false otherwise (see error)"),
     ("error", "why the file was not scored (the reader's or preprocessing's message); null if ok"),
     ("probabilities", "{cardiomegaly, edema, pleural_effusion}: ECG-model probability in [0, 1], "
@@ -101,7 +114,22 @@ def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None
 
 
 def dumps(obj: dict) -> str:
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    """One JSON line; lone surrogates (undecodable file-name bytes) written as `\\udcXX`
+    escapes, so the line encodes to valid UTF-8 (other characters are written as they are)."""
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def csv_text(value: Any) -> Any:
+    """A CSV cell: in a str, an undecodable file-name byte 0xXY (U+DCXY) is written as `\\xXY`
+    (any other lone surrogate as `\\uXXXX`), so the cell encodes to valid UTF-8."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: _byte_escape(ord(m.group())), value)
+    return value
+
+
+def _byte_escape(code: int) -> str:
+    return f"\\x{code - 0xdc00:02x}" if 0xdc80 <= code <= 0xdcff else f"\\u{code:04x}"
 
 
 #: CSV column stems repeated for every pathology, as f"{stem}_{pathology}".
@@ -171,7 +199,7 @@ class CsvWriter:
         self._w.writeheader()
 
     def write(self, obj: dict) -> None:
-        self._w.writerow(csv_row(obj))
+        self._w.writerow({k: csv_text(v) for k, v in csv_row(obj).items()})
 
 
 def csv_column_names() -> list[str]:
@@ -192,6 +220,7 @@ def help_text() -> str:
               "joined by ';'; device_<key>: the device measurements (see device_measurements); "
               "statements: their texts joined by '; '; window_probabilities: '<pathology>:p;p;...' per pathology, "
               "separated by spaces\n")
+    buf.write(f"\nfile names: {FILE_NAMES}.\n")
     buf.write("\nexit status: 0 when every input (and the --cxr image) was scored; 1 when any "
               "was not; 2 when nothing could be run (bad arguments, unusable model bundle).\n")
     return buf.getvalue()

@@ -20,8 +20,9 @@ stage that was interrupted itself resumes from its `last.pt`):
 6. `bundle` (always redone, seconds): copies the models into `--out` with the final
    thresholds in their metadata, the embedding statistics, demo cases and their
    reference outputs (computed with `engine.inference.Predictor` on the finished
-   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file); result
-   tables and plots into `--results`.
+   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file), signed with
+   `--signing-key` (`manifest.json.sig`, engine.signing); result tables and plots into
+   `--results`.
 """
 
 from __future__ import annotations
@@ -651,27 +652,37 @@ def assemble(args: argparse.Namespace, work: Path, cohort: Path, cfgs: dict[str,
             cases.append(copy_demo_case(cohort, row, name, demo_dir, pathologies))
         write_demo_readme(demo_dir, cases, c.info)
     (out / "MODEL_CARD.md").write_text(model_card(manifest, ev, cases, args), encoding="utf-8")
-    _write_manifest(out, manifest)
+    _write_manifest(out, manifest, args.signing_key)
     if cases:
-        ref = reference_outputs(out, cases, repo)
+        ref = reference_outputs(out, cases, repo, args.signing_key)
         write_json(out / "reference_outputs.json", ref)
         manifest["reference"] = "reference_outputs.json"
-        _write_manifest(out, manifest)
+        _write_manifest(out, manifest, args.signing_key)
     return manifest
 
 
-def _write_manifest(out: Path, manifest: dict) -> None:
+def _write_manifest(out: Path, manifest: dict, signing_key: Path) -> None:
+    """manifest.json with the sha256 of every other file, signed (manifest.json.sig)."""
+    from engine.signing import load_private_key, sign_file
     manifest["files"] = {f.name: sha256(f) for f in sorted(out.iterdir())
-                         if f.is_file() and f.name not in ("manifest.json", ".gitkeep")}
+                         if f.is_file() and f.name not in ("manifest.json", "manifest.json.sig", ".gitkeep")}
     write_json(out / "manifest.json", manifest)
+    sign_file(out / "manifest.json", load_private_key(signing_key))
 
 
-def reference_outputs(bundle_dir: Path, cases: list[DemoCase], repo: Path) -> dict[str, Any]:
+def reference_outputs(bundle_dir: Path, cases: list[DemoCase], repo: Path,
+                      signing_key: Path) -> dict[str, Any]:
     """Outputs of the finished bundle (engine.inference.Predictor, default precision) on the demo cases:
-    one entry per ECG file (WFDB and DICOM) with the case's CXR (JPEG, and DICOM when present)."""
+    one entry per ECG file (WFDB and DICOM) with the case's CXR (JPEG, and DICOM when present).
+    The bundle is loaded trusting its signing key (a site key need not be trusted here yet)."""
+    from engine.bundle import load_bundle
     from engine.io import read_cxr, read_ecg
     from engine.inference import Predictor
-    pred = Predictor(bundle_dir)
+    from engine.signing import load_private_key
+    from engine.trust import load_trust
+    trust = load_trust()
+    trust.add(load_private_key(signing_key).public_key(), "build signing key", "--signing-key")
+    pred = Predictor(load_bundle(bundle_dir, trust))
     out_cases = []
     for c in cases:
         cxr_files = [c.files["cxr"]] + ([c.files["cxr_dicom"]] if "cxr_dicom" in c.files else [])
@@ -781,6 +792,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--demo-out", type=Path, help="copy demo cases from the phantom's test split here and store "
                                                  "their reference outputs (e.g. resources/demo)")
     p.add_argument("--results", type=Path, help="write metrics tables and plots here (e.g. docs/results/bundle)")
+    p.add_argument("--signing-key", required=True, type=Path, metavar="KEY.pem",
+                   help="Ed25519 private key that signs the bundle's manifest (`cromotex-train keygen`); "
+                        "workstations must trust its public key (see the model card)")
     p.add_argument("--bundle-id", help="bundle id (default cromotex-<data>-demo-0.1.0 / cromotex-mimic-0.1.0)")
     p.add_argument("--pathologies", nargs="+", default=list(PATHOLOGIES), choices=PATHOLOGIES,
                    help=argparse.SUPPRESS)
@@ -803,6 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietQuantizer())
+    from engine.signing import load_private_key
+    load_private_key(args.signing_key)  # a bad key fails now, not after hours of training
     if set(args.pathologies) != set(PATHOLOGIES):
         raise BuildError("a bundle needs models for every pathology in engine.constants.PATHOLOGIES")
     from training.data import load_cohort
