@@ -25,7 +25,8 @@ __all__ = ["read_ecg", "read_cxr"]
 
 T = TypeVar("T")
 
-_ECG_FORMATS = "a WFDB record (.hea with its .dat/.mat files) or a DICOM ECG waveform (.dcm)"
+_ECG_FORMATS = ("a WFDB record (.hea with its .dat/.mat files), a DICOM ECG waveform (.dcm), "
+                "an SCP-ECG file (.scp) or an EDF/BDF recording (.edf, .bdf)")
 _CXR_FORMATS = "a DICOM image (.dcm), PNG or JPEG"
 
 
@@ -100,6 +101,12 @@ def _read_ecg(path: str | os.PathLike, annotations: bool = True) -> EcgRecord:
         return read_wfdb(p)
     if kind == "dicom":
         return read_dicom_ecg(p, annotations)
+    if kind == "scp-ecg":
+        from engine.io.scp_ecg import read_scp_ecg
+        return read_scp_ecg(p, annotations)
+    if kind in ("edf", "bdf"):
+        from engine.io.edf import read_edf
+        return read_edf(p, annotations)
     if kind in ("png", "jpeg"):
         raise UnsupportedFormatError(f"{p} is a {kind.upper()} picture, not an ECG recording. If it "
                                      f"is a chest X-ray image, open it as a chest X-ray.")
