@@ -57,7 +57,7 @@ from engine.records import EcgRecord, Source
 log = logging.getLogger(__name__)
 
 #: Largest SCP-ECG file read (a resting ECG is 10-100 KiB).
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
 _HEADER = 16
 _MAX_LEADS = 64
 

@@ -25,6 +25,10 @@ from engine.errors import CorruptFileError, UnsupportedFormatError
 DEFAULT_TABLE_MARK = 19999
 _WINDOW = 56  # bits read after each position (a 64-bit word shifted by up to 7 bits)
 _MAX_TABLES = 64
+#: Longest Huffman stream of one lead (bytes): ~500 000 samples, 15 min at 500 Hz. The
+#: vectorised decoder holds ~40 bytes per bit of the streams it decodes at once.
+MAX_STREAM_BYTES = 256 * 1024
+_BATCH_BYTES = 512 * 1024
 _MAX_CODES = 4096
 
 
@@ -151,9 +155,22 @@ def decode_leads(streams: list[bytes], counts: list[int], tables: list[list[Huff
     for data, count, what in zip(streams, counts, whats):
         if count and not data:
             raise CorruptFileError(f"{what}: the lead holds no data but should have {count} samples.")
+        if len(data) > MAX_STREAM_BYTES:
+            raise UnsupportedFormatError(f"{what}: a lead's compressed data is {len(data)} bytes, that "
+                                         f"of a long-term recording; this program reads resting ECGs "
+                                         f"(at most {MAX_STREAM_BYTES} bytes per lead).")
     lookups = [_lookup(t, whats[0]) for t in tables]
     if len(tables) == 1 and not any(c.mode == 0 for c in tables[0]):
-        return _decode_single(streams, counts, lookups[0], whats)
+        out: list[np.ndarray] = []
+        batch: list[int] = []
+        for i in range(len(streams) + 1):  # leads in batches of at most _BATCH_BYTES
+            if batch and (i == len(streams) or sum(len(streams[j]) for j in batch) + len(streams[i]) > _BATCH_BYTES):
+                out += _decode_single([streams[j] for j in batch], [counts[j] for j in batch], lookups[0],
+                                      [whats[j] for j in batch])
+                batch = []
+            if i < len(streams):
+                batch.append(i)
+        return out
     return [_decode_switching(_windows(data), 8 * len(data), count, lookups, what)
             for data, count, what in zip(streams, counts, whats)]
 

@@ -4,12 +4,13 @@ plus damaged and re-encoded variants made from them."""
 
 from __future__ import annotations
 
-import binascii
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from scp_factory import crc, fix_crcs, pointers
 
 from engine.constants import LEADS
 from engine.errors import CorruptFileError, UnsupportedFormatError
@@ -133,24 +134,7 @@ def test_sniffed_by_content_and_read_any(tmp_path):
 
 # ---- damaged and re-encoded variants ------------------------------------------------------
 
-def _crc(b: bytes) -> int:
-    return binascii.crc_hqx(b, 0xFFFF)
-
-
-def _pointers(data: bytes) -> dict[int, tuple[int, int]]:
-    out = {}
-    for pos in range(22, 6 + int.from_bytes(data[10:14], "little") - 9, 10):
-        sid, length, index = (int.from_bytes(data[pos + a:pos + b], "little") for a, b in ((0, 2), (2, 6), (6, 10)))
-        if length:
-            out[sid] = (index - 1, length)
-    return out
-
-
-def _fix_crcs(data: bytearray) -> None:
-    """Recompute every section CRC and the record CRC after an edit."""
-    for start, length in _pointers(data).values():
-        data[start:start + 2] = _crc(bytes(data[start + 2:start + length])).to_bytes(2, "little")
-    data[0:2] = _crc(bytes(data[2:])).to_bytes(2, "little")
+_crc, _pointers, _fix_crcs = crc, pointers, fix_crcs
 
 
 def _edited(tmp_path, edit, fix=True, source=TOOLKIT) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scp_factory import fix_crcs
 
 from engine.errors import CromotexError
 from engine.io import read_cxr, read_ecg
@@ -27,6 +28,10 @@ SAMPLES: list[tuple[Path, ...]] = [
      DATA / "ecg/wfdb/ptb_diagnostic/s0010_re.xyz"),
     (DATA / "ecg/dicom/pydicom_waveform_ecg.dcm",),
     (next((DATA / "cxr/dicom").glob("*.dcm")),),
+    (DATA / "formats/scp_ecg/ecgtoolkit_Example.scp",),
+    (DATA / "formats/scp_ecg/welchallyn_cardiocontrol_ECG_20060620_112352_ANON000002.SCP",),
+    (DATA / "formats/edf/DERIVED_from_mortara_eli250_dicom.edf",),
+    (DATA / "formats/edf/pyedflib_test_generator_SYNTHETIC.bdf",),
     (DATA / "cxr/png/nih/00000001_000.png",),
 ]
 EDITS = ["", "-1", "0", "1", "1e12", "1000000000000", "x", "999", "nan", "inf", "16x0", "16x3",
@@ -101,4 +106,29 @@ def test_mutated_files_raise_only_typed_errors(data):
             except CromotexError as exc:
                 assert str(exc), "typed errors carry a message"
                 assert "unexpected" not in str(exc), f"caught only by the safety net: {exc}"
+            assert time.perf_counter() - start < 10.0, "a reader took over 10 s"
+
+
+SCP_FILES = [DATA / "formats/scp_ecg/ecgtoolkit_Example.scp",
+             DATA / "formats/scp_ecg/welchallyn_cardiocontrol_ECG_20060620_112352_ANON000002.SCP"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
+@given(st.data())
+def test_mutated_scp_with_valid_crcs_raise_only_typed_errors(data):
+    """SCP-ECG mutations with the CRCs recomputed, so that the damage reaches the section
+    parsers and the Huffman decoder instead of stopping at the checksum."""
+    source = data.draw(st.sampled_from(SCP_FILES))
+    buf = bytearray(_mutate(source.read_bytes(), False, data.draw))
+    fix_crcs(buf)
+    with tempfile.TemporaryDirectory() as tmp:
+        victim = Path(tmp) / source.name
+        victim.write_bytes(bytes(buf))
+        for annotations in (True, False):
+            start = time.perf_counter()
+            try:
+                _check_result(read_ecg(victim, annotations=annotations))
+            except CromotexError as exc:
+                assert str(exc) and "unexpected" not in str(exc), f"caught only by the safety net: {exc}"
             assert time.perf_counter() - start < 10.0, "a reader took over 10 s"
