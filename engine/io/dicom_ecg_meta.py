@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.io.demographics import age_sex_meta
+from engine.io.ecg_common import device_measurements
 from engine.io.dicom_common import text_fields, text_value
 
 #: Every top-level keyword `patient_meta` reads (a signal-only read parses just these and the waveform).
@@ -89,3 +90,23 @@ def annotations_meta(ds) -> dict[str, Any]:
     if fiducials:
         out["fiducials"] = fiducials
     return out
+
+
+#: DICOM measurement concept names (CID 3230-3240 code meanings as carts write them,
+#: lower case) -> `record.meta["device_measurements"]` keys.
+_DEVICE_KEYS: dict[str, str] = {
+    "rr interval": "rr_ms", "pr interval": "pr_ms", "p duration": "p_ms", "qrs duration": "qrs_ms",
+    "qt interval": "qt_ms", "qtc interval": "qtc_ms", "p axis": "p_axis_deg", "qrs axis": "qrs_axis_deg",
+    "t axis": "t_axis_deg", "heart rate": "hr_bpm", "ventricular heart rate": "hr_bpm",
+    "ventricular rate": "hr_bpm"}
+
+
+def device_measurements_of(measurements: list[dict[str, Any]]) -> dict[str, float]:
+    """`meta["device_measurements"]` from the annotation measurements (first of each kind;
+    a 0 ms interval is a cart's "not measured" and is left out)."""
+    values: dict[str, float] = {}
+    for m in measurements:
+        key = _DEVICE_KEYS.get(str(m.get("name", "")).strip().lower())
+        if key and key not in values and not (key.endswith("_ms") and m["value"] == 0):
+            values[key] = m["value"]
+    return device_measurements(values)
