@@ -219,16 +219,14 @@ def _decode_single(streams: list[bytes], counts: list[int], lk: _Lookup, whats: 
     for jump in jumps[:-1]:  # [p] -> [p, p+1] -> [p .. p+3] -> ...: in order
         positions = np.concatenate((positions, jump[positions]), axis=2)
     positions = positions.reshape(len(streams), -1)
-    out = []
     for row, count, what in zip(positions, counts, whats):
-        row = row[:count]
-        bad = np.flatnonzero(row >= n)
+        bad = np.flatnonzero(row[:count] >= n)
         if bad.size:
             raise CorruptFileError(f"{what}: the Huffman data ends or breaks after {int(bad[0])} of "
                                    f"{count} samples. The file is damaged; export it again.")
-        row = row.astype(np.int64)
-        out.append(_values(_windows_at(words, row), lk, idx[row].astype(np.int64)))
-    return out
+    flat = np.minimum(positions[:, :want], n - 1).astype(np.int64).ravel()  # one pass for all leads
+    values = _values(_windows_at(words, flat), lk, idx[flat].astype(np.int64)).reshape(len(streams), want)
+    return [values[i, :count] for i, count in enumerate(counts)]
 
 
 def _decode_switching(win: np.ndarray, nbits: int, count: int, lookups: list[_Lookup],
