@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 #: File suffixes picked up when a folder is searched (a WFDB record is named by
 #: its header; suffix-less files are often DICOM). Signal companions (.dat,
 #: .mat, ...) and other files (.csv, .txt, images) are skipped.
-FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
+FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", "", ".scp", ".edf", ".bdf"})
 _GLOB_CHARS = set("*?[")
 #: Files one worker task reads, preprocesses and scores together (`load_and_score_many`):
 #: on the 2-core machine 8 files per task took 0.4 ms less file work per file and, model by
@@ -117,7 +117,7 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
                 found = True
                 yield InputItem(f)
             if not found:
-                yield InputItem(arg, f"no ECG files (*.hea, *.dcm) found in folder {arg}")
+                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, *.scp, *.edf, *.bdf) found in folder {arg}")
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
