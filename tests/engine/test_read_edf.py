@@ -145,3 +145,10 @@ def test_truncated_data_refused(tmp_path):
     path.write_bytes(EDF.read_bytes()[:100_000])
     with pytest.raises(CorruptFileError, match="truncated"):
         read_ecg(path)
+
+
+def test_predict_folders_pick_up_scp_edf_bdf(tmp_path):
+    from engine.batch import iter_inputs
+    for name in ("r.edf", "s.BDF", "t.scp", "u.SCP", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert sorted(Path(i.path).name for i in iter_inputs([str(tmp_path)])) == ["r.edf", "s.BDF", "t.scp", "u.SCP"]
