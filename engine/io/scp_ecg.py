@@ -107,8 +107,9 @@ def read_scp_ecg(path: Path, annotations: bool = True) -> EcgRecord:
 
     Args:
         path: the .scp file.
-        annotations: False skips the descriptive sections (1 is still read for the
-            patient fields) and the reference beats' own decoding when not needed.
+        annotations: False (batch scoring) skips the median beats (the reference beats
+            are still decoded when the rhythm needs them added back); patient fields,
+            measurements and statements are read either way (they cost well under 1 ms).
 
     Returns:
         EcgRecord: `signal` float32 `[n_leads, n_samples]` in mV, standard leads in
@@ -185,8 +186,8 @@ def decode_scp_ecg(data: bytes, path: Path, annotations: bool = True) -> EcgReco
                 "amplitude_nv": avm6, "sample_interval_us": interval6}}
     if 1 in sections:
         _describe(meta, warnings, "patient data", lambda: scp_meta.patient_meta(sections[1].body(data), encoding))
+    _annotate(meta, data, sections, encoding, warnings)
     if annotations:
-        _annotate(meta, data, sections, encoding, warnings)
         if median is not None:
             beats = complete_limb_leads(zip(names, median["nv"] / 1e6))
             if beats.leads:

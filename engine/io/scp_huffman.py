@@ -197,12 +197,11 @@ def _decode_single(streams: list[bytes], counts: list[int], lk: _Lookup, whats: 
     top = (words >> np.uint64(32)).astype(np.uint32)
     idx = ((top[:, None] << np.arange(8, dtype=np.uint32)[None, :]) >> np.uint32(32 - lk.bits)).ravel()
     length = lk.total.astype(np.int32)[idx]
-    # next code start after each position; an invalid code, or one that runs past its
-    # own lead's stream, points to the sink n
+    # next code start after each position (an invalid code, length 0, loops on itself;
+    # the checks below catch it and a code running past its lead's stream)
     nxt = np.arange(n + 1, dtype=np.int32)
     nxt[:n] += length
-    nxt[:n][(length == 0) | (nxt[:n] > np.repeat((starts + sizes).astype(np.int32), sizes))] = n
-    nxt[n] = n
+    np.minimum(nxt, n, out=nxt)
     # the code starts of each lead: jumps of 1, 2, 4 .. 2**k codes by doubling over all bits,
     # then every 2**k-th start by a short loop over the leads together, then the rest filled in
     want = max(counts)
@@ -219,11 +218,14 @@ def _decode_single(streams: list[bytes], counts: list[int], lk: _Lookup, whats: 
     for jump in jumps[:-1]:  # [p] -> [p, p+1] -> [p .. p+3] -> ...: in order
         positions = np.concatenate((positions, jump[positions]), axis=2)
     positions = positions.reshape(len(streams), -1)
-    for row, count, what in zip(positions, counts, whats):
-        bad = np.flatnonzero(row[:count] >= n)
-        if bad.size:
-            raise CorruptFileError(f"{what}: the Huffman data ends or breaks after {int(bad[0])} of "
-                                   f"{count} samples. The file is damaged; export it again.")
+    for row, count, start, size, what in zip(positions, counts, starts, sizes, whats):
+        row = row[:count]
+        stuck = np.flatnonzero(np.diff(row) <= 0)  # an invalid code: no progress
+        last = int(row[-1]) if stuck.size == 0 else -1
+        if stuck.size or last >= start + size or last + int(length[last]) > start + size:
+            done = int(stuck[0]) if stuck.size else int(np.searchsorted(row, start + size))
+            raise CorruptFileError(f"{what}: the Huffman data ends or breaks after {min(done, count - 1)} "
+                                   f"of {count} samples. The file is damaged; export it again.")
     flat = np.minimum(positions[:, :want], n - 1).astype(np.int64).ravel()  # one pass for all leads
     values = _values(_windows_at(words, flat), lk, idx[flat].astype(np.int64)).reshape(len(streams), want)
     return [values[i, :count] for i, count in enumerate(counts)]

@@ -114,8 +114,9 @@ def test_welch_allyn_statements_and_measurements(welch):
 def test_signal_only_read_same_signal(welch):
     fast = read_ecg(WELCH, annotations=False)
     np.testing.assert_array_equal(fast.signal, welch.signal)
-    assert "median_beats" not in fast.meta and "statements" not in fast.meta
-    assert fast.meta["patient_id"] == "ANON000002"
+    assert "median_beats" not in fast.meta  # the batch path keeps measurements and statements
+    for key in ("patient_id", "statements", "device_measurements", "measurements", "derived_leads"):
+        assert fast.meta[key] == welch.meta[key]
 
 
 def test_sniffed_by_content_and_read_any(tmp_path):
