@@ -51,7 +51,7 @@ _READERS: dict[str, Callable[[str], Any]] = {"ecg": _read_ecg, "cxr": _read_cxr,
 
 #: Suffixes of a WFDB header and of the files the readers recognise by their content:
 #: never one of a header's signal files.
-_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg", ".scp", ".edf", ".bdf")
+_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg", ".xml", ".scp", ".edf", ".bdf")
 #: The Open ECG dialog's file types (the readers recognise the format from the content).
 ECG_FILE_FILTER = ("ECG files (*.hea *.dat *.mat *.dcm *.xml *.XML *.scp *.SCP *.edf *.EDF *.bdf *.BDF);;"
                    "WFDB record (*.hea *.dat *.mat);;DICOM ECG waveform (*.dcm);;"

@@ -17,7 +17,7 @@ _MAX_MEASUREMENTS = 12
 
 def _fmt_device(device: Any) -> str:
     if isinstance(device, dict):
-        return " ".join(str(v) for k, v in device.items() if v and k != "serial")
+        return " ".join(str(v) for k, v in device.items() if v and k not in ("serial", "cart"))
     return str(device)
 
 

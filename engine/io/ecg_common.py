@@ -37,7 +37,9 @@ from engine.io.leadnames import canonical_lead
 from engine.leads import limb_leads_from_i_ii
 
 #: Keys of `record.meta["device_measurements"]` (shared with the computed measurements):
-#: heart rate (beats/min), RR, PR, P duration, QRS duration, QT, QTc (ms), P, QRS, T axes (degrees).
+#: heart rate (beats/min), RR, PR, P duration, QRS duration, QT, QTc (ms), P, QRS, T frontal
+#: axes (degrees). qtc_ms is the QTc the device reports as its main one (GE QTCorrected and
+#: Philips qtcb: Bazett); other corrections stay in the raw `measurements` list.
 DEVICE_MEASUREMENT_KEYS: tuple[str, ...] = (
     "hr_bpm", "rr_ms", "pr_ms", "p_ms", "qrs_ms", "qt_ms", "qtc_ms",
     "p_axis_deg", "qrs_axis_deg", "t_axis_deg")
@@ -105,6 +107,10 @@ def complete_limb_leads(channels: Iterable[tuple[str, np.ndarray]]) -> LeadSet:
         already taken and every non-standard channel go to `extra_signal`.
         `signal` is empty `[0, n]` when no standard lead is present (the caller
         raises `LeadError`).
+
+    Raises:
+        ValueError: channels of different lengths (readers check lengths first and
+            raise `CorruptFileError` with the file's name).
     """
     stored: dict[str, np.ndarray] = {}
     names: dict[str, str] = {}
@@ -121,6 +127,9 @@ def complete_limb_leads(channels: Iterable[tuple[str, np.ndarray]]) -> LeadSet:
         else:
             extras.append(samples)
             extra_names.append(extra_lead_name(label))
+    lengths = {x.shape[-1] for x in stored.values()} | {x.shape[-1] for x in extras}
+    if len(lengths) > 1:
+        raise ValueError(f"channels of different lengths: {sorted(lengths)} samples")
     derived: list[str] = []
     if "I" in stored and "II" in stored and any(lead not in stored for lead in DERIVABLE_LEADS):
         limb = limb_leads_from_i_ii(stored["I"].astype(np.float64), stored["II"].astype(np.float64))

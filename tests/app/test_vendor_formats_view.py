@@ -71,3 +71,22 @@ def test_pdf_carries_device_measurements_statements_and_derived_marks(qapp, tmp_
 def test_open_dialog_lists_the_formats(pattern):
     assert pattern in ECG_FILE_FILTER
     assert "GE MUSE XML" in ECG_FILE_FILTER and "HL7 aECG" in ECG_FILE_FILTER
+
+
+@pytest.mark.parametrize("path", sorted((DATA / "formats").rglob("*.xml")), ids=lambda p: p.name)
+def test_every_xml_sample_opens_on_the_paper(shown, qtbot, path):
+    view = shown(EcgView(px_per_mm=PPM), 1200, 700)
+    record = read_ecg(path)
+    view.set_record(record)
+    qtbot.wait(5)
+    assert len(view.traces()) == 13  # 3x4 + rhythm strip
+    panel, trace = view.traces()[0]
+    t, mv = trace.original()
+    np.testing.assert_allclose(mv, record.lead(panel.lead)[:len(mv)], atol=1e-6)
+    assert header_fields(record)["source"].endswith(f"({record.source.format})")
+
+
+def test_an_xml_beside_a_wfdb_header_is_not_taken_for_its_signal_file():
+    from app.controller import distinct_records
+
+    assert distinct_records(["/x/r.hea", "/x/r.dat", "/x/r.xml"]) == ["/x/r.hea", "/x/r.xml"]

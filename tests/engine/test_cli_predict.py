@@ -211,7 +211,8 @@ def test_vendor_xml_files_score_with_device_measurements_and_statements(bundle_d
                                            "qt_ms": 364.0, "qtc_ms": 364.0, "p_axis_deg": 49.0,
                                            "qrs_axis_deg": 54.0, "t_axis_deg": 46.0}
     assert muse["statements"][0] == {"text": "Ventricular-paced rhythm", "code": None, "confirmed": True}
-    assert muse["quality"]["derived_leads"] == []  # the reader derived them: preprocessing found 12
+    assert muse["quality"]["derived_leads"] == ["III", "aVR", "aVL", "aVF"]  # derived by the reader
+    assert muse["preprocessing"]["leads_found"] == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
     philips = by_name["philips_1-04_ad4d3d80-d165_PageWriterTouch.xml"]
     assert philips["statements"][0]["code"] == "SB" and philips["device_measurements"]["rr_ms"] == 1463.0
     assert by_name["hl7_2003-12_ballot_Example_aECG_Mortara.xml"]["statements"][0]["text"] == "Sinus Rhythm"

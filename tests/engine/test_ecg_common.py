@@ -108,3 +108,8 @@ def test_check_signal_size_refuses_absurd_sizes() -> None:
                  (12, -1, 500.0)):
         with pytest.raises(CorruptFileError, match="damaged"):
             check_signal_size(*args, "The file x")
+
+
+def test_channels_of_different_lengths_are_a_caller_error() -> None:
+    with pytest.raises(ValueError, match="different lengths"):
+        complete_limb_leads([("I", np.zeros(10)), ("II", np.zeros(9))])

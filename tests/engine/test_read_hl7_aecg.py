@@ -136,3 +136,13 @@ def test_truncated(tmp_path) -> None:
     bad.write_bytes(HL7_AECG.read_bytes()[:200_000])
     with pytest.raises(CorruptFileError, match="not well-formed"):
         read_ecg(bad)
+
+
+def test_ecgdatakit_oracle_agrees() -> None:
+    oracle = pytest.importorskip("ecgdatakit").FileParser().parse(str(HL7_AECG))
+    record = read_ecg(HL7_AECG)
+    for lead in oracle.leads:
+        np.testing.assert_allclose(record.lead(lead.label), np.asarray(lead.samples), atol=1e-5)
+    m, got = oracle.measurements, record.meta["device_measurements"]
+    assert (got["pr_ms"], got["qrs_ms"], got["qt_ms"], got["p_axis_deg"], got["qrs_axis_deg"]) == (
+        m.pr_interval, m.qrs_duration, m.qt_interval, m.p_axis, m.qrs_axis)

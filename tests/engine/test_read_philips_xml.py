@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from xml_samples import PHILIPS_103, PHILIPS_104, edited_copy, read_text
 
 from engine.constants import LEADS
@@ -179,3 +181,26 @@ def test_limb_residuals_rebuilt_with_floor() -> None:
     leads = [np.array(v, dtype=np.int16) for v in ([3], [6], [1], [2], [-1], [0])]
     i, ii, iii, avr, avl, avf = (x[0] for x in philips_limb_leads(leads))
     assert (iii, avr, avl, avf) == (6 - 3 - 1, -2 - 4, (3 - 2) // 2 + 1, (6 + 2) // 2 - 0)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=600), st.integers(1, 12))
+def test_xli_decoder_on_random_streams_returns_or_raises_corrupt(data, n_leads) -> None:
+    try:
+        leads = xli_decode(data, n_leads, 2000, "fuzz")
+    except CorruptFileError as exc:
+        assert "fuzz" in str(exc)
+    else:
+        assert len(leads) == n_leads and all(x.dtype == np.int16 and x.size <= 2001 for x in leads)
+
+
+def test_ecgdatakit_oracle_agrees() -> None:
+    parser = pytest.importorskip("ecgdatakit").FileParser()
+    for path in (PHILIPS_103, PHILIPS_104):
+        oracle, record = parser.parse(str(path)), read_ecg(path)
+        for lead in oracle.leads:
+            samples = np.asarray(lead.samples)[:record.n_samples]
+            np.testing.assert_allclose(record.lead(lead.label), samples, atol=1e-5)
+        got, m = record.meta["device_measurements"], oracle.measurements
+        assert (got["hr_bpm"], got["pr_ms"], got["qrs_ms"], got["qt_ms"], got["qrs_axis_deg"]) == (
+            m.heart_rate, m.pr_interval, m.qrs_duration, m.qt_interval, m.qrs_axis)
