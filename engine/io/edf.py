@@ -169,7 +169,8 @@ def _record(edf, path: Path, bdf: bool, annotations: bool) -> EcgRecord:
         names += extra_names
         units += extra_units
     meta: dict[str, Any] = {
-        "original_lead_names": [signals[i].label for i, _ in leads if float(signals[i].sampling_frequency) == fs],
+        "original_lead_names": [signals[i].label for i, _ in leads
+                                if float(signals[i].sampling_frequency) == fs],
         "derived_leads": list(lead_set.derived),
         "edf": {"format": "BDF" if bdf else ("EDF+" if str(edf.reserved).startswith("EDF+") else "EDF"),
                 "record_duration_s": float(edf.data_record_duration)}}

@@ -185,7 +185,8 @@ def decode_scp_ecg(data: bytes, path: Path, annotations: bool = True) -> EcgReco
                 "differences": diff6, "reference_beat_subtracted": subtracted,
                 "amplitude_nv": avm6, "sample_interval_us": interval6}}
     if 1 in sections:
-        _describe(meta, warnings, "patient data", lambda: scp_meta.patient_meta(sections[1].body(data), encoding))
+        _describe(meta, warnings, "patient data",
+                  lambda: scp_meta.patient_meta(sections[1].body(data), encoding))
     _annotate(meta, data, sections, encoding, warnings)
     if annotations:
         if median is not None:

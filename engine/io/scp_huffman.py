@@ -164,7 +164,8 @@ def decode_leads(streams: list[bytes], counts: list[int], tables: list[list[Huff
         out: list[np.ndarray] = []
         batch: list[int] = []
         for i in range(len(streams) + 1):  # leads in batches of at most _BATCH_BYTES
-            if batch and (i == len(streams) or sum(len(streams[j]) for j in batch) + len(streams[i]) > _BATCH_BYTES):
+            held = sum(len(streams[j]) for j in batch)
+            if batch and (i == len(streams) or held + len(streams[i]) > _BATCH_BYTES):
                 out += _decode_single([streams[j] for j in batch], [counts[j] for j in batch], lookups[0],
                                       [whats[j] for j in batch])
                 batch = []
@@ -186,7 +187,8 @@ def _values(win: np.ndarray, lk: _Lookup, idx: np.ndarray) -> np.ndarray:
     return lk.value[idx] + np.where(extra > 0, signed, 0)
 
 
-def _decode_single(streams: list[bytes], counts: list[int], lk: _Lookup, whats: list[str]) -> list[np.ndarray]:
+def _decode_single(streams: list[bytes], counts: list[int], lk: _Lookup,
+                   whats: list[str]) -> list[np.ndarray]:
     sizes = np.array([8 * len(s) for s in streams], np.int64)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     data = b"".join(streams)

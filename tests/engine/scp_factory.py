@@ -15,7 +15,8 @@ def pointers(data: bytes) -> dict[int, tuple[int, int]]:
     out = {}
     end = min(len(data), 6 + int.from_bytes(data[10:14], "little"))
     for pos in range(22, end - 9, 10):
-        sid, length, index = (int.from_bytes(data[pos + a:pos + b], "little") for a, b in ((0, 2), (2, 6), (6, 10)))
+        sid, length, index = (int.from_bytes(data[pos + a:pos + b], "little")
+                              for a, b in ((0, 2), (2, 6), (6, 10)))
         if length:
             out[sid] = (index - 1, length)
     return out

@@ -55,7 +55,7 @@ def test_median_beats_statements_measurements_patient(rec):
     assert by_name["QRS Axis"]["value"] == 52.0 and by_name["QRS Axis"]["units"] == "deg"
     assert by_name["RR Interval"]["value"] == 982.0
     assert rec.meta["patient_id"] == "642341" and rec.meta["age"] == 42 and rec.meta["sex"] == "F"
-    assert rec.meta["birth_date"] == "19710123" and rec.meta["acquired"] == "20130125105919"
+    assert rec.meta["birth_date"] == "1971-01-23" and rec.meta["acquired"] == "2013-01-25 10:59:19"
     assert rec.meta["device"]["manufacturer"] == "Mortara Instrument, Inc."
     assert rec.meta["device"]["model"] == "el250"
     assert rec.meta["original_lead_names"][0] == "Lead I (Einthoven)"
@@ -239,7 +239,8 @@ def test_invalid_uids_tolerated(tmp_path, rec):
     np.testing.assert_array_equal(got.signal, rec.signal)
 
 
-@pytest.mark.parametrize("keyword", ["ChannelSensitivity", "ChannelSensitivityCorrectionFactor", "ChannelBaseline"])
+@pytest.mark.parametrize("keyword", ["ChannelSensitivity", "ChannelSensitivityCorrectionFactor",
+                                     "ChannelBaseline"])
 @pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity"])
 def test_non_finite_channel_scaling_refused(tmp_path, keyword, value):
     ds = pydicom.dcmread(DCM)
@@ -250,3 +251,13 @@ def test_non_finite_channel_scaling_refused(tmp_path, keyword, value):
         with pytest.raises(CorruptFileError, match="channel 4") as info:
             read_ecg(path, annotations=annotations)
         assert "unexpected" not in str(info.value)
+
+
+def test_person_name_and_dates_for_people(tmp_path):
+    ds = pydicom.dcmread(DCM)
+    ds.PatientName = "Rossi^Maria^Luisa"
+    del ds.AcquisitionDateTime
+    ds.AcquisitionDate, ds.AcquisitionTime = "20130125", "105919.250"
+    got = read_ecg(_save(ds, tmp_path / "names.dcm"))
+    assert got.meta["patient_name"] == "Rossi, Maria Luisa"
+    assert got.meta["acquired"] == "2013-01-25 10:59:19"

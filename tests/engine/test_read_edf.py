@@ -54,7 +54,8 @@ def test_sniffed_by_content(tmp_path):
 
 
 @pytest.mark.parametrize("label, lead", [
-    ("I", "I"), ("ECG I", "I"), ("EKG V1", "V1"), ("ECG II-REF", "II"), ("Lead aVR", "aVR"), ("ECG V6-AVG", "V6"),
+    ("I", "I"), ("ECG I", "I"), ("EKG V1", "V1"), ("ECG II-REF", "II"), ("Lead aVR", "aVR"),
+    ("ECG V6-AVG", "V6"),
     ("ECG II-III", None), ("V3R", None), ("EKG", None), ("Resp", None), ("ECG V7", None)])
 def test_lead_labels(label, lead):
     assert ecg_lead_of_label(label) == lead
@@ -68,8 +69,8 @@ def test_edf_plus_annotations_vendor_labels_and_millivolts(tmp_path):
     signals = [edfio.EdfSignal(s.data / 1000.0, s.sampling_frequency, label=names[s.label],
                                physical_dimension="mV", physical_range=(-40.0, 40.0))
                for s in source.signals if s.label in names]
-    signals.append(edfio.EdfSignal(np.sin(np.arange(2500) / 50.0), 250, label="Resp", physical_dimension="Ohm",
-                                   physical_range=(-2.0, 2.0)))
+    signals.append(edfio.EdfSignal(np.sin(np.arange(2500) / 50.0), 250, label="Resp",
+                                   physical_dimension="Ohm", physical_range=(-2.0, 2.0)))
     edf = edfio.Edf(signals, annotations=[edfio.EdfAnnotation(1.5, None, "start of exercise"),
                                           edfio.EdfAnnotation(7.25, 0.5, "artefact")])
     path = tmp_path / "annotated.edf"
@@ -115,7 +116,8 @@ def test_non_ecg_bdf_refused_with_lead_error():
         read_ecg(BDF)
 
 
-def _edited_header(tmp_path, start: int, size: int, value: str, source: Path = EDF, cut: int | None = None) -> Path:
+def _edited_header(tmp_path, start: int, size: int, value: str, source: Path = EDF,
+                   cut: int | None = None) -> Path:
     data = bytearray(source.read_bytes())
     data[start:start + size] = value.ljust(size).encode("ascii")
     path = tmp_path / "edited.edf"
@@ -151,4 +153,5 @@ def test_predict_folders_pick_up_scp_edf_bdf(tmp_path):
     from engine.batch import iter_inputs
     for name in ("r.edf", "s.BDF", "t.scp", "u.SCP", "notes.txt"):
         (tmp_path / name).write_text("")
-    assert sorted(Path(i.path).name for i in iter_inputs([str(tmp_path)])) == ["r.edf", "s.BDF", "t.scp", "u.SCP"]
+    found = sorted(Path(i.path).name for i in iter_inputs([str(tmp_path)]))
+    assert found == ["r.edf", "s.BDF", "t.scp", "u.SCP"]

@@ -100,7 +100,8 @@ def test_welch_allyn_statements_and_measurements(welch):
     meta = welch.meta
     assert meta["patient_id"] == "ANON000002" and meta["patient_name"] == "REMOVED, REMOVE"
     assert meta["age"] == 36 and "acquired" not in meta  # the file gives a time but no date
-    assert meta["device"] == {"manufacturer": "Welch Allyn Cardio Control", "model": "MDW14", "software": "CCW"}
+    assert meta["device"] == {"manufacturer": "Welch Allyn Cardio Control", "model": "MDW14",
+                              "software": "CCW"}
     assert meta["device_measurements"] == {
         "hr_bpm": 82.0, "rr_ms": 731.0, "pr_ms": 177.0, "p_ms": 102.0, "qrs_ms": 100.0, "qt_ms": 343.0,
         "qtc_ms": 401.0, "p_axis_deg": 64.0, "qrs_axis_deg": 49.0, "t_axis_deg": 25.0}
@@ -212,7 +213,8 @@ def test_absurd_sizes_and_rates_refused(tmp_path):
     def every(data, ptr):
         start, _ = ptr[3]
         for i in range(12):
-            data[start + 16 + 2 + 9 * i + 4:start + 16 + 2 + 9 * i + 8] = (4_000_000_000).to_bytes(4, "little")
+            end = start + 16 + 2 + 9 * i + 4
+            data[end:end + 4] = (4_000_000_000).to_bytes(4, "little")
     _raises_fast(_edited(tmp_path, every), match="samples")
 
     def no_interval(data, ptr):
@@ -248,7 +250,8 @@ def _scp(bodies: dict[int, bytes]) -> bytes:
     for sid in range(12):
         if sid in bodies:
             blob = _section(sid, bodies[sid])
-            pointers += sid.to_bytes(2, "little") + len(blob).to_bytes(4, "little") + (offset + 1).to_bytes(4, "little")
+            pointers += (sid.to_bytes(2, "little") + len(blob).to_bytes(4, "little")
+                         + (offset + 1).to_bytes(4, "little"))
             blobs.append(blob)
             offset += len(blob)
         else:
@@ -265,15 +268,16 @@ def test_reference_beat_added_back(tmp_path, toolkit):
     codes = [1, 2, 3, 4, 5, 6, 7, 8, 61, 62, 63, 64]
     rhythm = np.stack([np.round(toolkit.lead(n) / 0.0025) for n in order]).astype(np.int64)  # 2.5 uV units
     median = toolkit.meta["median_beats"]
-    beat = np.stack([np.round(median["signal"][median["leads"].index(n)] / 0.0025) for n in order]).astype(np.int64)
+    beat = np.stack([np.round(median["signal"][median["leads"].index(n)] / 0.0025)
+                     for n in order]).astype(np.int64)
     fid_ref = 300  # 1-based sample of the beat's fiducial
     zones = [(f - 100, f, f + 150) for f in (1000, 2000, 3001, 4950)]  # last zone runs past the end
     residual = rhythm.copy()
     for start, fid, end in zones:
         for s in range(start, min(end, 5000) + 1):
             residual[:, s - 1] -= beat[:, s - fid + fid_ref - 1]
-    s3 = bytes([12, 0x01 | 0x04]) + b"".join((1).to_bytes(4, "little") + (5000).to_bytes(4, "little") + bytes([c])
-                                              for c in codes)
+    s3 = bytes([12, 0x01 | 0x04]) + b"".join(
+        (1).to_bytes(4, "little") + (5000).to_bytes(4, "little") + bytes([c]) for c in codes)
     s4 = ((599 * 2).to_bytes(2, "little") + fid_ref.to_bytes(2, "little") + len(zones).to_bytes(2, "little")
           + b"".join((0).to_bytes(2, "little") + b"".join(v.to_bytes(4, "little") for v in z) for z in zones))
 
