@@ -298,3 +298,40 @@ def test_reference_beat_added_back(tmp_path, toolkit):
 def test_read_scp_ecg_direct_path_type():
     rec = read_scp_ecg(WELCH)
     assert rec.source.path == str(WELCH)
+
+
+def _table_bytes(codes: list[tuple[str, int, int, int]]) -> bytes:
+    """Section 2 codes (prefix bits as text, total bits, mode, value), base code bit-reversed."""
+    out = len(codes).to_bytes(2, "little")
+    for prefix, total, mode, value in codes:
+        reversed_code = int(prefix[::-1], 2)
+        out += bytes([len(prefix), total, mode]) + value.to_bytes(2, "little", signed=True)
+        out += reversed_code.to_bytes(4, "little")
+    return out
+
+
+def _bits(text: str) -> bytes:
+    return int(text.ljust(-(-len(text) // 8) * 8, "0"), 2).to_bytes(-(-len(text) // 8), "big")
+
+
+def test_section_2_tables_with_value_bits_and_table_switches():
+    from engine.io.scp_huffman import decode_leads, parse_tables
+    # one table: '0' -> 0, '10' -> +1, '110' -> -1, '111' + 8-bit value
+    single = parse_tables((1).to_bytes(2, "little") + _table_bytes(
+        [("0", 1, 1, 0), ("10", 2, 1, 1), ("110", 3, 1, -1), ("111", 11, 1, 0)]), "t")
+    a = _bits("0" + "10" + "110" + "111" + "11111011" + "10")  # 0, 1, -1, -5, 1
+    b = _bits("111" + "01111111" + "0")  # 127, 0
+    got = decode_leads([a, b], [5, 2], single, ["a", "b"])
+    assert got[0].tolist() == [0, 1, -1, -5, 1] and got[1].tolist() == [127, 0]
+    with pytest.raises(CorruptFileError, match="ends or breaks"):
+        decode_leads([a, b], [5, 7], single, ["a", "b"])  # b: 2 values, then 4 padding bits read as '0'
+    # two tables: table 1 '111' switches to table 2 ('0' -> 5, '1' switches back)
+    switching = parse_tables((2).to_bytes(2, "little")
+                             + _table_bytes([("0", 1, 1, 0), ("10", 2, 1, 1), ("110", 3, 1, -1),
+                                             ("111", 3, 0, 2)])
+                             + _table_bytes([("0", 1, 1, 5), ("1", 1, 0, 1)]), "t")
+    stream = _bits("0" + "10" + "110" + "111" + "0" + "0" + "1" + "0")
+    assert decode_leads([stream], [6], switching, ["s"])[0].tolist() == [0, 1, -1, 5, 5, 0]
+    bad = parse_tables((1).to_bytes(2, "little") + _table_bytes([("0", 1, 1, 0), ("1", 1, 0, 7)]), "t")
+    with pytest.raises(CorruptFileError, match="table 7"):
+        decode_leads([_bits("01")], [3], bad, ["s"])
