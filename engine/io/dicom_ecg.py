@@ -182,9 +182,18 @@ def _pick_median(groups: list, rhythm: int) -> int | None:
 
 
 def _channel_units(ch) -> str:
+    """The channel's unit: the code value ("uV", "mV": UCUM); under a coding scheme other
+    than UCUM whose code value is not a voltage unit this program knows, the code meaning
+    when that is one ("microvolt"); "uV" when the file gives no unit."""
     seq = ch.get("ChannelSensitivityUnitsSequence", None)
     if seq:
-        return str(seq[0].get("CodeValue", "") or "uV")
+        value = str(seq[0].get("CodeValue", "") or "").strip()
+        meaning = str(seq[0].get("CodeMeaning", "") or "").strip()
+        scheme = str(seq[0].get("CodingSchemeDesignator", "") or "").strip().upper()
+        if (scheme != "UCUM" and value and mv_factor(value) is None and meaning
+                and mv_factor(meaning) is not None):
+            return meaning
+        return value or meaning or "uV"
     return "uV"  # DICOM ECG sensitivity is in uV when the unit is not given (CID 3082 default)
 
 

@@ -220,10 +220,20 @@ def test_units_uv_mv_and_other(tmp_path, rec):
         ch.ChannelSensitivity = "0.00125"
         ch.ChannelSensitivityUnitsSequence[0].CodeValue = "mV"
     channels[11].ChannelSensitivityUnitsSequence[0].CodeValue = "mm[Hg]"  # V6 is not a voltage here
+    # (UCUM code value wins over a contradicting meaning)
     got = read_ecg(_save(ds, tmp_path / "units.dcm"))
     assert got.leads == LEADS[:11] and got.extra_names == ("Lead V6",) and got.extra_units == ("mm[Hg]",)
     np.testing.assert_allclose(got.signal, rec.signal[:11], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(got.extra_signal[0], rec.signal[11] * 1000, rtol=1e-5)  # in its own units
+
+
+def test_unit_known_by_its_meaning_only(tmp_path, rec):
+    ds = pydicom.dcmread(DCM)
+    for ch in ds.WaveformSequence[0].ChannelDefinitionSequence:  # a non-UCUM code, meaning "microvolt"
+        ch.ChannelSensitivityUnitsSequence[0].CodeValue = "9001"
+        ch.ChannelSensitivityUnitsSequence[0].CodingSchemeDesignator = "99VENDOR"
+    got = read_ecg(_save(ds, tmp_path / "meaning.dcm"))
+    np.testing.assert_array_equal(got.signal, rec.signal)
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length")
