@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 16 * 1024 * 1024
 _HEADER = 16
 _MAX_LEADS = 64
+_MAX_BEAT_SAMPLES = 20_000  # a reference beat: 2 s at 10 kHz
 
 #: Section 3 lead codes of the standard (index = code).
 LEAD_CODES: tuple[str, ...] = (
@@ -168,7 +169,8 @@ def decode_scp_ecg(data: bytes, path: Path, annotations: bool = True) -> EcgReco
     if subtracted or (annotations and 5 in sections):
         median = _reference_beats(data, sections, leads, tables, what, warnings, required=subtracted)
     if subtracted:
-        assert median is not None
+        if median is None:  # not reached: a required reference beat raises when missing
+            raise CorruptFileError(f"{what} subtracts reference beats it does not hold.")
         if median["interval"] != interval6:
             raise UnsupportedFormatError(f"{what} subtracts reference beats sampled at another rate "
                                          f"than the rhythm, which this program does not read.")
@@ -299,12 +301,17 @@ def _decode_leads(body: bytes, n_leads: int, counts: list[int], tables, diff: in
                   part: str) -> np.ndarray:
     """int64 `[n_leads, max(counts)]` amplitudes of a section 5 / 6 body."""
     _, _, _, _, sizes = _stream_header(body, n_leads, what, part)
-    out = np.zeros((n_leads, max(counts)), np.int64)
     chunks, pos = [], 6 + 2 * n_leads
     for size in sizes:
         chunks.append(body[pos:pos + size])
         pos += size
     labels = [f"{what}, {part} lead {i + 1}" for i in range(n_leads)]
+    per_sample_bits = 1 if tables is not None else 16  # the shortest Huffman code is 1 bit
+    for chunk, count, label in zip(chunks, counts, labels):  # before allocating anything
+        if count * per_sample_bits > 8 * len(chunk):
+            raise CorruptFileError(f"{label} declares {count} samples, more than its {len(chunk)} "
+                                   f"bytes can hold; the file is damaged. Export the ECG again.")
+    out = np.zeros((n_leads, max(counts)), np.int64)
     if tables is not None:
         decoded = scp_huffman.decode_leads(chunks, counts, tables, labels)
     else:
@@ -340,7 +347,7 @@ def _reference_beats(data: bytes, sections: dict[int, _Section], leads: list[_Le
         body5 = sections[5].body(data)
         avm, interval, diff, _, _ = _stream_header(body5, len(leads), what, "reference beat")
         m = round(length_ms * 1000 / interval) if interval else 0
-        if not 0 < m <= 60 * 10_000:
+        if not 0 < m <= _MAX_BEAT_SAMPLES:
             raise CorruptFileError(f"{what}: the reference beat length ({length_ms} ms) is impossible.")
         beats = _decode_leads(body5, len(leads), [m] * len(leads), tables, diff, what, "reference beat")
         return {"nv": beats.astype(np.float64) * avm, "interval": interval, "fiducial": fiducial,

@@ -180,11 +180,13 @@ def test_truncated_refused(tmp_path):
     _raises_fast(path, match="truncated")
 
 
-def test_huffman_stream_too_short_refused(tmp_path):
-    def shorten(data, ptr):  # lead 1 of section 6 claims 10 bytes for its 5000 samples
+@pytest.mark.parametrize("size, match", [(10, "more than its 10 bytes can hold"),
+                                         (700, "Huffman data ends")])
+def test_huffman_stream_too_short_refused(tmp_path, size, match):
+    def shorten(data, ptr):  # lead 1 of section 6 claims `size` bytes for its 5000 samples (~2500 used)
         start, _ = ptr[6]
-        data[start + 16 + 6:start + 16 + 8] = (10).to_bytes(2, "little")
-    _raises_fast(_edited(tmp_path, shorten), match="Huffman data ends")
+        data[start + 16 + 6:start + 16 + 8] = size.to_bytes(2, "little")
+    _raises_fast(_edited(tmp_path, shorten), match=match)
 
 
 def test_huffman_bit_flips_never_crash(tmp_path):
