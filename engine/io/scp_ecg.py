@@ -20,8 +20,8 @@ index). All integers are little-endian.
 - 5 / 6: reference beats / rhythm: amplitude multiplier (nV per unit), sample interval
   (us), difference coding (0, 1, 2), a flag (6: bimodal compression up to version 2.x),
   per lead byte counts, then per-lead streams.
-- 1, 7, 8, 10: patient, global measurements, statements, lead measurements
-  (`engine.io.scp_meta`).
+- 1, 7, 8, 10, 11: patient, global measurements, statements, lead measurements, coded
+  statements (read when section 8 is absent) (`engine.io.scp_meta`).
 
 Rhythm = decoded residual of section 6 + (when section 3 says so) the reference beat of
 type 0 added back at every QRS subtraction zone, aligned on its fiducial. Bimodal
@@ -403,3 +403,7 @@ def _annotate(meta: dict[str, Any], data: bytes, sections: dict[int, _Section], 
     if 8 in sections:
         _describe(meta, warnings, "statements", lambda: (
             {"statements": s} if (s := scp_meta.statements(sections[8].body(data), encoding)) else {}))
+    if 11 in sections and "statements" not in meta:  # coded statements only when no full text
+        _describe(meta, warnings, "coded statements", lambda: (
+            {"statements": s} if (s := scp_meta.coded_statements(sections[11].body(data), encoding))
+            else {}))

@@ -211,15 +211,14 @@ def global_measurements(body: bytes) -> tuple[list[dict[str, Any]], dict[str, fl
     return raw, device_measurements(values)
 
 
-def statements(body: bytes, encoding: str | None) -> list[dict[str, Any]]:
-    """Section 8: the interpretive statements, each `ecg_common.statement(text, None, confirmed)`.
+def _statement_values(body: bytes) -> tuple[bool, list[bytes]]:
+    """(confirmed, statement byte strings) of a section 8 / 11 body.
 
     Layout: confirmation (0 original, not confirmed; 1 confirmed; 2 overread, not
     confirmed), report date (4) and time (3), number of statements, then per statement a
-    sequence number, a length (uint16) and NUL-separated text."""
+    sequence number, a length (uint16) and its bytes."""
     if len(body) < 9:
         raise CorruptFileError("the interpretive statements section is too short")
-    confirmed = body[0] == 1
     out, pos = [], 9
     for _ in range(body[8]):
         if pos + 3 > len(body):
@@ -229,10 +228,36 @@ def statements(body: bytes, encoding: str | None) -> list[dict[str, Any]]:
         if len(value) < size:
             raise CorruptFileError("an interpretive statement runs past its section")
         pos += 3 + size
-        parts = (value.split(b"\x00\x00") if encoding == "utf-16-le" else value.split(b"\x00"))
-        line = " ".join(t for p in parts if (t := text(p + b"\x00", encoding)))
-        if line:
-            out.append(statement(line, None, confirmed))
+        out.append(value)
+    return body[0] == 1, out
+
+
+def _texts(value: bytes, encoding: str | None) -> list[str]:
+    parts = value.split(b"\x00\x00") if encoding == "utf-16-le" else value.split(b"\x00")
+    return [t for p in parts if (t := text(p + b"\x00", encoding))]
+
+
+def statements(body: bytes, encoding: str | None) -> list[dict[str, Any]]:
+    """Section 8: the full-text interpretive statements, each
+    `ecg_common.statement(text, None, confirmed)` (NUL-separated pieces of a statement
+    joined by a space)."""
+    confirmed, values = _statement_values(body)
+    return [statement(" ".join(parts), None, confirmed) for value in values
+            if (parts := _texts(value, encoding))]
+
+
+def coded_statements(body: bytes, encoding: str | None) -> list[dict[str, Any]]:
+    """Section 11 (universal statement codes): each statement's first byte is its type:
+    1 = coded (NUL-separated statement acronyms, e.g. "SR": text and code both the acronym,
+    no term table being in the file), 2 = free text; 3 (statement logic) is left out."""
+    confirmed, values = _statement_values(body)
+    out = []
+    for value in values:
+        kind, rest = (value[0], value[1:]) if value else (0, b"")
+        if kind == 1:
+            out += [statement(code, code, confirmed) for code in _texts(rest, encoding)]
+        elif kind == 2 and (parts := _texts(rest, encoding)):
+            out.append(statement(" ".join(parts), None, confirmed))
     return out
 
 

@@ -337,3 +337,24 @@ def test_section_2_tables_with_value_bits_and_table_switches():
     bad = parse_tables((1).to_bytes(2, "little") + _table_bytes([("0", 1, 1, 0), ("1", 1, 0, 7)]), "t")
     with pytest.raises(CorruptFileError, match="table 7"):
         decode_leads([_bits("01")], [3], bad, ["s"])
+
+
+def test_section_11_coded_statements_when_no_full_text(tmp_path, welch):
+    """Section 8 of the real file moved to section 11 as one coded and one free-text statement."""
+    data = WELCH.read_bytes()
+    start, length = _pointers(data)[8]
+    body8 = data[start + 16:start + length]
+    def item(seq: int, content: bytes) -> bytes:
+        return bytes([seq]) + len(content).to_bytes(2, "little") + content
+    coded = item(1, b"\x01SR\x00AVB1\x00")  # type 1: statement acronyms
+    free = item(2, b"\x02sinusrytm\x00")  # type 2: free text
+    body11 = body8[:8] + bytes([2]) + coded + free
+    bodies = {sid: data[s + 16:s + n] for sid, (s, n) in _pointers(data).items() if sid != 8}
+    bodies[11] = body11
+    path = tmp_path / "coded.scp"
+    path.write_bytes(_scp(bodies))
+    rec = read_ecg(path)
+    assert rec.meta["statements"] == [{"text": "SR", "code": "SR", "confirmed": True},
+                                      {"text": "AVB1", "code": "AVB1", "confirmed": True},
+                                      {"text": "sinusrytm", "code": None, "confirmed": True}]
+    np.testing.assert_array_equal(rec.signal, welch.signal)
