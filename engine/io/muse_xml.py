@@ -177,10 +177,10 @@ def _patient_meta(root: Element) -> dict[str, Any]:
     acquired = iso_datetime(text(test, "AcquisitionDate"), text(test, "AcquisitionTime"))
     if acquired:
         meta["acquired"] = acquired
+    muse = text(root, "MuseInfo/MuseVersion")
     device = {key: value for key, value in (
         ("model", text(test, "AcquisitionDevice")), ("software", text(test, "AcquisitionSoftwareVersion")),
-        ("cart", text(test, "CartNumber")), ("system", "MUSE " + (text(root, "MuseInfo/MuseVersion") or "")
-                                              if text(root, "MuseInfo/MuseVersion") else None)) if value}
+        ("cart", text(test, "CartNumber")), ("system", f"MUSE {muse}" if muse else None)) if value}
     if device:
         meta["device"] = device
     if (site := text(test, "SiteName")) is not None:

@@ -163,7 +163,7 @@ def _waveform_counts(waves: Element, labels: list[str], n: int, path: Path) -> n
     where = f"The {WHAT} {path}"
     if method == "XLI":
         leads = xli_decode(data, len(labels), n, where)
-        if [canonical for canonical in labels[:6]] == list(LEADS[:6]):
+        if labels[:6] == list(LEADS[:6]):  # III, aVR, aVL, aVF stored as residuals
             leads = philips_limb_leads(leads)
     elif method in ("UNCOMPRESSED", "NONE"):
         if len(data) < 2 * n * len(labels):

@@ -69,23 +69,26 @@ def _lzw(chunk: bytes, max_bytes: int, where: str, index: int) -> bytes:
     n_codes = bits.size // _BITS
     codes = bits[:n_codes * _BITS].reshape(n_codes, _BITS).astype(np.int32) @ _BIT_WEIGHTS
     table = list(_SINGLE_BYTES)
+    add = table.append
     out: list[bytes] = []
-    total = 0
+    emit = out.append
+    next_code, max_code, total = 256, _MAX_CODE, 0
     prev = b""
     for code in codes.tolist():
-        if code > _MAX_CODE:
-            break
-        if code < len(table):
+        if code < next_code:
             entry = table[code]
-        elif code == len(table) and prev:
+        elif code > max_code:
+            break
+        elif code == next_code and prev:
             entry = prev + prev[:1]
         else:
             raise CorruptFileError(f"{where}: lead {index + 1} of the compressed waveform has an "
                                    f"invalid LZW code ({code}); the XLI stream is damaged. Export "
                                    f"the ECG again.")
-        if prev and len(table) <= _MAX_CODE:
-            table.append(prev + entry[:1])
-        out.append(entry)
+        if prev and next_code <= max_code:
+            add(prev + entry[:1])
+            next_code += 1
+        emit(entry)
         total += len(entry)
         if total > max_bytes:
             raise CorruptFileError(f"{where}: lead {index + 1} decompresses to more samples than "

@@ -2,7 +2,7 @@
 
 `parse_xml(path, what)` refuses, before any parser sees the content:
 - files larger than `MAX_XML_BYTES` (a 10 s 12-lead MUSE, Philips or aECG file is
-  0.1 - 0.5 MB);
+  0.1 - 0.5 MB), or with more than `MAX_XML_TAGS` tags (bounds the tree's memory);
 - any entity declaration (`<!ENTITY`, in UTF-8, Latin-1 or UTF-16 files): entity
   expansion ("billion laughs") and external entities (file or network access) both
   need one, and no ECG format uses them. A DOCTYPE naming an external DTD (MUSE's
@@ -31,6 +31,10 @@ from engine.io.files import file_size, read_bytes
 
 #: Largest XML ECG file read (bytes); larger files are refused before reading.
 MAX_XML_BYTES: int = 32 * 1024 * 1024
+#: Most markup characters ("<") an XML ECG file may hold, checked before parsing: bounds
+#: the parsed tree's memory (a 10 s MUSE file has about 500 elements, an aECG 3 000;
+#: 32 MB of empty elements would need gigabytes as a tree).
+MAX_XML_TAGS: int = 1_000_000
 
 _ENTITY_MARKS = ("<!ENTITY".encode("ascii"), "<!ENTITY".encode("utf-16-le"),
                  "<!ENTITY".encode("utf-16-be"))
@@ -53,6 +57,11 @@ def read_xml_bytes(path: Path, what: str) -> bytes:
     if len(data) > MAX_XML_BYTES:
         raise CorruptFileError(f"The {what} {path} grew beyond {MAX_XML_BYTES / 1e6:.0f} MB while "
                                f"being read; copy it again.")
+    tags = data.count(b"<")
+    if tags > MAX_XML_TAGS:
+        raise CorruptFileError(
+            f"The {what} {path} holds {tags} XML tags, far more than an ECG export (at most "
+            f"{MAX_XML_TAGS}); it is not an ECG file of this kind. Check what was exported.")
     if any(mark in data for mark in _ENTITY_MARKS):
         raise CorruptFileError(
             f"The {what} {path} declares XML entities, which ECG exports never do and which can be "

@@ -186,3 +186,10 @@ def test_unknown_xml_refused(tmp_path) -> None:
 
     with pytest.raises(UnsupportedFormatError, match="GE MUSE XML, Philips XML, HL7 aECG"):
         read_ecg(path)
+
+
+def test_too_many_elements_refused_before_parsing(tmp_path) -> None:
+    path = tmp_path / "many.xml"
+    path.write_bytes(b"<RestingECG>" + b"<a/>" * 1_000_001 + b"</RestingECG>")
+    with pytest.raises(CorruptFileError, match="XML tags"):
+        read_ecg(path)
