@@ -139,7 +139,7 @@ def test_damaged_headers_refused_quickly(tmp_path, start, size, value, error, ma
     t0 = time.perf_counter()
     with pytest.raises(error, match=match) as info:
         read_ecg(path)
-    assert time.perf_counter() - t0 < 2.0 and "unexpected" not in str(info.value)
+    assert time.perf_counter() - t0 < 2.0 and "(unexpected " not in str(info.value)
 
 
 def test_truncated_data_refused(tmp_path):

@@ -1,6 +1,10 @@
 """Property test: mutated versions of the real sample files (bit flips, truncation,
 header and XML line / token edits, random bytes) either read into a well-formed record or raise a
-typed engine error, never anything else, never the readers' catch-all, never a hang."""
+typed engine error, never anything else, never the readers' catch-all, never a hang.
+
+The catch-all is recognised by its own phrase, "(unexpected <ExceptionType>: ...)"
+(`engine.io._guard`), not by the word alone: a reader may quote a library's message
+that says "unexpected" (pydicom: "Found unexpected tag ...")."""
 
 from __future__ import annotations
 
@@ -109,7 +113,7 @@ def test_mutated_files_raise_only_typed_errors(data):
                 _check_result(reader(opened))
             except CromotexError as exc:
                 assert str(exc), "typed errors carry a message"
-                assert "unexpected" not in str(exc), f"caught only by the safety net: {exc}"
+                assert "(unexpected " not in str(exc), f"caught only by the safety net: {exc}"
             assert time.perf_counter() - start < 10.0, "a reader took over 10 s"
 
 
@@ -134,5 +138,5 @@ def test_mutated_scp_with_valid_crcs_raise_only_typed_errors(data):
             try:
                 _check_result(read_ecg(victim, annotations=annotations))
             except CromotexError as exc:
-                assert str(exc) and "unexpected" not in str(exc), f"caught only by the safety net: {exc}"
+                assert str(exc) and "(unexpected " not in str(exc), f"caught only by the safety net: {exc}"
             assert time.perf_counter() - start < 10.0, "a reader took over 10 s"
