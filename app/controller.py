@@ -51,11 +51,12 @@ _READERS: dict[str, Callable[[str], Any]] = {"ecg": _read_ecg, "cxr": _read_cxr,
 
 #: Suffixes of a WFDB header and of the files the readers recognise by their content:
 #: never one of a header's signal files.
-_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg", ".xml")
+_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg", ".xml", ".scp", ".edf", ".bdf")
 #: The Open ECG dialog's file types (the readers recognise the format from the content).
-ECG_FILE_FILTER = ("ECG files (*.hea *.dat *.mat *.dcm *.xml *.XML);;"
+ECG_FILE_FILTER = ("ECG files (*.hea *.dat *.mat *.dcm *.xml *.XML *.scp *.SCP *.edf *.EDF *.bdf *.BDF);;"
                    "WFDB record (*.hea *.dat *.mat);;DICOM ECG waveform (*.dcm);;"
-                   "GE MUSE XML, Philips XML (SierraECG / PhilipsECG), HL7 aECG (*.xml *.XML)")
+                   "GE MUSE XML, Philips XML (SierraECG / PhilipsECG), HL7 aECG (*.xml *.XML);;"
+                   "SCP-ECG (*.scp *.SCP);;EDF, EDF+, BDF (*.edf *.EDF *.bdf *.BDF)")
 
 
 def distinct_records(paths: list[str]) -> list[str]:

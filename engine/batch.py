@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 #: File suffixes picked up when a folder is searched (a WFDB record is named by
 #: its header; suffix-less files are often DICOM). Signal companions (.dat,
 #: .mat, ...) and other files (.csv, .txt, images) are skipped.
-FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
+FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", "", ".scp", ".edf", ".bdf"})
 #: XML suffixes picked up in a folder when the file is a GE MUSE, Philips or HL7 aECG ECG
 #: (by its root element: other XML files in the folder are left alone).
 XML_FOLDER_SUFFIXES = frozenset({".xml"})
@@ -141,7 +141,8 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
                 found = True
                 yield InputItem(f)
             if not found:
-                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, ECG *.xml) found in folder {arg}")
+                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, *.scp, *.edf, *.bdf, ECG *.xml) found in "
+                                     f"folder {arg}")
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
