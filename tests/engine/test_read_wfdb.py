@@ -4,7 +4,6 @@ the numpy fast path against wfdb.rdrecord, formats 212 / 16 / 80 / .mat, and bad
 from __future__ import annotations
 
 import shutil
-import timeit
 from pathlib import Path
 
 import numpy as np
@@ -200,14 +199,6 @@ def test_uv_units_and_nonvoltage_signal_is_extra(tmp_path):
     np.testing.assert_allclose(rec.signal[0], sig[:, 0] / 1000.0, atol=2e-4)
     assert rec.extra_names == ("ABP",) and rec.extra_units == ("mmHg",)
     np.testing.assert_allclose(rec.extra_signal[0], sig[:, 2], atol=0.05)
-
-
-def test_read_time_per_record_fast_path():
-    """One 12-lead fmt-16 10 s 500 Hz record must read in well under 2 ms (needed for
-    >= 300 records/s read + preprocess). The bound here is loose for a busy 2-core CI box."""
-    read_ecg(LUDB[0])
-    per_record = min(timeit.repeat(lambda: read_ecg(LUDB[0]), number=50, repeat=3)) / 50
-    assert per_record < 2e-3, f"{per_record * 1e3:.2f} ms per record"
 
 
 # --- bad input -------------------------------------------------------------------------
