@@ -147,6 +147,7 @@ class Controller(QtCore.QObject):
         w.act_speed_down.triggered.connect(lambda: w.ecg_view.step_speed(-1))
         w.act_zoom_100.triggered.connect(w.ecg_view.zoom_100)
         w.act_zoom_fit.triggered.connect(w.ecg_view.zoom_fit)
+        w.act_zoom_fit_width.triggered.connect(w.ecg_view.zoom_fit_width)
         w.act_page_next.triggered.connect(lambda: w.ecg_view.page(+1))
         w.act_page_prev.triggered.connect(lambda: w.ecg_view.page(-1))
         w.act_calipers.toggled.connect(self.toggle_calipers)
@@ -233,6 +234,7 @@ class Controller(QtCore.QObject):
             self.calipers.show()
         else:
             self.calipers.hide()
+            self.w.caliper_label.setText("")
 
     # ------------------------------------------------------------ models
     def load_models(self) -> None:
@@ -329,6 +331,8 @@ class Controller(QtCore.QObject):
         """Display `record` and score it (the predictor permitting)."""
         self.record = record
         self.ecg_predictions = {}
+        self.w.act_calipers.setChecked(False)  # a reading of the previous record is void
+        self.w.caliper_label.setText("")
         self.w.header.set_record(record)
         self.w.ecg_view.set_record(record)
         self.w.ai_panel.set_ecg_predictions({})

@@ -111,9 +111,13 @@ def _draw_ecg(pg_: _Page, c: ReviewContent) -> tuple[float, float, list[str]]:
         xs = x0 + panel.x_mm + (seg.t_s - panel.t0_s) * SPEED
         ys = y0 - (panel.y_mm + seg.mv.astype(np.float64) * GAIN)
         poly = QtGui.QPolygonF([pg_.pt(a, b) for a, b in zip(xs, ys)])
+        left, right, bottom, top = paper.lead_box_mm(panel, "3x4", SPEED)
+        p.setClipRect(pg_.rect(x0 + left, y0 - top, right - left, top - bottom))
         p.setPen(trace_pen)
-        p.drawPolyline(poly)
-        pg_.text(x0 + panel.x_mm + 1.0, y0 - panel.y_mm - 13.0, 20, 5, panel.label, 8, bold=True)
+        p.drawPolyline(poly)  # a tall trace stops at its lead's box, not over its neighbours
+        p.setClipping(False)
+        pg_.text(x0 + paper.label_x_mm(panel.x_mm, seg.first_in_row, SPEED),
+                 y0 - panel.y_mm - 13.0, 20, 5, panel.label, 8, bold=True)
         if seg.first_in_row:
             cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, GAIN, SPEED)
             p.setPen(trace_pen)

@@ -60,8 +60,16 @@ class AiPanel(QtWidgets.QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)  # the Flags column takes the room left ...
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
+        header.setMinimumSectionSize(40)
+        self.table.setWordWrap(True)        # ... and wraps (one flag a line) in it
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
         self.table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # rows grow with wrapped flags, and the table with its rows and scroll bar
+        header.sectionResized.connect(lambda *_: self._fit_rows())
+        self.table.horizontalScrollBar().rangeChanged.connect(lambda *_: self._fit_height())
         self.provenance = QtWidgets.QLabel()
         self.provenance.setWordWrap(True)
         self.provenance.setStyleSheet("color:#555;")
@@ -85,8 +93,7 @@ class AiPanel(QtWidgets.QWidget):
         self.ecg: dict[str, Prediction] = {}
         self.cxr: dict[str, Prediction] = {}
         self._fill_names()
-        self.table.resizeColumnsToContents()
-        self._fit_height()
+        self._fit_columns()
         self.set_busy(False)
         self.set_message("")
         self.set_demo(True)
@@ -162,15 +169,29 @@ class AiPanel(QtWidgets.QWidget):
                 if pred is not None:
                     item.setToolTip(f"{pred.model_name} · {pred.provenance} data")
                 self.table.setItem(r, col + k, item)
-        self.table.resizeColumnsToContents()
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Size every column but Flags to its contents (the user may resize them)."""
+        for c in range(len(COLUMNS) - 1):
+            self.table.resizeColumnToContents(c)
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        self.table.resizeRowsToContents()
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """Show every pathology row without a vertical scroll bar."""
+        """Show every pathology row without a vertical scroll bar, and above the
+        horizontal one when there is one (it must not cover the last row)."""
         h = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
         h += sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
         sb = self.table.horizontalScrollBar()
         self.table.setFixedHeight(h + (sb.sizeHint().height() if sb.maximum() > 0 else 0) + 2)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_rows()
 
     def _fill_flags(self) -> None:
         for r, p in enumerate(PATHOLOGIES):
@@ -179,7 +200,8 @@ class AiPanel(QtWidgets.QWidget):
                 flags += [f"ECG {f}" for f in prediction_flags(self.ecg[p])]
             if p in self.cxr:
                 flags += [f"CXR {f}" for f in prediction_flags(self.cxr[p])]
-            item = QtWidgets.QTableWidgetItem("; ".join(flags) if flags else
+            item = QtWidgets.QTableWidgetItem("\n".join(flags) if flags else
                                               ("ok" if (p in self.ecg or p in self.cxr) else ""))
             item.setToolTip(item.text())
             self.table.setItem(r, len(COLUMNS) - 1, item)
+        self._fit_rows()
