@@ -83,6 +83,8 @@ class ModelSpec:
         output_index: column of the `logit` output that belongs to `pathology`.
         stats: embedding statistics for the OOD check, if the bundle has them.
         metrics: the manifest's metrics block, as written.
+        band: (low, high) probabilities around `threshold` within which a call is
+            "borderline" (manifest `borderline.low` / `.high`), if the bundle has them.
     """
 
     pathology: str
@@ -93,6 +95,7 @@ class ModelSpec:
     int8_file: str | None = None
     stats: EmbeddingStats | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    band: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,7 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         ecg[p] = ModelSpec(pathology=p, modality="ecg", file=file, int8_file=int8,
                            threshold=_threshold(ck, e, where),
                            stats=_optional_stats(ck, files, e, where, ECG_EMBEDDING_DIM),
-                           metrics=dict(e.get("metrics") or {}))
+                           metrics=dict(e.get("metrics") or {}), band=_optional_band(ck, e, where))
         c = entry.get("cxr")
         if c is None:
             continue
@@ -309,8 +312,25 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         cxr[p] = ModelSpec(pathology=p, modality="cxr", file=cfile, output_index=index,
                            threshold=_threshold(ck, c, where),
                            stats=_optional_stats(ck, files, c, where, CXR_EMBEDDING_DIM),
-                           metrics=dict(c.get("metrics") or {}))
+                           metrics=dict(c.get("metrics") or {}), band=_optional_band(ck, c, where))
     return ecg, cxr
+
+
+def _optional_band(ck: _Checker, entry: dict, where: str) -> tuple[float, float] | None:
+    """The entry's `borderline` {low, high} band around its threshold, or None; low <= threshold
+    <= high, all in [0, 1]."""
+    band = entry.get("borderline")
+    if band is None:
+        return None
+    if not isinstance(band, dict):
+        raise ck.fail(MANIFEST, f"{where}borderline must be an object with 'low' and 'high'", _REINSTALL)
+    low = float(_require(ck, band, "low", (int, float), where + "borderline."))
+    high = float(_require(ck, band, "high", (int, float), where + "borderline."))
+    t = float(entry["threshold"])
+    if not (0.0 <= low <= t <= high <= 1.0):
+        raise ck.fail(MANIFEST, f"{where}borderline [{low}, {high}] must hold the threshold {t} "
+                      "within [0, 1]", _REINSTALL)
+    return (low, high)
 
 
 def _optional_stats(ck: _Checker, files: dict, entry: dict, where: str,
