@@ -7,6 +7,7 @@ from app import paper
 from app.filters import BASELINE_CHOICES_HZ, NOTCH_CHOICES_HZ
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from app.views.ai_panel import AiPanel
+from app.views.banner import PairingBanner
 from app.views.cxr_view import CxrView
 from app.views.ecg_view import EcgView
 from app.views.header_view import HeaderView
@@ -47,7 +48,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.right_splitter)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.splitter)
+        self.banner = PairingBanner()  # patient identity of the two panes, top of the window
+        central = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(2)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
 
         self._make_actions()
         self._make_menus()
@@ -97,6 +105,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_page_prev = self._action("Previous 10 s", "PgUp")
         self.act_calipers = self._action("&Calipers", "K", checkable=True)
         self.act_marching = self._action("&Marching calipers", "M", checkable=True)
+        self.act_keep_cxr = self._action("&Keep X-ray when opening another ECG", checkable=True)
+        self.act_keep_cxr.setToolTip("Off: opening an ECG of another patient clears the X-ray")
+        self.act_keep_ecg = self._action("Keep ECG when opening another X-&ray", checkable=True)
+        self.act_keep_ecg.setToolTip("Off: opening an X-ray of another patient clears the ECG")
         self.act_about = self._action("&About CroMoTEX Review")
         self.act_model_card = self._action("&Model card", "F1")
 
@@ -107,6 +119,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction(self.act_open_cxr)
         self.recent_menu = m.addMenu("Open &recent")
         self.demo_menu = m.addMenu("Open &demo case")
+        m.addAction(self.act_keep_cxr)
+        m.addAction(self.act_keep_ecg)
         m.addSeparator()
         m.addAction(self.act_export)
         m.addAction(self.act_print)

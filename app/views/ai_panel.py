@@ -1,34 +1,22 @@
 """AI findings: ECG-only CroMoTEX predictions and the chest X-ray teacher's, side by
-side, one row per pathology, with thresholds, calls, quality / out-of-distribution
-flags, provenance and the demo disclaimer. Receives `Prediction` objects."""
+side, one row per pathology, with thresholds, calls (positive, negative, borderline,
+not assessable: `app.findings`), the reason of each flag, provenance and the demo
+disclaimer. Receives `Prediction` objects.
+
+The Flags column takes the room the other columns leave and wraps its text, one note a
+line; rows grow to show every line, the columns can be resized, and every call and
+flag cell has the full text as its tooltip."""
 
 from __future__ import annotations
 
-from app.findings import POSITIVE_RGB, prediction_cells
+from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, finding_notes,
+                          prediction_cells, prediction_flags)
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import Prediction
 
 COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call", "Flags")
-POS_COLOUR = QtGui.QColor(*POSITIVE_RGB)
-NEG_COLOUR = QtGui.QColor(30, 120, 50)
-
-
-def prediction_flags(pred: Prediction) -> list[str]:
-    """Short flags for one prediction: out-of-distribution and signal-quality findings."""
-    flags: list[str] = []
-    if pred.ood:
-        flags.append(f"OOD (d={pred.ood_distance:.1f} > {pred.ood_cutoff:.1f})")
-    q = pred.quality
-    if q is not None:
-        for name, leads in (("flat", q.flat_leads), ("saturated", q.saturated_leads),
-                            ("noisy", q.noisy_leads), ("derived", q.derived_leads),
-                            ("missing", q.missing_leads)):
-            if leads:
-                flags.append(f"{name}: {','.join(leads)}")
-        if q.short_record:
-            flags.append("short record")
-    return flags
+__all__ = ["AiPanel", "COLUMNS", "prediction_flags"]
 
 
 class AiPanel(QtWidgets.QWidget):
@@ -55,6 +43,10 @@ class AiPanel(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color:#8a1c1c;")
+        self.teacher_note = QtWidgets.QLabel()  # why the teacher's columns are empty
+        self.teacher_note.setWordWrap(True)
+        self.teacher_note.setStyleSheet("color:#8a1c1c; font-weight:bold;")
+        self.teacher_note.setVisible(False)
         self.table = QtWidgets.QTableWidget(len(PATHOLOGIES), len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -84,6 +76,7 @@ class AiPanel(QtWidgets.QWidget):
         busy.addWidget(self.busy_bar, 1)
         lay.addLayout(busy)
         lay.addWidget(self.message)
+        lay.addWidget(self.teacher_note)
         lay.addWidget(self.table)
         bottom = QtWidgets.QHBoxLayout()
         bottom.addWidget(self.provenance, 1)
@@ -118,6 +111,12 @@ class AiPanel(QtWidgets.QWidget):
         """Show the demo disclaimer (phantom-trained models)."""
         self.disclaimer.setVisible(demo)
 
+    def set_teacher_note(self, text: str) -> None:
+        """Why the chest X-ray teacher's columns are empty (withheld: another patient's
+        image, or refused by the gate); "" hides the note."""
+        self.teacher_note.setText(text)
+        self.teacher_note.setVisible(bool(text))
+
     def set_provenance(self, text: str) -> None:
         self.provenance.setText(text)
 
@@ -150,6 +149,10 @@ class AiPanel(QtWidgets.QWidget):
         item = self.table.item(PATHOLOGIES.index(pathology), COLUMNS.index(column))
         return item.text() if item is not None else ""
 
+    def cell(self, pathology: str, column: str) -> QtWidgets.QTableWidgetItem | None:
+        """The item of a cell (text, tooltip, colour, font)."""
+        return self.table.item(PATHOLOGIES.index(pathology), COLUMNS.index(column))
+
     # ---------------------------------------------------------------- drawing
     def _fill_names(self) -> None:
         for r, p in enumerate(PATHOLOGIES):
@@ -161,13 +164,18 @@ class AiPanel(QtWidgets.QWidget):
             for k, text in enumerate(prediction_cells(pred)):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+                if k == 0 and pred is not None and pred.call == "not_assessable":
+                    item.setForeground(QtGui.QColor(*CALL_RGB["not_assessable"]))  # not a result
                 if k == 2 and pred is not None:
-                    item.setForeground(POS_COLOUR if pred.positive else NEG_COLOUR)
+                    item.setForeground(QtGui.QColor(*CALL_RGB[pred.call]))
                     font = item.font()
-                    font.setBold(pred.positive)
+                    font.setBold(pred.call in BOLD_CALLS)
+                    font.setItalic(pred.call in ITALIC_CALLS)
                     item.setFont(font)
                 if pred is not None:
-                    item.setToolTip(f"{pred.model_name} · {pred.provenance} data")
+                    item.setToolTip(f"{pred.call_reason}\n{pred.model_name} · "
+                                    f"{pred.provenance} data" if k == 2 else
+                                    f"{pred.model_name} · {pred.provenance} data")
                 self.table.setItem(r, col + k, item)
         self._fit_columns()
 
@@ -195,13 +203,8 @@ class AiPanel(QtWidgets.QWidget):
 
     def _fill_flags(self) -> None:
         for r, p in enumerate(PATHOLOGIES):
-            flags: list[str] = []
-            if p in self.ecg:
-                flags += [f"ECG {f}" for f in prediction_flags(self.ecg[p])]
-            if p in self.cxr:
-                flags += [f"CXR {f}" for f in prediction_flags(self.cxr[p])]
-            item = QtWidgets.QTableWidgetItem("\n".join(flags) if flags else
-                                              ("ok" if (p in self.ecg or p in self.cxr) else ""))
+            item = QtWidgets.QTableWidgetItem("\n".join(finding_notes(self.ecg.get(p),
+                                                                      self.cxr.get(p))))
             item.setToolTip(item.text())
             self.table.setItem(r, len(COLUMNS) - 1, item)
         self._fit_rows()
