@@ -204,8 +204,8 @@ def pairing_line(c: ReviewContent) -> tuple[str, str | None]:
 def _draw_findings(pg_: _Page, c: ReviewContent) -> None:
     x, y = 118.0, MARGIN_MM
     pg_.text(x, y, 130, 6, "AI findings (ECG-only CroMoTEX vs chest X-ray teacher)", 9, bold=True)
-    cols = [("Finding", 30), ("ECG p", 14), ("thr", 12), ("ECG call", 18),
-            ("CXR p", 14), ("thr", 12), ("CXR call", 18)]
+    cols = [("Finding", 29), ("ECG p", 12), ("thr", 11), ("ECG call", 22),
+            ("CXR p", 12), ("thr", 11), ("CXR call", 22)]
     yy = y + 7
     cx = x
     for name, wd in cols:

@@ -3,11 +3,14 @@ side, one row per pathology, with thresholds, calls (positive, negative, borderl
 not assessable: `app.findings`), the reason of each flag, provenance and the demo
 disclaimer. Receives `Prediction` objects.
 
-The Flags column takes the room the other columns leave and wraps its text, one note a
-line; rows grow to show every line, the columns can be resized, and every call and
-flag cell has the full text as its tooltip."""
+The flags are not squeezed into a table column (cut to "ECG OO…" at the default size):
+each finding with flags gets a "⚑" in the table and a reason line under the table
+(`flags_label`), word-wrapped to the panel's width, so it is readable at every window
+size. Every call cell has its reason as tooltip, every flagged finding its flags."""
 
 from __future__ import annotations
+
+import html
 
 from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, finding_notes,
                           prediction_cells, prediction_flags)
@@ -15,7 +18,9 @@ from app.qt import QtCore, QtGui, QtWidgets, Signal
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import Prediction
 
-COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call", "Flags")
+COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call")
+#: Marks a finding with flags (their text is under the table and in the tooltip).
+FLAG_MARK = " ⚑"
 __all__ = ["AiPanel", "COLUMNS", "prediction_flags"]
 
 
@@ -53,15 +58,20 @@ class AiPanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)  # the Flags column takes the room left ...
+        header.setStretchLastSection(True)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(40)
-        self.table.setWordWrap(True)        # ... and wraps (one flag a line) in it
         self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
         self.table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # rows grow with wrapped flags, and the table with its rows and scroll bar
-        header.sectionResized.connect(lambda *_: self._fit_rows())
+        # the table grows with its scroll bar (which must not cover the last row)
         self.table.horizontalScrollBar().rangeChanged.connect(lambda *_: self._fit_height())
+        self.flags_label = QtWidgets.QLabel()  # one reason line per flagged finding
+        self.flags_label.setWordWrap(True)
+        self.flags_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.flags_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.flags_label.setStyleSheet("color:#333;")
+        self._notes: dict[str, list[str]] = {}
         self.provenance = QtWidgets.QLabel()
         self.provenance.setWordWrap(True)
         self.provenance.setStyleSheet("color:#555;")
@@ -78,6 +88,7 @@ class AiPanel(QtWidgets.QWidget):
         lay.addWidget(self.message)
         lay.addWidget(self.teacher_note)
         lay.addWidget(self.table)
+        lay.addWidget(self.flags_label)
         bottom = QtWidgets.QHBoxLayout()
         bottom.addWidget(self.provenance, 1)
         bottom.addWidget(self.card_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
@@ -106,6 +117,7 @@ class AiPanel(QtWidgets.QWidget):
         """A message in place of predictions (e.g. the model bundle was refused)."""
         self.message.setText(text)
         self.message.setVisible(bool(text))
+        self._fit_labels()
 
     def set_demo(self, demo: bool) -> None:
         """Show the demo disclaimer (phantom-trained models)."""
@@ -116,6 +128,7 @@ class AiPanel(QtWidgets.QWidget):
         image, or refused by the gate); "" hides the note."""
         self.teacher_note.setText(text)
         self.teacher_note.setVisible(bool(text))
+        self._fit_labels()
 
     def set_provenance(self, text: str) -> None:
         self.provenance.setText(text)
@@ -145,7 +158,10 @@ class AiPanel(QtWidgets.QWidget):
         self.set_provenance("")
 
     def cell_text(self, pathology: str, column: str) -> str:
-        """Text shown in a cell (for tests and export)."""
+        """Text shown in a cell (for tests and export); column "Flags": the finding's
+        flags and reasons, one a line ("ok" when there are none)."""
+        if column == "Flags":
+            return "\n".join(self._notes.get(pathology, []))
         item = self.table.item(PATHOLOGIES.index(pathology), COLUMNS.index(column))
         return item.text() if item is not None else ""
 
@@ -180,13 +196,8 @@ class AiPanel(QtWidgets.QWidget):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        """Size every column but Flags to its contents (the user may resize them)."""
-        for c in range(len(COLUMNS) - 1):
-            self.table.resizeColumnToContents(c)
-        self._fit_rows()
-
-    def _fit_rows(self) -> None:
-        self.table.resizeRowsToContents()
+        """Size every column to its contents (the user may resize them)."""
+        self.table.resizeColumnsToContents()
         self._fit_height()
 
     def _fit_height(self) -> None:
@@ -197,14 +208,35 @@ class AiPanel(QtWidgets.QWidget):
         sb = self.table.horizontalScrollBar()
         self.table.setFixedHeight(h + (sb.sizeHint().height() if sb.maximum() > 0 else 0) + 2)
 
-    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._fit_rows()
 
     def _fill_flags(self) -> None:
+        """The reason lines under the table, and a flag mark with the same text as
+        tooltip on each flagged finding's name."""
+        lines = []
         for r, p in enumerate(PATHOLOGIES):
-            item = QtWidgets.QTableWidgetItem("\n".join(finding_notes(self.ecg.get(p),
-                                                                      self.cxr.get(p))))
-            item.setToolTip(item.text())
-            self.table.setItem(r, len(COLUMNS) - 1, item)
-        self._fit_rows()
+            notes = finding_notes(self.ecg.get(p), self.cxr.get(p))
+            self._notes[p] = notes
+            flagged = [n for n in notes if n != "ok"]
+            item = QtWidgets.QTableWidgetItem(PATHOLOGY_NAMES[p] + (FLAG_MARK if flagged else ""))
+            item.setToolTip("\n".join(flagged))
+            self.table.setItem(r, 0, item)
+            if flagged:
+                lines.append(f"<b>{html.escape(PATHOLOGY_NAMES[p])}</b>: "
+                             + "<br>&nbsp;&nbsp;".join(html.escape(n) for n in flagged))
+        self.flags_label.setText("<br>".join(lines))
+        self.flags_label.setVisible(bool(lines))
+        self.table.resizeColumnToContents(0)
+        self._fit_height()
+        self._fit_labels()
+
+    def _fit_labels(self) -> None:
+        """Wrapped labels ask for the height their text needs at the current width, so
+        that the splitter above the chest X-ray gives it to them (never squeezed)."""
+        width = max(self.width() - 12, 100)
+        for label in (self.flags_label, self.teacher_note, self.message):
+            label.setMinimumHeight(label.heightForWidth(width) if label.text() else 0)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._fit_labels()
