@@ -22,7 +22,7 @@ POSITIVE, NEGATIVE = CALL_TEXT["positive"], CALL_TEXT["negative"]
 POSITIVE_RGB = (190, 30, 30)
 #: Colour (RGB) of each call: red, green, amber, grey.
 CALL_RGB: dict[str, tuple[int, int, int]] = {
-    "positive": POSITIVE_RGB, "negative": (30, 120, 50), "borderline": (166, 100, 0),
+    "positive": POSITIVE_RGB, "negative": (30, 120, 50), "borderline": (184, 120, 0),
     "not_assessable": (100, 100, 100)}
 #: Calls drawn in bold (positive) and in italics (neither a result nor its absence).
 BOLD_CALLS = frozenset({"positive"})

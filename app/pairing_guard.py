@@ -29,18 +29,29 @@ from engine.records import CxrImage, EcgRecord
 
 log = logging.getLogger(__name__)
 
-#: Banner headline of each pairing status.
-HEADLINES: dict[str, str] = {
-    "different_patient": "DIFFERENT PATIENTS: the ECG and the chest X-ray do not belong to the "
-                         "same patient. Chest X-ray teacher comparison withheld.",
-    "unknown": "Patient identity not verified:",
-    "same_patient": "Same patient (ECG and chest X-ray):",
+#: Banner headline of each pairing status, and the prefix of the engine's reason it
+#: replaces (the reason says it in lower case: "different patients: the patient ID ...").
+HEADLINES: dict[str, tuple[str, str]] = {
+    "different_patient": ("DIFFERENT PATIENTS:", "different patients:"),
+    "unknown": ("Patient identity not verified:", "patient unknown:"),
+    "same_patient": ("Same patient:", "same patient:"),
 }
+GATE_PREFIX = "not a frontal chest radiograph:"
+
+
+def strip_prefix(text: str, prefix: str) -> str:
+    """`text` without a leading `prefix` (case-insensitive) and the spaces after it."""
+    return text[len(prefix):].lstrip() if text.lower().startswith(prefix) else text
 
 
 def banner_text(pairing: Pairing) -> str:
-    """The banner's text for `pairing`: its headline and its reason."""
-    return f"{HEADLINES[pairing.status]} {pairing.reason}"
+    """The banner's text for `pairing`: its headline and its reason (for a different
+    patient, that the teacher comparison is withheld)."""
+    headline, prefix = HEADLINES[pairing.status]
+    text = f"{headline} {strip_prefix(pairing.reason, prefix)}"
+    if pairing.status == "different_patient":
+        text += " Chest X-ray teacher comparison withheld."
+    return text
 
 
 def replaces_other(new_meta: dict[str, Any], other_meta: dict[str, Any], keep: bool) -> bool:
@@ -61,10 +72,10 @@ def teacher_note(pairing: Pairing | None, gate: Any | None) -> str:
     teacher ran (an image refused on the teacher's embedding keeps its calls, each
     "not assessable" with the reason)."""
     if pairing is not None and pairing.status == "different_patient":
-        return ("Chest X-ray teacher withheld: the X-ray is of a different patient "
-                f"({pairing.reason}).")
+        return "Chest X-ray teacher withheld: the X-ray is of a different patient."
     if gate is not None and not gate.accepted and not _refused_on_embedding(gate):
-        return f"Chest X-ray teacher not run: not a frontal chest radiograph ({gate.reason})."
+        return ("Chest X-ray teacher not run: the image is not a frontal chest radiograph "
+                f"({strip_prefix(gate.reason, GATE_PREFIX)}).")
     return ""
 
 
@@ -74,7 +85,7 @@ def gate_text(gate: Any) -> str:
         return f"Gate: {gate.reason}"
     if _refused_on_embedding(gate):
         return f"Teacher calls not assessable: {gate.reason}"
-    return f"Not a frontal chest radiograph: {gate.reason}"
+    return f"Not a frontal chest radiograph: {strip_prefix(gate.reason, GATE_PREFIX)}"
 
 
 def _refused_on_embedding(gate: Any) -> bool:

@@ -13,6 +13,7 @@ import pydicom
 import pytest
 
 from app.controller import Controller
+from app.findings import CALL_RGB
 from app.qt import QtCore, QtGui, QtWidgets
 from engine.constants import PATHOLOGIES
 
@@ -86,7 +87,8 @@ def test_different_patient_banner_is_red_on_top_and_the_teacher_is_withheld(
     banner = window.banner
     assert live.cxr is not None and live.guard.pairing.status == "different_patient"
     assert banner.isVisible() and banner.status == "different_patient"
-    assert "DIFFERENT PATIENTS" in banner.text() and "patient ID" in banner.text()
+    assert banner.text().startswith("DIFFERENT PATIENTS: the patient ID, sex of the ECG")
+    assert banner.text().endswith("Chest X-ray teacher comparison withheld.")
     assert "#b01e1e" in banner.styleSheet()
     assert banner.mapTo(window, QtCore.QPoint(0, 0)).y() < \
         window.ecg_view.mapTo(window, QtCore.QPoint(0, 0)).y()
@@ -109,7 +111,7 @@ def test_same_patient_is_confirmed_quietly_and_the_teacher_shown(
     _cxr(live, qtbot, same_patient_cxr)
     assert live.record is not None and live.cxr is not None
     assert window.banner.status == "same_patient" and window.banner.isVisible()
-    assert window.banner.text().startswith("Same patient") and "#b01e1e" not in \
+    assert window.banner.text().startswith("Same patient: patient ID") and "#b01e1e" not in \
         window.banner.styleSheet()
     for p in PATHOLOGIES:
         assert window.ai_panel.cell_text(p, "CXR p") == f"{live.cxr_predictions[p].probability:.3f}"
@@ -163,7 +165,7 @@ def test_a_non_chest_or_lateral_radiograph_is_refused(live, window, qtbot, tmp_p
     assert live.cxr_predictions == {}             # the teacher was not run
     gate = window.cxr_view.gate_label
     assert gate.isVisible() and gate.text().startswith("Not a frontal chest radiograph")
-    assert words in gate.text()
+    assert words in gate.text() and gate.text().count("frontal chest radiograph") == 1
     assert not any(_teacher_cells(window))
     assert "not run" in window.ai_panel.teacher_note.text()
     text = _pdf_text(live, tmp_path)
@@ -192,7 +194,8 @@ def test_a_borderline_call_is_neither_red_nor_plain_negative(window, errors, ban
     cell = panel.cell("cardiomegaly", "ECG call")
     assert cell.text() == "borderline"
     assert not cell.font().bold() and cell.font().italic()
-    assert cell.foreground().color() == QtGui.QColor(166, 100, 0)
+    assert cell.foreground().color() == QtGui.QColor(*CALL_RGB["borderline"])
+    assert CALL_RGB["borderline"] not in (CALL_RGB["positive"], CALL_RGB["negative"])
     assert "uncertainty band 0.400-0.500" in cell.toolTip()
     assert "ECG borderline: probability" in panel.cell_text("cardiomegaly", "Flags")
     assert panel.cell_text("edema", "ECG call") in ("POSITIVE", "negative")
