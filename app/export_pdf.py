@@ -256,14 +256,14 @@ def _draw_cxr(pg_: _Page, image: CxrImage, c: ReviewContent | None = None) -> No
     px = np.ascontiguousarray(px)
     h, w = px.shape
     qimg = QtGui.QImage(px.data, w, h, w, QtGui.QImage.Format.Format_Grayscale8).copy()
-    scale = min(size / w, size / h)
+    scale = min(size / w, (size - 4.0) / h)  # room for the caption above the ECG
     dw, dh = w * scale, h * scale
     pg_.p.drawImage(pg_.rect(x + (size - dw) / 2, y, dw, dh), qimg)
     gate = c.cxr_gate if c is not None else None
     caption = "Paired chest X-ray" + (" (shown inverted)" if c is not None and c.cxr_inverted else "")
-    if gate is not None and not gate.accepted:
+    if gate is not None and not gate.accepted:  # its reason is printed under the findings
         pg_.fitted_text(x, y + dh + 0.5, size, ECG_TOP_MM - 1.0 - (y + dh + 0.5),
-                        f"{caption}. Refused by the gate: {gate.reason}", 6.5, min_pt=4.0,
+                        "Refused by the gate (see Flags)", 6.5, min_pt=4.0,
                         colour=QtGui.QColor(176, 30, 30), bold=True)
     else:
         pg_.text(x, y + dh + 0.5, size, 4, caption, 6.5)
