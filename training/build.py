@@ -20,8 +20,9 @@ stage that was interrupted itself resumes from its `last.pt`):
 6. `bundle` (always redone, seconds): copies the models into `--out` with the final
    thresholds in their metadata, the embedding statistics, demo cases and their
    reference outputs (computed with `engine.inference.Predictor` on the finished
-   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file); result
-   tables and plots into `--results`.
+   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file); then
+   `training.calibrate.calibrate_bundle` adds the teacher's embedding statistics and
+   every model's borderline band; result tables and plots into `--results`.
 """
 
 from __future__ import annotations
@@ -833,6 +834,9 @@ def main(argv: list[str] | None = None) -> int:
     ev = runner.run("evaluate", lambda: evaluate_stage(work, cohort, pathologies, ex_info))
     t_bundle = time.perf_counter()
     manifest = assemble(args, work, cohort, cfgs, runner, ev, ex_info, data, bundle_id)
+    from training.calibrate import calibrate_bundle
+    calibrate_bundle(Path(args.out), cohort)  # teacher OOD statistics, borderline bands
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
     if args.results:
         write_results(args.results, work, manifest, ev, runner)
     size = sum(f.stat().st_size for f in Path(args.out).iterdir() if f.is_file())
