@@ -234,7 +234,10 @@ def embedding_stats(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.
     Cut-off: the 99.5th percentile of the training Mahalanobis distances times
     sqrt((n + 1) / (n - D - 2)), the expected inflation of a new sample's distance when the
     covariance is estimated from the same n samples (Hotelling); training distances alone are
-    optimistically small (with n ~ 1000 and D = 256 by ~16%)."""
+    optimistically small (with n ~ 1000 and D = 256 by ~16%). With n <= D + 2 (the teacher's
+    1024-wide embedding of ~1000 images) that correction is undefined and the training distances
+    are far too small (27 vs up to 57 for held-out phantom images): the cut-off is then the larger
+    of that percentile and the largest validation distance."""
     from sklearn.covariance import LedoitWolf
     x = np.asarray(train, dtype=np.float64)
     n, d = x.shape
@@ -252,7 +255,11 @@ def embedding_stats(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.
         "out_of_sample_factor": factor, "cutoff": cutoff,
         "val_fraction_flagged": float(np.mean(d_val > cutoff)) if len(d_val) else float("nan"),
         "rule": f"{OOD_PERCENTILE}th percentile of the training Mahalanobis distances (Ledoit-Wolf covariance of "
-                "the training embeddings) x sqrt((n+1)/(n-D-2)), the expected out-of-sample inflation"}
+                "the training embeddings) x sqrt((n+1)/(n-D-2)), the expected out-of-sample inflation"
+        if math.isfinite(factor) else
+        f"n <= D + 2, where the out-of-sample correction is undefined: the larger of the {OOD_PERCENTILE}th "
+        "percentile of the training Mahalanobis distances (Ledoit-Wolf covariance of the training embeddings) "
+        "and the largest validation distance (held-out images)"}
 
 
 def white_noise_windows(n: int = 8) -> np.ndarray:
