@@ -49,13 +49,14 @@ BAND_RULE = ("2.5th..97.5th percentile of the F1-maximising threshold over 1000 
 
 
 def threshold_band(y: np.ndarray, prob: np.ndarray, threshold: float, n_boot: int = N_BOOT,
-                   seed: int = BOOT_SEED) -> dict[str, Any]:
+                   seed: int = BOOT_SEED) -> dict[str, Any] | None:
     """The borderline band of one model: bootstrap of the validation labels `y` (0/1 `[n]`) and
     probabilities `prob` (float `[n]`) (see module docstring).
 
     Returns:
         {"low", "high", "level", "resamples", "seed", "n_val", "val_threshold" (the F1-maximising
-        threshold on all of `y`, which should equal `threshold`), "rule"}.
+        threshold on all of `y`, which should equal `threshold`), "rule"}; None when fewer than
+        half the resamples hold both classes (no band is then stated).
     """
     from training.metrics import best_f1_threshold
     y = np.asarray(y).astype(int)
@@ -67,11 +68,23 @@ def threshold_band(y: np.ndarray, prob: np.ndarray, threshold: float, n_boot: in
         if y[idx].min() == y[idx].max():  # one class only: no threshold to choose
             continue
         thresholds.append(best_f1_threshold(y[idx], prob[idx])[0])
+    if len(thresholds) < n_boot // 2:  # a validation split with (almost) one class only
+        return None
     alpha = (1.0 - BAND_LEVEL) / 2.0
     low, high = np.quantile(thresholds, [alpha, 1.0 - alpha])
     return {"low": float(min(low, threshold)), "high": float(max(high, threshold)),
             "level": BAND_LEVEL, "resamples": len(thresholds), "seed": seed, "n_val": int(len(y)),
             "val_threshold": float(best_f1_threshold(y, prob)[0]), "rule": BAND_RULE}
+
+
+def _set_band(entry: dict[str, Any], y: np.ndarray, prob: np.ndarray, model: str) -> dict | None:
+    """Put the band of one manifest model entry in `entry["borderline"]` (removed when none)."""
+    band = threshold_band(y, prob, entry["threshold"])
+    if band is None:
+        entry.pop("borderline", None)
+        return None
+    entry["borderline"] = {**band, "model": model}
+    return entry["borderline"]
 
 
 def _probe_distances(bundle_dir: Path, files: list[Path], mean: np.ndarray, precision: np.ndarray,
@@ -139,17 +152,19 @@ def calibrate_bundle(bundle_dir: Path, cohort_dir: Path, probes: list[Path] = ()
         file = e.get("int8_file") if all(paths[q]["ecg"].get("int8_file") for q in PATHOLOGIES) \
             else e["file"]
         lg, _ = onnx_run.predict(onnx_run.session(bundle_dir / file), "ecg", co.ecg, splits["val"], 64)
-        e["borderline"] = {**threshold_band(y_val, sigmoid(lg[:, 0]), e["threshold"]), "model": file}
-        summary["bands"][p] = {"ecg": e["borderline"]}
+        summary["bands"][p] = {"ecg": _set_band(e, y_val, sigmoid(lg[:, 0]), file)}
         if "cxr" in paths[p]:
             c = paths[p]["cxr"]
             prob = sigmoid(t_out["val"][0][:, c["output_index"]])
-            c["borderline"] = {**threshold_band(y_val, prob, c["threshold"]), "model": c["file"]}
+            summary["bands"][p]["cxr"] = _set_band(c, y_val, prob, c["file"])
             c.update(embedding_stats=TEACHER_STATS, ood_cutoff=summary["teacher_ood"]["cutoff"],
                      ood=summary["teacher_ood"])
-            summary["bands"][p]["cxr"] = c["borderline"]
         for m, band in summary["bands"][p].items():
-            log.info("%s %s: threshold band %.4f..%.4f", p, m, band["low"], band["high"])
+            if band is None:
+                log.warning("%s %s: the validation split has too few cases of one class for a "
+                            "threshold band; none stated", p, m)
+            else:
+                log.info("%s %s: threshold band %.4f..%.4f", p, m, band["low"], band["high"])
     _write_manifest(bundle_dir, manifest)
     return summary
 
