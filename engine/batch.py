@@ -37,6 +37,7 @@ import numpy as np
 
 from engine.errors import CromotexError, InferenceError
 from engine.io import read_ecg
+from engine.pairing import identity
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
@@ -82,6 +83,8 @@ class FileResult:
         predictions: pathology -> Prediction when ok.
         preprocessing: `EcgInput.report` when preprocessing succeeded.
         quality: signal-quality flags when preprocessing succeeded.
+        identity: the record's patient identity fields (`engine.pairing.identity`) when it
+            was read, for the pairing with a chest X-ray.
     """
 
     file: str
@@ -90,6 +93,7 @@ class FileResult:
     predictions: dict[str, Prediction] | None = None
     preprocessing: dict[str, Any] | None = None
     quality: QualityFlags | None = None
+    identity: dict[str, Any] | None = None
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -101,13 +105,27 @@ def _walk(folder: Path) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
+def _missing_folder(arg: str) -> str | None:
+    """The message for an argument naming a folder that does not exist, else None: a path
+    ending in a separator, or a suffix-less path that is neither a file, a folder nor a WFDB
+    record name (no `<arg>.hea`): the reader would call it a missing "ECG file"."""
+    p = Path(arg)
+    if os.path.lexists(arg):
+        return None
+    if arg.endswith(("/", os.sep)):
+        return f"The folder {arg} does not exist. Check the path."
+    if not p.suffix and not Path(arg + ".hea").exists():
+        return f"No folder or file named {arg} exists. Check the path."
+    return None
+
+
 def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
     """Expand files, folders (recursive) and glob patterns into input items, lazily.
 
     A named file is always tried (a bad one gives a failed result). A folder yields
     its ECG files (see FOLDER_SUFFIXES). A pattern is expanded with `glob`
     (`**` recursive); folders it matches are searched. An argument that matches
-    nothing yields one item carrying an error.
+    nothing, or names a folder that does not exist, yields one item carrying an error.
     """
     for arg in args:
         p = Path(arg)
@@ -118,6 +136,8 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
                 yield InputItem(f)
             if not found:
                 yield InputItem(arg, f"no ECG files (*.hea, *.dcm) found in folder {arg}")
+        elif not (_GLOB_CHARS & set(arg)) and (missing := _missing_folder(arg)):
+            yield InputItem(arg, missing)
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
@@ -138,6 +158,7 @@ class _Loaded:
     error: str | None = None
     ecg_input: EcgInput | None = None
     quality: QualityFlags | None = None
+    identity: dict[str, Any] | None = None
 
     @property
     def n_windows(self) -> int:
@@ -151,7 +172,7 @@ def load_file(item: InputItem) -> _Loaded:
     try:
         record = read_ecg(item.path, annotations=False)  # the output has no DICOM statements
         ecg_input = preprocess_ecg(record)
-        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input))
+        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input), identity(record.meta))
     except CromotexError as exc:
         return _Loaded(item, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
@@ -189,9 +210,10 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
     `scores` (pathology -> `WindowScores` of its windows)."""
     if g.error is not None:
         return FileResult(g.item.path, False, g.error,
-                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality)
+                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
+                          identity=g.identity)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality)
+                      g.ecg_input.report, g.quality, g.identity)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:
