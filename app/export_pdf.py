@@ -20,7 +20,7 @@ import numpy as np
 
 from app import paper
 from app.filters import DisplayFilters, apply_display_filters, filter_label
-from app.findings import (BOLD_CALLS, CALL_RGB, CALL_TEXT, ITALIC_CALLS, finding_notes,
+from app.findings import (BOLD_CALLS, CALL_RGB, CALL_TEXT, ITALIC_CALLS, grouped_notes,
                           prediction_cells)
 from app.qt import QtCore, QtGui
 from app.views.header_view import header_fields
@@ -177,13 +177,10 @@ def findings_rows(c: ReviewContent) -> list[list[str]]:
 
 def findings_notes(c: ReviewContent) -> list[str]:
     """The flags and reasons printed under the findings table, one a line: per finding
-    ("Cardiomegaly: ECG not assessable: ..."), then why the teacher's calls are absent."""
-    lines = []
-    for path in PATHOLOGIES:
-        notes = [n for n in finding_notes(c.ecg_predictions.get(path),
-                                          c.cxr_predictions.get(path)) if n != "ok"]
-        if notes:
-            lines.append(f"{PATHOLOGY_NAMES[path]}: " + "; ".join(notes))
+    ("Cardiomegaly: ECG not assessable: ...", a note shared by every finding once under
+    "All findings"), then why the teacher's calls are absent."""
+    lines = [f"{title}: " + "; ".join(notes) for title, notes in grouped_notes(
+        c.ecg_predictions, c.cxr_predictions, PATHOLOGIES, PATHOLOGY_NAMES)]
     if c.teacher_note:
         lines.append(c.teacher_note)
     return lines
@@ -262,8 +259,11 @@ def _draw_cxr(pg_: _Page, image: CxrImage, c: ReviewContent | None = None) -> No
     gate = c.cxr_gate if c is not None else None
     caption = "Paired chest X-ray" + (" (shown inverted)" if c is not None and c.cxr_inverted else "")
     if gate is not None and not gate.accepted:  # its reason is printed under the findings
-        pg_.fitted_text(x, y + dh + 0.5, size, ECG_TOP_MM - 1.0 - (y + dh + 0.5),
-                        "Refused by the gate (see Flags)", 6.5, min_pt=4.0,
+        from app.pairing_guard import refused_on_embedding
+        what = ("Teacher: not assessable (see Flags)" if refused_on_embedding(gate)
+                else "Refused by the gate (see Flags)")
+        pg_.fitted_text(x, y + dh + 0.5, size, ECG_TOP_MM - 1.0 - (y + dh + 0.5), what, 6.5,
+                        min_pt=4.0,
                         colour=QtGui.QColor(176, 30, 30), bold=True)
     else:
         pg_.text(x, y + dh + 0.5, size, 4, caption, 6.5)

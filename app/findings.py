@@ -70,3 +70,19 @@ def finding_notes(ecg: Prediction | None, cxr: Prediction | None) -> list[str]:
     notes = [f"{prefix} {n}" for prefix, pred in (("ECG", ecg), ("CXR", cxr)) if pred is not None
              for n in prediction_notes(pred)]
     return notes or (["ok"] if (ecg is not None or cxr is not None) else [])
+
+
+def grouped_notes(ecg: dict[str, Prediction], cxr: dict[str, Prediction],
+                  pathologies: tuple[str, ...], names: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """The reason lines of a findings table, as (title, notes): a note shared by every
+    finding (e.g. the chest X-ray is out of the teacher's range) once under "All
+    findings", then each finding's own notes under its name; "ok" is left out."""
+    per = {p: [n for n in finding_notes(ecg.get(p), cxr.get(p)) if n != "ok"] for p in pathologies}
+    shared = [n for n in per[pathologies[0]] if all(n in per[p] for p in pathologies)] \
+        if len(pathologies) > 1 else []
+    out = [("All findings", shared)] if shared else []
+    for p in pathologies:
+        own = [n for n in per[p] if n not in shared]
+        if own:
+            out.append((names[p], own))
+    return out

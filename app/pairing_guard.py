@@ -73,7 +73,7 @@ def teacher_note(pairing: Pairing | None, gate: Any | None) -> str:
     "not assessable" with the reason)."""
     if pairing is not None and pairing.status == "different_patient":
         return "Chest X-ray teacher withheld: the X-ray is of a different patient."
-    if gate is not None and not gate.accepted and not _refused_on_embedding(gate):
+    if gate is not None and not gate.accepted and not refused_on_embedding(gate):
         return ("Chest X-ray teacher not run: the image is not a frontal chest radiograph "
                 f"({strip_prefix(gate.reason, GATE_PREFIX)}).")
     return ""
@@ -83,12 +83,14 @@ def gate_text(gate: Any) -> str:
     """The CXR pane's line for a `GateDecision`."""
     if gate.accepted:
         return f"Gate: {gate.reason}"
-    if _refused_on_embedding(gate):
+    if refused_on_embedding(gate):
         return f"Teacher calls not assessable: {gate.reason}"
     return f"Not a frontal chest radiograph: {strip_prefix(gate.reason, GATE_PREFIX)}"
 
 
-def _refused_on_embedding(gate: Any) -> bool:
+def refused_on_embedding(gate: Any) -> bool:
+    """Whether a `GateDecision` refused the image on the teacher's embedding (after the
+    teacher ran), rather than on its tags or geometry."""
     check = gate.checks.get("embedding_ood")
     return check is not None and check.get("ok") is False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 
-from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, finding_notes,
+from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, finding_notes, grouped_notes,
                           prediction_cells, prediction_flags)
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
@@ -212,7 +212,6 @@ class AiPanel(QtWidgets.QWidget):
     def _fill_flags(self) -> None:
         """The reason lines under the table, and a flag mark with the same text as
         tooltip on each flagged finding's name."""
-        lines = []
         for r, p in enumerate(PATHOLOGIES):
             notes = finding_notes(self.ecg.get(p), self.cxr.get(p))
             self._notes[p] = notes
@@ -220,9 +219,9 @@ class AiPanel(QtWidgets.QWidget):
             item = QtWidgets.QTableWidgetItem(PATHOLOGY_NAMES[p] + (FLAG_MARK if flagged else ""))
             item.setToolTip("\n".join(flagged))
             self.table.setItem(r, 0, item)
-            if flagged:
-                lines.append(f"<b>{html.escape(PATHOLOGY_NAMES[p])}</b>: "
-                             + "<br>&nbsp;&nbsp;".join(html.escape(n) for n in flagged))
+        lines = [f"<b>{html.escape(title)}</b>: "
+                 + "<br>&nbsp;&nbsp;".join(html.escape(n) for n in notes)
+                 for title, notes in grouped_notes(self.ecg, self.cxr, PATHOLOGIES, PATHOLOGY_NAMES)]
         self.flags_label.setText("<br>".join(lines))
         self.flags_label.setVisible(bool(lines))
         self.table.resizeColumnToContents(0)

@@ -14,9 +14,10 @@ Then the trust states of issue 14, with the real files of tests/data/:
   and tagged BodyPartExamined=EXTREMITY (pydicom, in a temporary folder): same patient,
   image refused by the gate, teacher not run;
 - call_not_assessable.png: PTB s0010 (out of the phantom-trained ECG models' range);
-- call_borderline.png: LUDB record 1 scored by a copy of the shipped bundle whose
-  manifest states a borderline band of threshold ± 0.02 for cardiomegaly (the shipped
-  bundle states no band yet; the copy shows how a stated band is displayed).
+- call_borderline.png: LUDB record 1: probabilities inside the bootstrap bands of the
+  thresholds the shipped bundle states;
+- cxr_out_of_distribution.png: LUDB record 2 with a real NIH film: the phantom-trained
+  teacher's embedding check refuses it, every teacher call "not assessable".
 """
 
 from __future__ import annotations
@@ -112,23 +113,6 @@ def main() -> None:
     trust_states(app, wait, _models_dir())
 
 
-def _banded_bundle(models: str, pathology: str = "cardiomegaly", half: float = 0.02) -> str:
-    """A copy of the bundle (files linked, manifest rewritten) stating a borderline band
-    threshold ± `half` for the ECG model of `pathology`."""
-    import json
-    out = Path(tempfile.mkdtemp(prefix="banded-")) / "models"
-    out.mkdir()
-    for f in Path(models).iterdir():
-        if f.name != "manifest.json":
-            (out / f.name).symlink_to(f.resolve())
-    manifest = json.loads((Path(models) / "manifest.json").read_text())
-    entry = manifest["pathologies"][pathology]["ecg"]
-    t = float(entry["threshold"])
-    entry["borderline"] = {"low": round(t - half, 4), "high": round(t + half, 4)}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return str(out)
-
-
 def trust_states(app, wait, models: str) -> None:
     """The screenshots of issue 14's states (see the module docstring)."""
     import pydicom
@@ -171,8 +155,9 @@ def trust_states(app, wait, models: str) -> None:
     shot("pairing_different_patient.png", [("cxr", siim), ("ecg", dicom_ecg)], keep_cxr=True)
     shot("gate_refused.png", [("ecg", dicom_ecg), ("cxr", leg)])
     shot("call_not_assessable.png", [("ecg", data / "ecg/wfdb/ptb_diagnostic/s0010_re.hea")])
-    shot("call_borderline.png", [("ecg", data / "ecg/wfdb/ludb/1.hea")],
-         models_dir=_banded_bundle(models))
+    shot("call_borderline.png", [("ecg", data / "ecg/wfdb/ludb/1.hea")])
+    shot("cxr_out_of_distribution.png", [("ecg", data / "ecg/wfdb/ludb/2.hea"),
+                                         ("cxr", data / "cxr/png/nih/00000001_000.png")])
 
 
 if __name__ == "__main__":

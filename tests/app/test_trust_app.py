@@ -69,8 +69,9 @@ def same_patient_cxr(tmp_path):
 
 def _pdf_text(ctl, tmp_path) -> str:
     out = ctl.export_pdf(tmp_path / "review.pdf")
-    return " ".join(subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
-                                   text=True, check=True).stdout.split())
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return " ".join(text.replace("\ufb01", "fi").replace("\ufb00", "ff").split())  # ligatures
 
 
 def _teacher_cells(window) -> list[str]:
@@ -244,3 +245,34 @@ def test_a_flagged_finding_is_not_assessable_with_its_reason_readable(
     text = _pdf_text(ctl, tmp_path)
     assert text.count("not assessable") >= 6      # three calls and three reasons
     assert "Mahalanobis distance" in text
+
+
+def test_a_real_film_out_of_the_phantom_teachers_range_is_not_assessable(
+        window, errors, tmp_path, qtbot):
+    """The shipped teacher was trained on phantom drawings: on a real NIH film the gate's
+    embedding check refuses it after the teacher ran, and every teacher call is "not
+    assessable" with that reason, never a POSITIVE."""
+    from app_samples import NIH_CXR
+    ctl = _live(window, errors, SHIPPED, tmp_path, qtbot)
+    _ecg(ctl, qtbot, LUDB_2)
+    _cxr(ctl, qtbot, NIH_CXR)
+    gate = ctl.cxr_gate
+    assert not gate.accepted and gate.checks["embedding_ood"]["ok"] is False
+    label = window.cxr_view.gate_label
+    assert label.isVisible() and label.text().startswith("Teacher calls not assessable")
+    assert "#b01e1e" in label.styleSheet()
+    panel = window.ai_panel
+    for p in PATHOLOGIES:
+        pred = ctl.cxr_predictions[p]
+        assert pred.call == "not_assessable"
+        assert panel.cell_text(p, "CXR call") == "not assessable"
+        assert not panel.cell(p, "CXR call").font().bold()
+        assert "CXR not assessable" in panel.cell_text(p, "Flags")
+        assert "Mahalanobis distance" in panel.cell_text(p, "Flags")
+    assert panel.flags_label.text().count("CXR not assessable") == 1   # said once ...
+    assert "<b>All findings</b>: CXR not assessable" in panel.flags_label.text()  # ... for all
+    text = _pdf_text(ctl, tmp_path)
+    assert text.count("All findings: CXR not assessable: out of distribution") == 1
+    n_ecg = sum(v.call == "not_assessable" for v in ctl.ecg_predictions.values())
+    assert text.count("not assessable") == 3 + 2 + 2 * n_ecg  # the three teacher calls
+    assert "Teacher: not assessable" in text
