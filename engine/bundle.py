@@ -257,14 +257,30 @@ def _listed(ck: _Checker, files: dict, name: str, where: str) -> str:
     return name
 
 
+def _unpack_triu(packed: np.ndarray, dim: int) -> np.ndarray:
+    """float64 `[dim, dim]` symmetric matrix from its row-major upper triangle `[dim (dim + 1) / 2]`
+    (`m[np.triu_indices(dim)]`; half the size on disk); a wrong length gives an empty array,
+    which the shape check reports."""
+    packed = np.asarray(packed, dtype=np.float64).ravel()
+    if packed.shape != (dim * (dim + 1) // 2,):
+        return np.zeros((0, 0))
+    out = np.zeros((dim, dim))
+    iu = np.triu_indices(dim)
+    out[iu] = packed
+    out[(iu[1], iu[0])] = packed
+    return out
+
+
 def _load_stats(ck: _Checker, name: str, cutoff: Any, dim: int) -> EmbeddingStats:
     try:
         with np.load(ck.directory / name, allow_pickle=False) as npz:
             mean = np.asarray(npz["mean"], dtype=np.float64)
-            precision = np.asarray(npz["precision"], dtype=np.float64)
+            precision = np.asarray(npz["precision"], dtype=np.float64) if "precision" in npz \
+                else _unpack_triu(npz["precision_triu"], dim)
     except KeyError as exc:
         raise ck.fail(name, f"lacks array {exc}: it must hold 'mean' [{dim}] and "
-                      f"'precision' [{dim}, {dim}]", _REINSTALL) from None
+                      f"'precision' [{dim}, {dim}] (or its upper triangle 'precision_triu')",
+                      _REINSTALL) from None
     except (OSError, ValueError) as exc:
         raise ck.fail(name, f"is not a readable .npz file ({exc})", _REINSTALL) from None
     if mean.shape != (dim,) or precision.shape != (dim, dim):

@@ -9,8 +9,9 @@ model's borderline band, computed from the cohort a bundle was built from, writt
    distances with the out-of-sample correction; with more dimensions than training images, where
    that correction is undefined, the larger of that percentile and the largest validation
    distance). The fraction of test images flagged and, for `--probe` images (e.g. real chest
-   films), their distances are recorded in the manifest. The precision matrix is stored as
-   float32 (4 MB instead of 8; distances change by < 1e-4).
+   films), their distances are recorded in the manifest. The precision matrix is stored as its
+   float32 upper triangle, compressed (2 MB instead of 8 for the full float64 matrix; the shipped
+   bundle must stay under 60 MB; distances change by < 1e-4).
 2. Borderline bands: for every pathology and model (the ECG model at the precision the bundle
    uses by default, and the teacher), the validation split's probabilities are resampled 1000
    times (seed 0) and the F1-maximising threshold (`training.metrics.best_f1_threshold`, the rule
@@ -131,13 +132,14 @@ def calibrate_bundle(bundle_dir: Path, cohort_dir: Path, probes: list[Path] = ()
             t_out[s] = onnx_run.predict(sess, "cxr", co.cxr, idx, batch)
         mean, precision, cutoff, ood = embedding_stats(t_out["train"][1], t_out["val"][1])
         precision32 = precision.astype(np.float32)
-        np.savez(bundle_dir / TEACHER_STATS, mean=mean, precision=precision32)
+        np.savez_compressed(bundle_dir / TEACHER_STATS, mean=mean,
+                            precision_triu=precision32[np.triu_indices(len(mean))])
         precision = precision32.astype(np.float64)  # what the engine will use
         d_test = mahalanobis(t_out["test"][1], mean, precision)
         d_val = mahalanobis(t_out["val"][1], mean, precision)
         ood.update(test_fraction_flagged=float(np.mean(d_test > cutoff)),
                    val_fraction_flagged=float(np.mean(d_val > cutoff)),
-                   n_dims=int(mean.shape[0]), precision_dtype="float32")
+                   n_dims=int(mean.shape[0]), precision_dtype="float32 upper triangle")
         if probes:
             d = _probe_distances(bundle_dir, list(probes), mean, precision, teachers[0])
             ood["probe_flagged"] = f"{sum(v > cutoff for v in d)}/{len(d)}"

@@ -69,3 +69,39 @@ def test_calls_on_real_files_through_the_shipped_bundle(ecg):
             assert v.call == "borderline"
         else:
             assert v.call == ("positive" if v.positive else "negative")
+
+
+def test_a_real_film_inside_the_teachers_band_is_borderline():
+    """Demo case 1's phantom film: the teacher's cardiomegaly probability (0.371) lies inside
+    the band the bundle states around its threshold 0.225 (0.041-0.404)."""
+    from engine.io import read_cxr
+    predictor = Predictor(threads=1)
+    a = predictor.assess_cxr(read_cxr(REPO / "resources/demo/case1_cardiomegaly_edema_pleural_effusion_cxr.jpg"))
+    v = a.predictions["cardiomegaly"]
+    low, high = predictor.bundle.cxr["cardiomegaly"].band
+    assert (low, high) == pytest.approx((0.0409, 0.4039), abs=1e-4)
+    assert v.positive and low <= v.probability <= high
+    assert v.call == "borderline" and v.call_reason.startswith("borderline: probability 0.371")
+    assert a.predictions["edema"].call == "positive"  # 0.915, above the band's 0.642
+
+
+def test_the_shipped_bundle_states_a_band_around_every_threshold():
+    from engine.bundle import load_bundle
+    b = load_bundle()
+    for spec in [*b.ecg.values(), *b.cxr.values()]:
+        assert spec.band is not None and spec.band[0] <= spec.threshold <= spec.band[1]
+
+
+def test_a_band_that_does_not_hold_the_threshold_is_refused(tmp_path):
+    import json
+    import shutil
+
+    from engine.bundle import load_bundle
+    from engine.errors import BundleError
+    bundle = tmp_path / "b"
+    shutil.copytree(REPO / "resources/models", bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["pathologies"]["edema"]["ecg"]["borderline"].update(low=0.5, high=0.6)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="borderline"):
+        load_bundle(bundle)

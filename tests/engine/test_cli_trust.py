@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from engine.calls import CALLS
 from engine.cli import main
@@ -85,3 +86,16 @@ def test_help_documents_pairing_gate_and_calls(capsys):
     for word in ("pairing:", "different_patient", "gate:", "withheld", "call:", "borderline",
                  "not_assessable", "call_reason:"):
         assert word in out
+
+
+def test_a_real_nih_film_is_refused_as_out_of_distribution(capsys):
+    code, (obj,), err = run([WFDB_ECG, "--cxr", NIH], capsys)
+    c = obj["cxr"]
+    assert code == 0 and c["ok"] and c["gate"]["accepted"] is False
+    assert c["gate"]["reason"].startswith("out of distribution: the image is unlike the teacher's")
+    assert c["gate"]["checks"]["embedding_ood"]["value"]["distance"] == pytest.approx(94.89, abs=0.05)
+    assert c["gate"]["checks"]["view"]["ok"] is None  # a PNG: view not verifiable
+    assert c["probabilities"] is None and c["ood"] is None
+    assert c["call"] == {p: "not_assessable" for p in PATHOLOGIES}
+    assert obj["pairing"]["status"] == "unknown"
+    assert "neither file carries patient identifiers" in obj["pairing"]["reason"]

@@ -118,3 +118,29 @@ def test_png_view_cannot_be_verified_and_the_reason_says_so():
     d = gate_cxr(read_cxr(NIH[0]))
     assert d.accepted and "the view could not be verified" in d.reason
     assert d.checks["view"]["ok"] is None
+
+
+@pytest.mark.parametrize("film", NIH + [CXR_DICOM], ids=lambda p: p.name[:16])
+def test_real_chest_films_are_out_of_distribution_for_the_phantom_teacher(predictor, film):
+    """The shipped teacher was trained on synthetic drawings: on real films its output has no
+    validity, and the embedding check says so (distances 95-159 against a cut-off of 57.5)."""
+    a = predictor.assess_cxr(read_cxr(film))
+    assert not a.gate.accepted
+    assert a.gate.reason.startswith("out of distribution: the image is unlike the teacher's "
+                                    "training images (Mahalanobis distance ")
+    check = a.gate.checks["embedding_ood"]
+    assert check["ok"] is False and check["value"]["distance"] > 1.5 * check["value"]["cutoff"]
+    assert check["value"]["cutoff"] == pytest.approx(57.47, abs=0.01)
+    assert set(a.predictions) == {"cardiomegaly", "edema", "pleural_effusion"}
+    for p in a.predictions.values():
+        assert p.ood and p.call == "not_assessable"
+        assert p.call_reason == "not assessable: " + a.gate.reason
+
+
+def test_phantom_films_like_the_teachers_training_images_are_accepted(predictor):
+    for name in ("case2_no_finding_cxr.jpg", "case3_dicom_cardiomegaly_pleural_effusion_cxr.dcm"):
+        a = predictor.assess_cxr(read_cxr(REPO / "resources/demo" / name))
+        assert a.gate.accepted, a.gate.reason
+        check = a.gate.checks["embedding_ood"]
+        assert check["ok"] is True and check["value"]["distance"] < check["value"]["cutoff"]
+        assert all(p.call in ("positive", "negative", "borderline") for p in a.predictions.values())
