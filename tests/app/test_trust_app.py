@@ -148,8 +148,7 @@ def test_opening_another_patients_file_clears_the_other_pane(
     window.act_keep_cxr.setChecked(False)
     _ecg(live, qtbot, DICOM_ECG)                  # the X-ray's own patient again
     assert window.banner.status == "same_patient"
-    with qtbot.waitSignal(live.cxr_shown, timeout=TIMEOUT):
-        live.open_cxr(SIIM)                       # the reverse: an X-ray of another patient
+    _cxr(live, qtbot, SIIM)                       # the reverse: an X-ray of another patient
     assert live.record is None and window.ecg_view.record is None
     assert window.header.fields == {} and not window.banner.isVisible()
     assert not any(window.ai_panel.cell_text(p, "ECG p") for p in PATHOLOGIES)
