@@ -257,7 +257,8 @@ def _draw_cxr(pg_: _Page, image: CxrImage, c: ReviewContent | None = None) -> No
     dw, dh = w * scale, h * scale
     pg_.p.drawImage(pg_.rect(x + (size - dw) / 2, y, dw, dh), qimg)
     gate = c.cxr_gate if c is not None else None
-    caption = "Paired chest X-ray" + (" (shown inverted)" if c is not None and c.cxr_inverted else "")
+    inverted = c is not None and c.cxr_inverted
+    caption = "Paired chest X-ray" + (" (shown inverted)" if inverted else "")
     if gate is not None and not gate.accepted:  # its reason is printed under the findings
         from app.pairing_guard import refused_on_embedding
         what = ("Teacher: not assessable (see Flags)" if refused_on_embedding(gate)

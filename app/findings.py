@@ -73,7 +73,8 @@ def finding_notes(ecg: Prediction | None, cxr: Prediction | None) -> list[str]:
 
 
 def grouped_notes(ecg: dict[str, Prediction], cxr: dict[str, Prediction],
-                  pathologies: tuple[str, ...], names: dict[str, str]) -> list[tuple[str, list[str]]]:
+                  pathologies: tuple[str, ...],
+                  names: dict[str, str]) -> list[tuple[str, list[str]]]:
     """The reason lines of a findings table, as (title, notes): a note shared by every
     finding (e.g. the chest X-ray is out of the teacher's range) once under "All
     findings", then each finding's own notes under its name; "ok" is left out."""

@@ -132,7 +132,8 @@ class MainWindow(QtWidgets.QMainWindow):
         v.addAction(self.act_cabrera)
         v.addSeparator()
         for a in (self.act_gain_up, self.act_gain_down, self.act_speed_up, self.act_speed_down,
-                  self.act_zoom_100, self.act_zoom_fit, self.act_zoom_fit_width, self.act_page_prev, self.act_page_next):
+                  self.act_zoom_100, self.act_zoom_fit, self.act_zoom_fit_width,
+                  self.act_page_prev, self.act_page_next):
             v.addAction(a)
         t = mb.addMenu("&Tools")
         t.addAction(self.act_calipers)

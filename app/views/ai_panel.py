@@ -221,7 +221,8 @@ class AiPanel(QtWidgets.QWidget):
             self.table.setItem(r, 0, item)
         lines = [f"<b>{html.escape(title)}</b>: "
                  + "<br>&nbsp;&nbsp;".join(html.escape(n) for n in notes)
-                 for title, notes in grouped_notes(self.ecg, self.cxr, PATHOLOGIES, PATHOLOGY_NAMES)]
+                 for title, notes in grouped_notes(self.ecg, self.cxr, PATHOLOGIES,
+                                                   PATHOLOGY_NAMES)]
         self.flags_label.setText("<br>".join(lines))
         self.flags_label.setVisible(bool(lines))
         self.table.resizeColumnToContents(0)
