@@ -14,6 +14,12 @@ the window embeddings; the per-window probabilities are kept in
 Mahalanobis distance of that mean embedding to the training statistics in
 the manifest with the manifest's cut-off.
 
+Calls: every `Prediction` carries `call` / `call_reason` (`engine.calls`): "not_assessable"
+when flagged (quality, OOD), "borderline" inside the band the manifest states around the
+threshold (`ModelSpec.band`), else "positive" / "negative". Chest X-rays go through the gate
+(`engine.cxr_gate`) with `Predictor.assess_cxr`: tag and geometry checks before the teacher,
+the teacher-embedding OOD check after it; `predict_cxr` is the teacher alone.
+
 Determinism: sessions use a fixed number of intra-op threads, one inter-op
 thread, sequential execution, a fixed graph optimisation level and
 deterministic compute, so the same input gives bit-identical outputs in

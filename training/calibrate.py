@@ -17,7 +17,8 @@ model's borderline band, computed from the cohort a bundle was built from, writt
    times (seed 0) and the F1-maximising threshold (`training.metrics.best_f1_threshold`, the rule
    that chose the shipped threshold) is found on each resample; the band is the 2.5th..97.5th
    percentile of those thresholds, widened to hold the shipped threshold. A probability inside
-   the band is called "borderline" (`engine.calls`).
+   the band is called "borderline" (`engine.calls`). The test split's fraction inside the band and
+   the accuracy of the threshold inside and outside it are recorded with the band.
 3. The manifest gets `embedding_stats` / `ood_cutoff` / `ood` in each `cxr` entry and
    `borderline` in every `ecg` and `cxr` entry, and the sha256 of every file again
    (docs/bundle.md). Other files are untouched.
@@ -78,13 +79,26 @@ def threshold_band(y: np.ndarray, prob: np.ndarray, threshold: float, n_boot: in
             "val_threshold": float(best_f1_threshold(y, prob)[0]), "rule": BAND_RULE}
 
 
-def _set_band(entry: dict[str, Any], y: np.ndarray, prob: np.ndarray, model: str) -> dict | None:
-    """Put the band of one manifest model entry in `entry["borderline"]` (removed when none)."""
+def band_effect(band: dict[str, Any], threshold: float, y: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
+    """How the band splits the test split (labels `y`, probabilities `prob`): the fraction called
+    borderline and the accuracy of `prob >= threshold` inside and outside the band (None when empty)."""
+    inside = (prob >= band["low"]) & (prob <= band["high"])
+    correct = (prob >= threshold) == (np.asarray(y) == 1)
+    return {"test_fraction_borderline": float(np.mean(inside)),
+            "test_accuracy_inside": float(np.mean(correct[inside])) if inside.any() else None,
+            "test_accuracy_outside": float(np.mean(correct[~inside])) if (~inside).any() else None}
+
+
+def _set_band(entry: dict[str, Any], y: np.ndarray, prob: np.ndarray, model: str,
+              y_test: np.ndarray, prob_test: np.ndarray) -> dict | None:
+    """Put the band of one manifest model entry in `entry["borderline"]` (removed when none),
+    with its effect on the test split."""
     band = threshold_band(y, prob, entry["threshold"])
     if band is None:
         entry.pop("borderline", None)
         return None
-    entry["borderline"] = {**band, "model": model}
+    entry["borderline"] = {**band, "model": model,
+                           **band_effect(band, entry["threshold"], y_test, prob_test)}
     return entry["borderline"]
 
 
@@ -153,12 +167,17 @@ def calibrate_bundle(bundle_dir: Path, cohort_dir: Path, probes: list[Path] = ()
         e = paths[p]["ecg"]
         file = e.get("int8_file") if all(paths[q]["ecg"].get("int8_file") for q in PATHOLOGIES) \
             else e["file"]
-        lg, _ = onnx_run.predict(onnx_run.session(bundle_dir / file), "ecg", co.ecg, splits["val"], 64)
-        summary["bands"][p] = {"ecg": _set_band(e, y_val, sigmoid(lg[:, 0]), file)}
+        y_test = co.label(p)[splits["test"]]
+        sess = onnx_run.session(bundle_dir / file)
+        lg, _ = onnx_run.predict(sess, "ecg", co.ecg, splits["val"], 64)
+        lg_test, _ = onnx_run.predict(sess, "ecg", co.ecg, splits["test"], 64)
+        summary["bands"][p] = {"ecg": _set_band(e, y_val, sigmoid(lg[:, 0]), file, y_test,
+                                                sigmoid(lg_test[:, 0]))}
         if "cxr" in paths[p]:
             c = paths[p]["cxr"]
-            prob = sigmoid(t_out["val"][0][:, c["output_index"]])
-            summary["bands"][p]["cxr"] = _set_band(c, y_val, prob, c["file"])
+            col = c["output_index"]
+            summary["bands"][p]["cxr"] = _set_band(c, y_val, sigmoid(t_out["val"][0][:, col]), c["file"],
+                                                   y_test, sigmoid(t_out["test"][0][:, col]))
             c.update(embedding_stats=TEACHER_STATS, ood_cutoff=summary["teacher_ood"]["cutoff"],
                      ood=summary["teacher_ood"])
         for m, band in summary["bands"][p].items():

@@ -99,3 +99,19 @@ def test_a_real_nih_film_is_refused_as_out_of_distribution(capsys):
     assert c["call"] == {p: "not_assessable" for p in PATHOLOGIES}
     assert obj["pairing"]["status"] == "unknown"
     assert "neither file carries patient identifiers" in obj["pairing"]["reason"]
+
+
+def test_csv_carries_pairing_gate_and_calls(capsys):
+    import csv
+    import io
+    code = main(["predict", "--workers", "1", "--format", "csv", str(CASE3_ECG), str(OTHER_ECG),
+                 "--cxr", str(CASE3_CXR)])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert code == 0 and [r["pairing"] for r in rows] == ["same_patient", "different_patient"]
+    assert [r["cxr_gate_accepted"] for r in rows] == ["True", "True"]
+    assert rows[0]["cxr_withheld"] == "" and rows[0]["cxr_probability_edema"] != ""
+    assert rows[1]["cxr_withheld"].startswith("the chest X-ray is withheld: different patients")
+    assert rows[1]["cxr_probability_edema"] == "" and rows[1]["cxr_call_edema"] == "not_assessable"
+    for r in rows:
+        for p in PATHOLOGIES:
+            assert r[f"call_{p}"] in CALLS

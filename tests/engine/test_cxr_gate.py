@@ -3,7 +3,6 @@ geometry from real pixels) and through a real onnxruntime session of the shipped
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

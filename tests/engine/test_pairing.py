@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pydicom
-import pytest
 
 from engine.io import read_cxr, read_ecg
 from engine.pairing import Pairing, compare_patients, identity, normalise_name
