@@ -22,6 +22,19 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float64) @ LUMA
 
 
+def chroma(rgb: np.ndarray) -> float:
+    """How coloured an image `[H, W, 3]` (any numeric range) is: the mean of max(R, G, B) -
+    min(R, G, B) over the pixels, divided by the image's value range; 0 for a grey image saved
+    as RGB, ~0.1 or more for a photograph or a coloured screenshot. Sampled on a grid of at most
+    ~256 x 256 pixels."""
+    step = max(1, int(math.ceil(max(rgb.shape[0], rgb.shape[1]) / 256)))
+    x = np.asarray(rgb[::step, ::step, :3], dtype=np.float64)
+    span = float(x.max() - x.min()) if x.size else 0.0
+    if span <= 0:
+        return 0.0
+    return float(np.mean(x.max(axis=2) - x.min(axis=2)) / span)
+
+
 def scale_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """float32 `(values - low) / (high - low)`, clipped to [0, 1], same shape as `values`;
     all 0 when the range is flat or not finite."""
