@@ -30,7 +30,7 @@ MAX_SHIFT_S: float = 0.01
 PACE_D2_FRACTION: float = 0.6
 PACE_MIN_LEADS: int = 3
 #: ... within this many seconds before a QRS detection point, before at least
-#: half the beats. Normal LUDB records reach 0.65 in one lead at most, the
+#: engine.measure.core.PACED_FRACTION of the beats. Normal LUDB records reach 0.65 in one lead at most, the
 #: paced record 8 reaches 0.9-1.1 in four leads.
 PACE_WINDOW_S: float = 0.12
 #: Normalised RMSSD of RR (RMSSD / mean RR) above which the rhythm is irregular
