@@ -37,6 +37,7 @@ import numpy as np
 
 from engine.errors import CromotexError, InferenceError
 from engine.io import read_ecg
+from engine.measure import measure_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
@@ -82,6 +83,8 @@ class FileResult:
         predictions: pathology -> Prediction when ok.
         preprocessing: `EcgInput.report` when preprocessing succeeded.
         quality: signal-quality flags when preprocessing succeeded.
+        measurements: `engine.measure` result (`EcgMeasurements.to_dict()`) when
+            the record was read; None otherwise.
     """
 
     file: str
@@ -90,6 +93,7 @@ class FileResult:
     predictions: dict[str, Prediction] | None = None
     preprocessing: dict[str, Any] | None = None
     quality: QualityFlags | None = None
+    measurements: dict[str, Any] | None = None
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -138,6 +142,7 @@ class _Loaded:
     error: str | None = None
     ecg_input: EcgInput | None = None
     quality: QualityFlags | None = None
+    measurements: dict[str, Any] | None = None
 
     @property
     def n_windows(self) -> int:
@@ -151,12 +156,22 @@ def load_file(item: InputItem) -> _Loaded:
     try:
         record = read_ecg(item.path, annotations=False)  # the output has no DICOM statements
         ecg_input = preprocess_ecg(record)
-        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input))
+        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input), _measure(record))
     except CromotexError as exc:
         return _Loaded(item, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
         log.exception("unexpected error on %s", item.path)
         return _Loaded(item, f"unexpected error reading this file ({type(exc).__name__}: {exc})")
+
+
+def _measure(record: Any) -> dict[str, Any] | None:
+    """`engine.measure` of `record` as a dict; None (logged) if measuring fails,
+    which never fails the file."""
+    try:
+        return measure_ecg(record).to_dict()
+    except Exception:  # measurement is an add-on: it must not stop scoring
+        log.exception("measurement failed")
+        return None
 
 
 def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
@@ -189,9 +204,10 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
     `scores` (pathology -> `WindowScores` of its windows)."""
     if g.error is not None:
         return FileResult(g.item.path, False, g.error,
-                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality)
+                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
+                          measurements=g.measurements)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality)
+                      g.ecg_input.report, g.quality, g.measurements)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:

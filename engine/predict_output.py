@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.batch import FileResult
 from engine.constants import PATHOLOGIES
+from engine.measure.result import GLOBAL_KEYS
 from engine.records import Prediction, QualityFlags
 
 #: (field, meaning): the JSON object of one input, in output order.
@@ -40,6 +41,11 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("model", "bundle_id, data ('phantom' = synthetic demo data, 'mimic'), demo (true: "
               "demonstration models, not for diagnosis), disclaimer, precision (fp32/int8), "
               "device, files {pathology: ONNX file}"),
+    ("measurements", "computed by engine.measure from the median beats of all leads (null if the "
+                     "file could not be read): hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
+                     "p_axis_deg, qrs_axis_deg, t_axis_deg (null where not measurable; reasons "
+                     "{key: why}), qtc_formula, qtc_all, rr_sd_ms, rr_rmssd_ms, n_beats, n_dominant, "
+                     "flags, fiducials_ms, amplitudes {lead: mV}, voltage (criteria)"),
     ("cxr", "null without --cxr; else {file, ok, error, probabilities, thresholds, positive}: "
             "the chest X-ray teacher's predictions for the --cxr image"),
 )
@@ -86,6 +92,7 @@ def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None
     obj["quality"] = quality_json(r.quality)
     obj["preprocessing"] = r.preprocessing
     obj["model"] = model
+    obj["measurements"] = r.measurements
     obj["cxr"] = cxr
     return obj
 
@@ -101,6 +108,9 @@ _QUALITY_LISTS = ("flat_leads", "saturated_leads", "noisy_leads", "derived_leads
 #: Preprocessing facts, one column each.
 _PREPROCESSING_COLUMNS = ("original_fs", "original_seconds", "seconds_used", "padded_seconds")
 
+#: Computed measurements, one column each as f"measured_{key}".
+MEASURED_KEYS: tuple[str, ...] = GLOBAL_KEYS
+
 #: The CSV header, in column order.
 CSV_COLUMNS: tuple[str, ...] = (
     ("file", "ok", "error")
@@ -109,6 +119,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     + _PREPROCESSING_COLUMNS
     + ("bundle_id", "data", "demo", "precision", "cxr_file", "cxr_ok", "cxr_error")
     + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
+    + tuple(f"measured_{k}" for k in MEASURED_KEYS) + ("measured_qtc_formula", "measured_reasons")
 )
 _PER_PATHOLOGY = re.compile(r"_(%s)$" % "|".join(map(re.escape, PATHOLOGIES)))
 
@@ -145,6 +156,12 @@ def csv_row(obj: dict) -> dict[str, Any]:
         row.update(cxr_file=c["file"], cxr_ok=c["ok"], cxr_error=c["error"] or "")
         for p, v in (c["probabilities"] or {}).items():
             row[f"cxr_probability_{p}"] = repr(v)
+    meas = obj.get("measurements")
+    if meas:
+        for k in MEASURED_KEYS:
+            row[f"measured_{k}"] = meas.get(k)
+        row["measured_qtc_formula"] = meas.get("qtc_formula")
+        row["measured_reasons"] = "; ".join(f"{k}: {v}" for k, v in meas.get("reasons", {}).items())
     return row
 
 
