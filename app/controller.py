@@ -31,7 +31,21 @@ ErrorPresenter = Callable[[str, str], None]
 
 def _read_ecg(path: str) -> EcgRecord:
     from engine.io import read_ecg
-    return read_ecg(path)
+    return _with_measurements(read_ecg(path))
+
+
+def _with_measurements(record: EcgRecord) -> EcgRecord:
+    """`record` with `meta["computed_measurements"]` (an `EcgMeasurements`), computed
+    here in the worker thread with the read; left out (logged) if measuring fails."""
+    from dataclasses import replace
+
+    from engine.measure import measure_ecg
+    try:
+        m = measure_ecg(record)
+    except Exception:  # measurement is an add-on: the ECG still opens
+        log.exception("measurement failed")
+        return record
+    return replace(record, meta={**record.meta, "computed_measurements": m})
 
 
 def _read_cxr(path: str) -> CxrImage:
@@ -43,7 +57,8 @@ def _read_any(path: str) -> tuple[str, EcgRecord | CxrImage]:
     """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray (the file is
     recognised, and a DICOM parsed, once)."""
     from engine.io.dispatch import read_any
-    return read_any(path)
+    kind, obj = read_any(path)
+    return (kind, _with_measurements(obj)) if kind == "ecg" else (kind, obj)
 
 
 #: The reader of each kind of file `Controller._open` reads ("any": an ECG or a chest X-ray).
