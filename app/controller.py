@@ -208,7 +208,8 @@ class Controller(QtCore.QObject):
     def _sync_ui_from_view(self) -> None:
         """Mirror the view's display settings in the toolbar, menu and settings."""
         v, w, s = self.w.ecg_view, self.w, self.settings
-        for combo, value in ((w.layout_combo, v.layout_name), (w.rhythm_combo, v.rhythm_lead),
+        shown = "median" if w.view_stack.currentWidget() is w.median_view else v.layout_name
+        for combo, value in ((w.layout_combo, shown), (w.rhythm_combo, v.rhythm_lead),
                              (w.speed_combo, v.speed), (w.gain_combo, v.gain),
                              (w.baseline_combo, v.filters.baseline_hz),
                              (w.notch_combo, v.filters.notch_hz)):
@@ -220,7 +221,7 @@ class Controller(QtCore.QObject):
         w.lowpass_check.blockSignals(True)
         w.lowpass_check.setChecked(v.filters.lowpass_hz is not None)
         w.lowpass_check.blockSignals(False)
-        w.act_layouts[v.layout_name].setChecked(True)
+        w.act_layouts[shown].setChecked(True)
         w.act_cabrera.blockSignals(True)
         w.act_cabrera.setChecked(v.cabrera)
         w.act_cabrera.blockSignals(False)
@@ -241,6 +242,11 @@ class Controller(QtCore.QObject):
             notch_hz=w.notch_combo.currentData()))
 
     def set_layout(self, name: str) -> None:
+        if name == "median":  # main_window.MEDIAN_LAYOUT: the median beats, not an ECG layout
+            self.w.view_stack.setCurrentWidget(self.w.median_view)
+            self.w.act_layouts[name].setChecked(True)
+            return
+        self.w.view_stack.setCurrentWidget(self.w.ecg_view)
         self.w.ecg_view.set_layout(name)
 
     def toggle_calipers(self, on: bool) -> None:
@@ -346,6 +352,7 @@ class Controller(QtCore.QObject):
         self.ecg_predictions = {}
         self.w.header.set_record(record)
         self.w.ecg_view.set_record(record)
+        self.w.median_view.set_record(record)
         self.w.ai_panel.set_ecg_predictions({})
         name = Path(record.source.path).name if record.source else "ECG"
         self.w.setWindowTitle(f"{name} — {TITLE}")

@@ -24,7 +24,8 @@ earliest onset to the latest offset over the 12 leads. Here:
   beats (20 Hz low-passed, each lead's linear trend across the P search
   window removed), the P wave is the stretch around the RMS maximum
   above floor + P_FRACTION * (max - floor), floor being the RMS's
-  10th percentile in the window (noise and residual trend). The P wave is accepted only if it stands above
+  median in the window (the P wave fills at most a third of it, so the median is
+  the level of noise and residual trend). The P wave is accepted only if it stands above
   the median beat's noise (P_MIN_SNR) and is present in the single beats
   (median correlation of each beat's P segment with the median's at least
   P_MIN_CORR): the fibrillatory waves of atrial fibrillation and random
@@ -50,7 +51,7 @@ QRS_SEARCH_S: tuple[float, float] = (0.15, 0.20)
 T_MIN_FRACTION: float = 0.05
 AGREE_LEADS: int = 2
 AGREE_S: float = 0.02
-P_FRACTION: float = 0.15
+P_FRACTION: float = 0.10
 P_MIN_SNR: float = 4.0
 P_MIN_CORR: float = 0.5
 #: P search window: from this long (s) before the QRS onset ...
@@ -177,7 +178,7 @@ def p_wave(beats: np.ndarray, stack: np.ndarray, noise_mv: np.ndarray, qrs_on: i
     noise = float(np.sqrt(np.mean(noise_mv ** 2)) / np.sqrt(max(n_beats, 1)))
     if peak < P_MIN_SNR * noise:
         return None, None, "no P wave above the noise"
-    floor = float(np.percentile(rms, 10))
+    floor = float(np.median(rms))
     thr = floor + P_FRACTION * (peak - floor)
     on = _boundary(rms, k, -1, thr, -1, 1)
     off = _boundary(rms, k, m, thr, +1, 1)

@@ -44,5 +44,5 @@ def condition(signal: np.ndarray, fs: float) -> np.ndarray:
     from engine.preprocess.filters import resample
 
     x = resample(np.asarray(signal, dtype=np.float64), float(fs), FS_HZ)
-    x = x - np.median(x, axis=-1, keepdims=True)
+    x = x - x.mean(axis=-1, keepdims=True)
     return zero_phase(x, "bandpass", (HIGHPASS_HZ, LOWPASS_HZ))
