@@ -107,6 +107,18 @@ def computed_items(record: EcgRecord) -> list[dict[str, Any]]:
     return out
 
 
+def computed_line(record: EcgRecord) -> str:
+    """The computed measurements as one line ("" without them), missing values as "—",
+    device values in brackets where the file has them."""
+    items = computed_items(record)
+    if not items:
+        return ""
+    m = record.meta["computed_measurements"]
+    parts = [it["text"] + (f" [device {it['device']}]" if it["device"] is not None else "")
+             + (" (!)" if it["differs"] else "") for it in items]
+    return f"Computed (QTc {m.qtc_formula.capitalize()}): " + " · ".join(parts)
+
+
 class HeaderView(QtWidgets.QFrame):
     """Two-column header. `set_record(None)` clears it."""
 
