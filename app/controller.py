@@ -184,6 +184,7 @@ class Controller(QtCore.QObject):
         w.ecg_view.display_changed.connect(self._sync_ui_from_view)
         w.ecg_view.zoom_changed.connect(lambda z: w.zoom_label.setText(f"Zoom {z * 100:.0f}%"))
         self.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
+        w.median_view.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
 
     def _apply_settings(self) -> None:
         s, v = self.settings, self.w.ecg_view
@@ -250,10 +251,11 @@ class Controller(QtCore.QObject):
         self.w.ecg_view.set_layout(name)
 
     def toggle_calipers(self, on: bool) -> None:
-        if on:
-            self.calipers.show()
-        else:
-            self.calipers.hide()
+        for calipers in (self.calipers, self.w.median_view.calipers):
+            if on:
+                calipers.show()
+            else:
+                calipers.hide()
 
     # ------------------------------------------------------------ models
     def load_models(self) -> None:

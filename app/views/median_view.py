@@ -16,6 +16,7 @@ import numpy as np
 
 from app import paper
 from app.qt import QtCore, QtGui, QtWidgets, pg
+from app.views.calipers import Calipers
 from app.views.ecg_view import DESK_COLOUR, TRACE_PEN, screen_px_per_mm
 from app.views.paper_grid import PaperGrid
 from engine.records import EcgRecord
@@ -63,6 +64,9 @@ class MedianView(QtWidgets.QWidget):
         self.fiducials_ms: dict[str, float | None] = {}
         self.message = ""
         self.zoom = 1.0
+        #: Calipers of this view; their time lines snap to the fiducials (switchable).
+        self.calipers = Calipers(self.viewbox, SPEED_MM_S, GAIN_MM_MV, self)
+        self.calipers.snap = True
         self.set_record(None)
 
     def _add(self, item: QtWidgets.QGraphicsItem) -> None:
@@ -79,6 +83,7 @@ class MedianView(QtWidgets.QWidget):
             self.viewbox.removeItem(it)
         self._items = []
         self.curves, self.fiducial_x, self.fiducials_ms = {}, {}, {}
+        self.calipers.snap_x = []
         m = None if record is None else record.meta.get("computed_measurements")
         if m is None or m.median_beats is None:
             self.message = ("Open an ECG to see its median beats" if record is None else
@@ -121,6 +126,7 @@ class MedianView(QtWidgets.QWidget):
                 if c == len(COLUMNS) - 1:  # labels staggered to the right of the last column
                     lx = MARGIN_MM + len(COLUMNS) * col_w + 2.0
                     self._text(f"{label} {v:+.0f} ms", lx, -4.0 - 6.0 * k, rgb)
+        self.calipers.snap_x = sorted(x for xs in self.fiducial_x.values() for x in xs)
         self._text("25 mm/s  10 mm/mV  median beats (dominant beats only); time 0 = QRS alignment point",
                    MARGIN_MM, -3 * ROW_MM, (80, 80, 80), anchor=(0, 0))
         self.zoom_to(self.zoom)

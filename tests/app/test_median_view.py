@@ -56,3 +56,25 @@ def test_median_layout_is_selectable_like_the_others(controller, window, qtbot):
     assert len(window.median_view.curves) == 12
     window.layout_combo.setCurrentIndex(window.layout_combo.findData("3x4"))
     assert window.view_stack.currentWidget() is window.ecg_view
+
+
+def test_calipers_snap_to_fiducials_and_read_the_qt(qtbot):
+    rec = _read_ecg(LUDB1)
+    m = rec.meta["computed_measurements"]
+    view = mv.MedianView(px_per_mm=4.0)
+    qtbot.addWidget(view)
+    view.set_record(rec)
+    cal = view.calipers
+    on, toff = view.fiducial_x["qrs_on"][1], view.fiducial_x["t_off"][1]
+    cal.show(on + 1.2, toff - 1.5)
+    for line in (cal.t1, cal.t2):
+        line.sigPositionChangeFinished.emit(line)   # as when the user releases it
+    assert cal.t1.value() == on and cal.t2.value() == toff
+    assert cal.reading().interval_ms == pytest.approx(m.values["qt_ms"], abs=0.01)
+    cal.t1.setValue(on + 10.0)                       # too far from any fiducial: stays
+    cal.t1.sigPositionChangeFinished.emit(cal.t1)
+    assert cal.t1.value() == on + 10.0
+    cal.snap = False
+    cal.t2.setValue(toff - 1.0)
+    cal.t2.sigPositionChangeFinished.emit(cal.t2)
+    assert cal.t2.value() == toff - 1.0
