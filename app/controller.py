@@ -245,7 +245,7 @@ class Controller(QtCore.QObject):
     def set_layout(self, name: str) -> None:
         if name == "median":  # main_window.MEDIAN_LAYOUT: the median beats, not an ECG layout
             self.w.view_stack.setCurrentWidget(self.w.median_view)
-            self.w.act_layouts[name].setChecked(True)
+            self._sync_ui_from_view()
             return
         self.w.view_stack.setCurrentWidget(self.w.ecg_view)
         self.w.ecg_view.set_layout(name)

@@ -70,6 +70,11 @@ def main() -> None:
     w.ecg_view.zoom_fit()
     wait(lambda: False, 300)
     _save(w, "review_12x1.png")
+    _save(w.header, "header_measurements.png")
+    w.act_layouts["median"].trigger()
+    w.median_view.zoom_fit()
+    wait(lambda: False, 300)
+    _save(w, "median_beats.png")
     w.act_layouts["3x4"].trigger()
     w.ecg_view.zoom_fit()
     bad = Path(tempfile.mkdtemp(prefix="inbox-")) / "truncated.hea"

@@ -111,8 +111,17 @@ def rr_intervals_ms(peaks: np.ndarray) -> np.ndarray:
     return np.diff(peaks).astype(np.float64) * (1000.0 / FS_HZ)
 
 
+def nn_intervals_ms(classes: BeatClasses) -> np.ndarray:
+    """Normal-to-normal intervals (float64 ms): RR between consecutive beats that are
+    both dominant (the HRV convention: ectopic beats and the pauses after them out)."""
+    rr = rr_intervals_ms(classes.peaks)
+    both = classes.dominant[1:] & classes.dominant[:-1]
+    return rr[both]
+
+
 def is_irregular(rr_ms: np.ndarray) -> bool:
-    """True when RMSSD / mean RR exceeds IRREGULAR_NRMSSD (needs >= 3 intervals)."""
+    """True when RMSSD / mean RR of `rr_ms` (normal-to-normal intervals, see
+    `nn_intervals_ms`) exceeds IRREGULAR_NRMSSD (needs >= 3 intervals)."""
     if rr_ms.size < 3:
         return False
     rmssd = float(np.sqrt(np.mean(np.diff(rr_ms) ** 2)))

@@ -48,7 +48,8 @@ METHODS: dict[str, str] = {
     "p_ms": "global P onset to P offset (RMS of leads, median beats)",
     "qrs_ms": "global QRS onset to offset on the spatial velocity of the median beats of all usable leads",
     "qt_ms": "global QRS onset to the latest T end confirmed by 2 leads (tangent method, median beats)",
-    "qtc_ms": "QT corrected with the Fridericia formula (QT / RR^(1/3))",
+    "qtc_ms": "QT corrected with the Fridericia formula (QT / RR^(1/3)), RR = mean interval "
+              "between consecutive dominant beats (the beats of the median)",
     "p_axis_deg": "frontal P axis from the net P areas of leads I and aVF",
     "qrs_axis_deg": "frontal QRS axis from the net QRS areas of leads I and aVF",
     "t_axis_deg": "frontal T axis from the net ST-T areas of leads I and aVF",
@@ -94,7 +95,11 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
                   rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
                   rr_rmssd_ms=None if rmssd is None else round(rmssd, 1))
     flags: list[str] = []
-    irregular = beats.is_irregular(rr[~bc.premature[1:]] if rr.size == bc.premature.size - 1 else rr)
+    nn = beats.nn_intervals_ms(bc)
+    # rhythm judged on normal-to-normal intervals (ectopic beats and their pauses out);
+    # in atrial fibrillation those stay irregular
+    irregular = beats.is_irregular(nn if nn.size >= 3 else rr)
+    rr_qtc = float(nn.mean()) if nn.size >= 2 else rr_mean
     if irregular:
         flags.append("irregular rhythm")
     paced = beats.paced_fraction(raw, record.fs, bc.peaks / prep.FS_HZ) >= PACED_FRACTION
@@ -146,7 +151,7 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
             if irregular:
                 reasons["qtc_ms"] = "irregular rhythm: QTc from a mean RR is not reliable"
             else:
-                q_all = qtc_all(values["qt_ms"], rr_mean)
+                q_all = qtc_all(values["qt_ms"], rr_qtc)
                 values["qtc_ms"] = q_all[DEFAULT_QTC_FORMULA]
     b0 = max(0, qrs_on - int(round(0.02 * prep.FS_HZ)))
     base = mb[:, b0:max(b0 + 1, qrs_on - 2)].mean(axis=1)

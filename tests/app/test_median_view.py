@@ -56,6 +56,9 @@ def test_median_layout_is_selectable_like_the_others(controller, window, qtbot):
     assert len(window.median_view.curves) == 12
     window.layout_combo.setCurrentIndex(window.layout_combo.findData("3x4"))
     assert window.view_stack.currentWidget() is window.ecg_view
+    window.act_layouts["median"].trigger()            # shortcut 4 / View menu
+    assert window.view_stack.currentWidget() is window.median_view
+    assert window.layout_combo.currentData() == "median" and window.act_layouts["median"].isChecked()
 
 
 def test_calipers_snap_to_fiducials_and_read_the_qt(qtbot):

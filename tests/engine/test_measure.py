@@ -149,3 +149,21 @@ def test_dicom_against_device():
     assert abs(v["qrs_ms"] - 75.0) <= 25.0
     assert abs(v["qt_ms"] - 368.0) <= 30.0
     assert abs(v["p_axis_deg"] - 74.0) <= 10 and abs(v["qrs_axis_deg"] - 52.0) <= 10 and abs(v["t_axis_deg"] - 57.0) <= 10
+
+
+def test_ectopic_beats_are_excluded_and_do_not_make_the_rhythm_irregular():
+    """Demo case 1 (phantom): 13 beats, 4 of them premature with a pause after each.
+    The median is built from the 9 others; normal-to-normal intervals are regular,
+    so the rhythm is not called irregular and QTc uses their mean."""
+    from engine.measure import beats, prep, qrs_detect
+
+    rec = read_ecg(ROOT / "resources" / "demo" / "case1_cardiomegaly_edema_pleural_effusion_ecg.hea")
+    m = measure_ecg(rec)
+    x = prep.condition(rec.signal, rec.fs)
+    bc = beats.classify_beats(x, qrs_detect.detect_qrs(x))
+    assert m.n_beats == 13 and bc.premature.sum() == 4
+    assert m.n_dominant == int(bc.dominant.sum()) <= 9
+    assert "irregular rhythm" not in m.flags
+    nn = beats.nn_intervals_ms(bc)
+    assert m.qtc_all["bazett"] == pytest.approx(m.values["qt_ms"] / math.sqrt(nn.mean() / 1000.0), abs=0.1)
+    assert m.rr_sd_ms > 150.0      # all-beat RR variability still reports the ectopy
