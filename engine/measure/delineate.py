@@ -6,11 +6,14 @@ earliest onset to the latest offset over the 12 leads. Here:
 - QRS onset and offset: on the spatial velocity of the median beats,
   SV(t) = sqrt(sum_leads (dx/dt)^2) after a 40 Hz zero-phase low-pass (the
   method of the Marquette/GE and Philips programs, e.g. Xue 2006; also
-  Laguna 1994 for the multi-lead boundary rule). The QRS is the stretch
-  around the SV maximum where SV stays above floor + fraction * (max - floor),
-  QRS_ON_FRACTION at the onset and QRS_OFF_FRACTION at the offset; floor is
-  the SV level of the isoelectric segments (its 10th percentile over the
-  beat). Being a sum over leads, SV rises as soon as any lead departs from
+  Laguna 1994 for the multi-lead boundary rule). The QRS core is where SV
+  exceeds floor + QRS_ANCHOR_FRACTION * (max - floor), floor being the SV
+  level of the isoelectric segments (its 10th percentile over the beat); the
+  onset and offset are the knees of SV before and after the core: the points
+  furthest below the chord from the core's edge to QRS_KNEE_SPAN_S away (the
+  maximum-distance-to-chord rule used for wave ends, e.g. Vazquez-Seisdedos
+  2011), which does not depend on a small threshold that the ST slope may never
+  fall below. Being a sum over leads, SV rises as soon as any lead departs from
   baseline, which is the "earliest onset over the leads" of the definition;
   a single noisy lead is kept out of the sum by the usable-lead rule of
   `engine.measure.core` (noise at most 1/NOISE_RATIO of its QRS).
@@ -42,10 +45,10 @@ import numpy as np
 
 from engine.measure.prep import FS_HZ, zero_phase
 
-QRS_ON_FRACTION: float = 0.02
-QRS_OFF_FRACTION: float = 0.02
-#: SV must stay below the threshold this long (s) for a boundary.
-QRS_QUIET_S: float = 0.008
+#: The QRS core: SV above floor + this fraction of (max - floor).
+QRS_ANCHOR_FRACTION: float = 0.2
+#: Knee search spans (s) before the core's start and after its end.
+QRS_KNEE_SPAN_S: tuple[float, float] = (0.10, 0.16)
 #: QRS search limits around the alignment point (s before, s after).
 QRS_SEARCH_S: tuple[float, float] = (0.15, 0.20)
 T_MIN_FRACTION: float = 0.05
@@ -104,18 +107,38 @@ def _boundary(curve: np.ndarray, start: int, stop: int, thr: float, step: int, q
     return None
 
 
+def _knee(curve: np.ndarray, a: int, b: int) -> int:
+    """Index between `a` and `b` where `curve` lies furthest below the chord joining
+    curve[a] and curve[b] (the knee of a decaying curve)."""
+    if a == b:
+        return a
+    idx = np.arange(min(a, b), max(a, b) + 1)
+    chord = curve[a] + (curve[b] - curve[a]) * (idx - a) / (b - a)
+    return int(idx[np.argmax(chord - curve[idx])])
+
+
 def qrs_boundaries(beats: np.ndarray, origin: int) -> tuple[int | None, int | None]:
-    """(onset, offset) of the QRS on the median beats `beats` `[rows, L]`."""
+    """(onset, offset) of the QRS on the median beats `beats` `[rows, L]`.
+
+    The QRS core runs from the first to the last sample of the search window
+    where the spatial velocity exceeds floor + QRS_ANCHOR_FRACTION * (max - floor)
+    (so the dip between R and S, or S and R', stays inside); the onset is the knee of SV in the
+    QRS_KNEE_SPAN_S[0] before the core (maximum distance below the chord from
+    the core's first sample to the span's start), the offset the knee in the
+    QRS_KNEE_SPAN_S[1] after it. None when the core touches the search limits."""
     sv = spatial_velocity(beats)
     lo = max(1, origin - _ms(QRS_SEARCH_S[0]))
     hi = min(sv.size - 1, origin + _ms(QRS_SEARCH_S[1]))
     w = _ms(0.05)
     pk = origin - w + int(np.argmax(sv[origin - w:origin + w + 1]))
     floor = float(np.percentile(sv, 10))
-    span = float(sv[pk]) - floor
-    quiet = max(1, _ms(QRS_QUIET_S))
-    on = _boundary(sv, pk, lo - 1, floor + QRS_ON_FRACTION * span, -1, quiet)
-    off = _boundary(sv, pk, hi + 1, floor + QRS_OFF_FRACTION * span, +1, quiet)
+    thr = floor + QRS_ANCHOR_FRACTION * (float(sv[pk]) - floor)
+    above = np.nonzero(sv[lo:hi + 1] >= thr)[0] + lo
+    core_on, core_off = int(above[0]), int(above[-1])
+    if core_on <= lo or core_off >= hi:
+        return None, None
+    on = _knee(sv, core_on, max(lo, core_on - _ms(QRS_KNEE_SPAN_S[0])))
+    off = _knee(sv, core_off, min(hi, core_off + _ms(QRS_KNEE_SPAN_S[1])))
     return on, off
 
 

@@ -69,7 +69,7 @@ def test_calipers_snap_to_fiducials_and_read_the_qt(qtbot):
     view.set_record(rec)
     cal = view.calipers
     on, toff = view.fiducial_x["qrs_on"][1], view.fiducial_x["t_off"][1]
-    cal.show(on + 1.2, toff - 1.5)
+    cal.show(on + 0.4, toff - 1.5)
     for line in (cal.t1, cal.t2):
         line.sigPositionChangeFinished.emit(line)   # as when the user releases it
     assert cal.t1.value() == on and cal.t2.value() == toff
