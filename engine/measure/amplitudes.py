@@ -60,9 +60,7 @@ def qrs_waves(x: np.ndarray) -> dict[str, float]:
             s = rest[1]
         if len(rest) > 2:
             r2 = rest[2]
-    if not waves or (q < 0 and not rest):
-        # QS complex: one negative wave, reported as Q
-        pass
+    # a QS complex (one negative wave) is reported as Q with R = S = 0
     return {"q_mv": round(q, 3), "r_mv": round(r, 3), "s_mv": round(s, 3), "r_prime_mv": round(r2, 3)}
 
 

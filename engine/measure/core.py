@@ -41,6 +41,10 @@ MIN_USABLE_LEADS: int = 3
 #: in 1 beat of 3; no unpaced LUDB record 1-20 has any).
 PACED_FRACTION: float = 0.25
 
+#: Below this sampling rate the record is measured but flagged (IEC 60601-2-25
+#: interval accuracy assumes at least 500 Hz).
+LOW_FS_HZ: float = 500.0
+
 METHODS: dict[str, str] = {
     "hr_bpm": "ventricular rate: 60000 / mean RR over all detected beats",
     "rr_ms": "mean RR over all detected beats",
@@ -95,6 +99,9 @@ def measure_ecg(record: EcgRecord) -> EcgMeasurements:
                   rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
                   rr_rmssd_ms=None if rmssd is None else round(rmssd, 1))
     flags: list[str] = []
+    if record.fs < LOW_FS_HZ:
+        flags.append(f"sampled at {record.fs:g} Hz: boundaries resolved to {1000.0 / record.fs:.0f} ms, "
+                     f"below the {LOW_FS_HZ:g} Hz IEC 60601-2-25 assumes")
     nn = beats.nn_intervals_ms(bc)
     # rhythm judged on normal-to-normal intervals (ectopic beats and their pauses out);
     # in atrial fibrillation those stay irregular
