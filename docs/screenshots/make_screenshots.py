@@ -99,6 +99,13 @@ def main() -> None:
     _save(shot, "error_dialog.png")
     ctl.error_box.close()
     ctl.export_pdf(Path(tempfile.mkdtemp()) / "review.pdf")
+    # computed beside the device's own measurements (the Mortara DICOM test file)
+    dicom = REPO / "tests" / "data" / "ecg" / "dicom" / "pydicom_waveform_ecg.dcm"
+    ctl.open_ecg(str(dicom))
+    wait(lambda: ctl.record is not None and ctl.record.source is not None
+         and ctl.record.source.path.endswith(".dcm"))
+    wait(lambda: False, 300)
+    _save(w.header, "header_device_comparison.png")
     del errors
 
 
