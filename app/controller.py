@@ -66,7 +66,11 @@ _READERS: dict[str, Callable[[str], Any]] = {"ecg": _read_ecg, "cxr": _read_cxr,
 
 #: Suffixes of a WFDB header and of the files the readers recognise by their content:
 #: never one of a header's signal files.
-_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg")
+_NOT_WFDB_SIGNAL = (".hea", ".dcm", ".png", ".jpg", ".jpeg", ".xml")
+#: The Open ECG dialog's file types (the readers recognise the format from the content).
+ECG_FILE_FILTER = ("ECG files (*.hea *.dat *.mat *.dcm *.xml *.XML);;"
+                   "WFDB record (*.hea *.dat *.mat);;DICOM ECG waveform (*.dcm);;"
+                   "GE MUSE XML, Philips XML (SierraECG / PhilipsECG), HL7 aECG (*.xml *.XML)")
 
 
 def distinct_records(paths: list[str]) -> list[str]:
@@ -295,7 +299,7 @@ class Controller(QtCore.QObject):
 
     # ------------------------------------------------------------ opening
     def ask_open_ecg(self) -> None:
-        self._ask_open("ecg", "Open ECG", "ECG files (*.hea *.dat *.mat *.dcm *.xml)")
+        self._ask_open("ecg", "Open ECG", ECG_FILE_FILTER)
 
     def ask_open_cxr(self) -> None:
         self._ask_open("cxr", "Open chest X-ray", "Chest X-ray (*.dcm *.png *.jpg *.jpeg)")

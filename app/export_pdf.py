@@ -20,6 +20,7 @@ from app import paper
 from app.filters import DisplayFilters, apply_display_filters, filter_label
 from app.findings import POSITIVE, POSITIVE_RGB, prediction_cells
 from app.qt import QtCore, QtGui
+from app.views.ecg_view import paper_label
 from app.views.header_view import computed_items, computed_line, header_fields
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import CxrImage, EcgRecord, Prediction
@@ -116,7 +117,8 @@ def _draw_ecg(pg_: _Page, c: ReviewContent) -> tuple[float, float, list[str]]:
         poly = QtGui.QPolygonF([pg_.pt(a, b) for a, b in zip(xs, ys)])
         p.setPen(trace_pen)
         p.drawPolyline(poly)
-        pg_.text(x0 + panel.x_mm + 1.0, y0 - panel.y_mm - 13.0, 20, 5, panel.label, 8, bold=True)
+        pg_.text(x0 + panel.x_mm + 1.0, y0 - panel.y_mm - 13.0, 30, 5,
+                 paper_label(panel.label, panel.lead, rec), 8, bold=True)
         if seg.first_in_row:
             cx, cy = paper.calibration_pulse_mm(0.5, panel.y_mm, GAIN, SPEED)
             p.setPen(trace_pen)
@@ -130,7 +132,8 @@ def _draw_header(pg_: _Page, c: ReviewContent) -> None:
              f.get("source", "")]
     pg_.text(MARGIN_MM, MARGIN_MM, 100, 6, "CroMoTEX Review: ECG review", 11, bold=True)
     pg_.text(MARGIN_MM, MARGIN_MM + 7, 100, 20, "\n".join(x for x in lines if x), 7.5)
-    extra = " | ".join(x for x in (f.get("measurements", ""), f.get("statements", "")) if x)
+    extra = " | ".join(f"{name}: {f[key]}" for key, name in (
+        ("measurements", "Device measurements"), ("statements", "Statements")) if f.get(key))
     computed = computed_line(c.record)
     if computed:
         pg_.text(MARGIN_MM, MARGIN_MM + 25, 108, 7, computed, 6.5, bold=True)

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 #: its header; suffix-less files are often DICOM). Signal companions (.dat,
 #: .mat, ...) and other files (.csv, .txt, images) are skipped.
 FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
+#: XML suffixes picked up in a folder when the file is a GE MUSE, Philips or HL7 aECG ECG
+#: (by its root element: other XML files in the folder are left alone).
+XML_FOLDER_SUFFIXES = frozenset({".xml"})
 _GLOB_CHARS = set("*?[")
 #: Files one worker task reads, preprocesses and scores together (`load_and_score_many`):
 #: on the 2-core machine 8 files per task took 0.4 ms less file work per file and, model by
@@ -83,6 +86,8 @@ class FileResult:
         predictions: pathology -> Prediction when ok.
         preprocessing: `EcgInput.report` when preprocessing succeeded.
         quality: signal-quality flags when preprocessing succeeded.
+        device_measurements: the file's `meta["device_measurements"]` when it was read.
+        statements: the file's `meta["statements"]` when it was read.
         measurements: `engine.measure` result (`EcgMeasurements.to_dict()`) when
             the record was read; None otherwise.
     """
@@ -93,6 +98,8 @@ class FileResult:
     predictions: dict[str, Prediction] | None = None
     preprocessing: dict[str, Any] | None = None
     quality: QualityFlags | None = None
+    device_measurements: dict[str, float] | None = None
+    statements: list[dict[str, Any]] | None = None
     measurements: dict[str, Any] | None = None
 
 
@@ -101,8 +108,24 @@ def _walk(folder: Path) -> Iterator[str]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in FOLDER_SUFFIXES:
+            suffix = Path(name).suffix.lower()
+            if suffix in XML_FOLDER_SUFFIXES and not name.startswith("."):
+                if _is_ecg_xml(Path(root) / name):
+                    yield str(Path(root) / name)
+                continue
+            if not name.startswith(".") and suffix in FOLDER_SUFFIXES:
                 yield os.path.join(root, name)
+
+
+def _is_ecg_xml(path: Path) -> bool:
+    """Whether `path` is an XML ECG (GE MUSE, Philips, HL7 aECG) by its first bytes."""
+    from engine.io.xml_common import xml_flavour
+
+    try:
+        with open(path, "rb") as fh:
+            return xml_flavour(fh.read(8192)) in ("muse-xml", "philips-xml", "hl7-aecg")
+    except OSError:
+        return True  # let the reader give its message for an unreadable file
 
 
 def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
@@ -121,7 +144,7 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
                 found = True
                 yield InputItem(f)
             if not found:
-                yield InputItem(arg, f"no ECG files (*.hea, *.dcm) found in folder {arg}")
+                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, ECG *.xml) found in folder {arg}")
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
@@ -142,6 +165,8 @@ class _Loaded:
     error: str | None = None
     ecg_input: EcgInput | None = None
     quality: QualityFlags | None = None
+    device_measurements: dict[str, float] | None = None
+    statements: list[dict[str, Any]] | None = None
     measurements: dict[str, Any] | None = None
 
     @property
@@ -154,14 +179,25 @@ def load_file(item: InputItem) -> _Loaded:
     if item.error:
         return _Loaded(item, item.error)
     try:
-        record = read_ecg(item.path, annotations=False)  # the output has no DICOM statements
+        record = read_ecg(item.path, annotations=False)  # XML readers keep measurements and statements
         ecg_input = preprocess_ecg(record)
-        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input), _measure(record))
+        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input),
+                       record.meta.get("device_measurements"), _statements(record.meta.get("statements")),
+                       _measure(record))
     except CromotexError as exc:
         return _Loaded(item, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
         log.exception("unexpected error on %s", item.path)
         return _Loaded(item, f"unexpected error reading this file ({type(exc).__name__}: {exc})")
+
+
+def _statements(items: Any) -> list[dict[str, Any]] | None:
+    """`meta["statements"]` as a JSON list of {text, code, confirmed} (plain strings of older
+    readers become {"text": s, "code": None, "confirmed": None}); None when there are none."""
+    if not items:
+        return None
+    return [dict(item) if isinstance(item, dict) else {"text": str(item), "code": None, "confirmed": None}
+            for item in items]
 
 
 def _measure(record: Any) -> dict[str, Any] | None:
@@ -205,9 +241,11 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
     if g.error is not None:
         return FileResult(g.item.path, False, g.error,
                           preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
+                          device_measurements=g.device_measurements, statements=g.statements,
                           measurements=g.measurements)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality, g.measurements)
+                      g.ecg_input.report, g.quality, g.device_measurements, g.statements,
+                      g.measurements)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:

@@ -44,8 +44,9 @@ def build_predict_parser() -> argparse.ArgumentParser:
         prog="cromotex predict",
         description="Score 12-lead ECG files with the ECG-only CroMoTEX models (cardiomegaly, "
                     "pulmonary edema, pleural effusion), offline. Inputs: files (WFDB .hea, "
-                    "DICOM waveform, ...), folders (searched recursively for *.hea, *.dcm and "
-                    "suffix-less files) and glob patterns ('**' recursive).",
+                    "DICOM waveform, GE MUSE / Philips / HL7 aECG XML, ...), folders (searched "
+                    "recursively for *.hea, *.dcm, suffix-less files and ECG *.xml) and glob "
+                    "patterns ('**' recursive).",
         epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", metavar="ECG_FILE", help="ECG files, folders or globs")
     ap.add_argument("--cxr", metavar="CXR_FILE",

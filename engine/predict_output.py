@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.batch import FileResult
 from engine.constants import PATHOLOGIES
+from engine.io.ecg_common import DEVICE_MEASUREMENT_KEYS
 from engine.measure.result import GLOBAL_KEYS
 from engine.records import Prediction, QualityFlags
 
@@ -46,6 +47,13 @@ FIELDS: tuple[tuple[str, str], ...] = (
                      "p_axis_deg, qrs_axis_deg, t_axis_deg (null where not measurable; reasons "
                      "{key: why}), qtc_formula, qtc_all, rr_sd_ms, rr_rmssd_ms, n_beats, n_dominant, "
                      "flags, fiducials_ms, amplitudes {lead: mV}, voltage (criteria)"),
+    ("device_measurements", "the measurements the ECG cart wrote in the file (GE MUSE, Philips, "
+                            "HL7 aECG ...), as {hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
+                            "p_axis_deg, qrs_axis_deg, t_axis_deg} (only those present; numbers); "
+                            "null when the file has none or was not read"),
+    ("statements", "the cart's / over-reader's interpretive statements, in file order, as "
+                   "[{text, code (vendor or SNOMED CT code, or null), confirmed (true / false / "
+                   "null when the file does not say)}]; null when none"),
     ("cxr", "null without --cxr; else {file, ok, error, probabilities, thresholds, positive}: "
             "the chest X-ray teacher's predictions for the --cxr image"),
 )
@@ -93,6 +101,8 @@ def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None
     obj["preprocessing"] = r.preprocessing
     obj["model"] = model
     obj["measurements"] = r.measurements
+    obj["device_measurements"] = r.device_measurements
+    obj["statements"] = r.statements
     obj["cxr"] = cxr
     return obj
 
@@ -117,6 +127,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     + tuple(f"{k}_{p}" for p in PATHOLOGIES for k in _PATHOLOGY_STEMS)
     + ("n_windows", "window_probabilities", "quality_ok") + _QUALITY_LISTS + ("short_record",)
     + _PREPROCESSING_COLUMNS
+    + tuple(f"device_{k}" for k in DEVICE_MEASUREMENT_KEYS) + ("statements",)
     + ("bundle_id", "data", "demo", "precision", "cxr_file", "cxr_ok", "cxr_error")
     + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
     + tuple(f"measured_{k}" for k in MEASURED_KEYS) + ("measured_qtc_formula", "measured_reasons")
@@ -149,6 +160,10 @@ def csv_row(obj: dict) -> dict[str, Any]:
     if pre:
         for k in _PREPROCESSING_COLUMNS:
             row[k] = pre.get(k)
+    for k, v in (obj.get("device_measurements") or {}).items():
+        row[f"device_{k}"] = v
+    if obj.get("statements"):
+        row["statements"] = "; ".join(s["text"] for s in obj["statements"])
     m = obj["model"]
     row.update(bundle_id=m["bundle_id"], data=m["data"], demo=m["demo"], precision=m["precision"])
     c = obj["cxr"]
@@ -191,7 +206,8 @@ def help_text() -> str:
     buf.write("\nCSV (--format csv): the same facts flattened into columns:\n  "
               + ", ".join(csv_column_names()) + "\n"
               f"  <pathology>: one column for each of {', '.join(PATHOLOGIES)}; lead lists are "
-              "joined by ';'; window_probabilities: '<pathology>:p;p;...' per pathology, "
+              "joined by ';'; device_<key>: the device measurements (see device_measurements); "
+              "statements: their texts joined by '; '; window_probabilities: '<pathology>:p;p;...' per pathology, "
               "separated by spaces\n")
     buf.write("\nexit status: 0 when every input (and the --cxr image) was scored; 1 when any "
               "was not; 2 when nothing could be run (bad arguments, unusable model bundle).\n")

@@ -32,7 +32,8 @@ class EcgRecord:
         leads: canonical lead names, one per row of `signal`.
         meta: patient / acquisition fields the file carries (keys such as
             "patient_id", "age", "sex", "acquired", "device", "statements",
-            "measurements", "median_beats", "comments").
+            "measurements", "device_measurements", "median_beats", "derived_leads",
+            "comments"; see `engine.io.ecg_common` and docs/formats.md).
         source: where the record came from.
         extra_signal: float32 `[n_extra, n_samples]`: non-ECG or non-standard
             channels (e.g. Frank vx vy vz, respiration), in their own units.

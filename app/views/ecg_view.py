@@ -110,6 +110,10 @@ class EcgView(QtWidgets.QWidget):
         """Labels of the display filters actually applied to the current record."""
         return list(self._filter_labels)
 
+    def lead_labels(self) -> list[str]:
+        """The texts drawn beside the traces, in trace order (e.g. "III (derived)")."""
+        return [label.textItem.toPlainText() for label in self._labels]
+
     def traces(self) -> list[tuple[paper.Panel, EcgTrace]]:
         """(panel, trace item) for every lead segment drawn."""
         return list(self._traces)
@@ -285,7 +289,7 @@ class EcgView(QtWidgets.QWidget):
             self._add(trace)
             self._traces.append((seg.panel, trace))
             self._panel_index.append(panels.index(seg.panel))
-            self._labels.append(_lead_label(seg.panel.label))
+            self._labels.append(_lead_label(paper_label(seg.panel.label, seg.panel.lead, rec)))
             self._add(self._labels[-1])
             if seg.first_in_row:
                 self._cal_pulses.append((len(self._traces) - 1, pg.PlotCurveItem(pen=CAL_PEN)))
@@ -335,6 +339,13 @@ class EcgView(QtWidgets.QWidget):
         if self.cabrera:
             parts.append("Cabrera")
         return "   ·   ".join(parts)
+
+
+def paper_label(label: str, lead: str, record) -> str:
+    """The text drawn beside a trace: the panel's label, with " (derived)" when the record's
+    reader computed the lead from I and II (`record.meta["derived_leads"]`)."""
+    derived = (record.meta or {}).get("derived_leads") or ()
+    return f"{label} (derived)" if lead in derived else label
 
 
 def _lead_label(text: str) -> pg.TextItem:

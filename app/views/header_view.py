@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.qt import QtCore, QtWidgets
+from engine.io.ecg_common import format_device_measurements, statement_texts, statements_confirmed
 from engine.records import EcgRecord
 
 #: Measurements shown first when present (names as devices write them vary).
@@ -16,7 +17,7 @@ _MAX_MEASUREMENTS = 12
 
 def _fmt_device(device: Any) -> str:
     if isinstance(device, dict):
-        return " ".join(str(v) for k, v in device.items() if v and k != "serial")
+        return " ".join(str(v) for k, v in device.items() if v and k not in ("serial", "cart"))
     return str(device)
 
 
@@ -56,14 +57,21 @@ def header_fields(record: EcgRecord) -> dict[str, str]:
     if m.get("institution"):
         acquisition.append(str(m["institution"]))
     signal = (f"{len(record.leads)} leads · {record.fs:g} Hz · {record.duration_s:.1f} s")
-    statements = [str(s) for s in (m.get("statements") or [])]
+    if m.get("derived_leads"):
+        signal += f" · derived from I and II: {', '.join(m['derived_leads'])}"
+    statements = statement_texts(m.get("statements"))
+    confirmed = statements_confirmed(m.get("statements"))
+    if statements and confirmed is not None:
+        statements.append("confirmed by a physician" if confirmed else "unconfirmed")
     if not statements and m.get("comments"):
         statements = [str(c) for c in m["comments"]][:6]
     fields = {
         "patient": "  ·  ".join(patient) or "Patient: not in file",
         "acquisition": "  ·  ".join(acquisition),
         "signal": signal,
-        "measurements": "  ·  ".join(_fmt_measurements(m.get("measurements"))),
+        "measurements": "  ·  ".join(format_device_measurements(m["device_measurements"])
+                                     if m.get("device_measurements")
+                                     else _fmt_measurements(m.get("measurements"))),
         "statements": " / ".join(statements),
         "source": (f"{Path(record.source.path).name} ({record.source.format})"
                    if record.source is not None else ""),

@@ -1,7 +1,9 @@
 """Recognise a file's format from its content (not only its extension).
 
 `sniff(path)` returns one of the `Kind` strings below. It reads at most the first
-64 KiB of the file.
+64 KiB of the file. XML files are told apart by their root element (UTF-8, Latin-1
+or UTF-16): "muse-xml" (RestingECG), "philips-xml" (restingecgdata), "hl7-aecg"
+(AnnotatedECG), "xml" (any other XML document).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 from engine.io.files import read_bytes
+from engine.io.xml_common import xml_flavour
 
-Kind = Literal["dicom", "wfdb-header", "png", "jpeg", "matlab", "empty", "unknown"]
+Kind = Literal["dicom", "wfdb-header", "png", "jpeg", "matlab", "muse-xml", "philips-xml", "hl7-aecg",
+               "xml", "empty", "unknown"]
 
 _HEAD_BYTES = 65536
 # First non-comment line of a WFDB header: record name[/segments], signal count, ...
@@ -32,6 +36,9 @@ def sniff_bytes(head: bytes) -> Kind:
         return "jpeg"
     if head.startswith(b"MATLAB 5.0") or _looks_like_matlab_v4(head):
         return "matlab"
+    flavour = xml_flavour(head)  # GE MUSE, Philips, HL7 aECG or other XML, by root element
+    if flavour is not None:
+        return flavour  # type: ignore[return-value]
     if _looks_like_wfdb_header(head):
         return "wfdb-header"
     # A DICOM data set written without the 128-byte preamble starts with a group

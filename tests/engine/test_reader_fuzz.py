@@ -1,5 +1,5 @@
 """Property test: mutated versions of the real sample files (bit flips, truncation,
-header line edits, random bytes) either read into a well-formed record or raise a
+header and XML line / token edits, random bytes) either read into a well-formed record or raise a
 typed engine error, never anything else, never the readers' catch-all, never a hang."""
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ SAMPLES: list[tuple[Path, ...]] = [
     (DATA / "ecg/wfdb/ptb_diagnostic/s0010_re.hea", DATA / "ecg/wfdb/ptb_diagnostic/s0010_re.dat",
      DATA / "ecg/wfdb/ptb_diagnostic/s0010_re.xyz"),
     (DATA / "ecg/dicom/pydicom_waveform_ecg.dcm",),
+    (DATA / "formats/muse_xml/musephi_muse_ecg1.xml",),
+    (DATA / "formats/philips_xml/sierra_1-03_129DYPRG_HeartStartMRx.xml",),
+    (DATA / "formats/philips_xml/philips_1-04_ad4d3d80-d165_PageWriterTouch.xml",),  # UTF-16
+    (DATA / "formats/hl7_aecg/hl7_2003-12_ballot_Example_aECG_Mortara.xml",),
     (next((DATA / "cxr/dicom").glob("*.dcm")),),
     (DATA / "cxr/png/nih/00000001_000.png",),
 ]
@@ -91,7 +95,7 @@ def test_mutated_files_raise_only_typed_errors(data):
             shutil.copy(f, folder / f.name)
             (folder / f.name).chmod(0o644)
         victim = folder / sample[target].name
-        is_header = victim.suffix == ".hea"
+        is_header = victim.suffix in (".hea", ".xml")  # text formats: also token and line edits
         victim.write_bytes(_mutate(victim.read_bytes(), is_header, data.draw))
         opened = folder / sample[0].name
         for reader in (read_ecg, lambda p: read_ecg(p, annotations=False), read_cxr):  # both ECG paths
