@@ -10,6 +10,10 @@ beat's QRS offset and this QRS onset, T offset = latest T offset between this
 QRS offset and the next beat's QRS onset. Record value: median over beats of
 PR (QRS on - P on), QRS, QT (T off - QRS on); HR = 60000 / mean RR of the beats.
 
+Second table: ours against the device's own measurements on the sample files
+that carry them (tests/data/formats/*: GE MUSE, Philips, HL7 aECG XML; the
+Mortara DICOM), QTc against our Bazett QTc (what carts report).
+
 Usage: python3 bench/measure_accuracy.py [--data DIR] [--no-peer]
 (the peer needs `pip install neurokit2`; the bench installs it when missing).
 Parameters of engine.measure were chosen looking at records 1-10 only; 11-20
@@ -30,6 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.io import read_ecg  # noqa: E402
 from engine.measure import measure_ecg  # noqa: E402
+from engine.measure.device import comparable_value, device_values, differences  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEVICE_FILES = sorted((REPO / "tests" / "data" / "formats").glob("*/*.xml")) + [
+    REPO / "tests" / "data" / "ecg" / "dicom" / "pydicom_waveform_ecg.dcm"]
+DEVICE_KEYS = ("hr_bpm", "pr_ms", "p_ms", "qrs_ms", "qt_ms", "qtc_ms", "p_axis_deg", "qrs_axis_deg", "t_axis_deg")
 
 DATA = Path("/work/shared/data/ecg/wfdb/ludb")
 LEXT = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
@@ -147,8 +157,33 @@ def main() -> None:
             s = summary(diffs)
             print(f"| {name} | {label} | " + " | ".join(s[k] for k in KEYS) + " |")
     print()
+    device_table()
+    print()
     print("Targets (IEC 60601-2-25, biological ECGs): mean difference within ±10 ms (PR, QRS), "
           "±25 ms (QT), s.d. ≤ 10 ms (PR, QRS), ≤ 30 ms (QT); HR within 1 bpm.")
+
+
+def device_table() -> None:
+    """Ours vs the device's measurements on DEVICE_FILES (ours / device per cell)."""
+    print("| file | " + " | ".join(DEVICE_KEYS) + " |")
+    print("| --- |" + " --- |" * len(DEVICE_KEYS))
+    diffs: dict[str, list[float]] = {k: [] for k in DEVICE_KEYS}
+    for f in DEVICE_FILES:
+        rec = read_ecg(f)
+        dev = device_values(rec.meta)
+        m = measure_ecg(rec)
+        for k, d in differences(m, dev).items():
+            if k in diffs:
+                diffs[k].append(d)
+        cells = []
+        for k in DEVICE_KEYS:
+            v = comparable_value(m, k)
+            ours = "-" if v is None else f"{v:.0f}"
+            cells.append(f"{ours} / {dev[k]:.0f}" if k in dev else ours + " / -")
+        print(f"| {f.name} | " + " | ".join(cells) + " |")
+    print("| ours - device, mean ± s.d. | " + " | ".join(
+        "-" if len(diffs[k]) < 2 else f"{np.mean(diffs[k]):+.1f} ± {np.std(diffs[k], ddof=1):.1f} (n={len(diffs[k])})"
+        for k in DEVICE_KEYS) + " |")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.qt import QtCore, QtWidgets
 from engine.io.ecg_common import format_device_measurements, statement_texts, statements_confirmed
+from engine.measure.device import DEVICE_QTC_FORMULA, comparable_value, device_values, differences
 from engine.records import EcgRecord
 
 #: Measurements shown first when present (names as devices write them vary).
@@ -88,39 +89,14 @@ _DIFF_MATTERS = {"hr_bpm": 5.0, "pr_ms": 20.0, "qrs_ms": 20.0, "qt_ms": 20.0, "q
                  "p_axis_deg": 30.0, "qrs_axis_deg": 30.0, "t_axis_deg": 30.0}
 
 
-#: Device measurement names (DICOM / vendor wording, lower case) -> computed key, for
-#: files whose reader gives `meta["measurements"]` but no `meta["device_measurements"]`.
-_DEVICE_NAMES = {"rr interval": "rr_ms", "pr interval": "pr_ms", "qrs duration": "qrs_ms",
-                 "qt interval": "qt_ms", "qtc interval": "qtc_ms", "p axis": "p_axis_deg",
-                 "qrs axis": "qrs_axis_deg", "t axis": "t_axis_deg", "heart rate": "hr_bpm",
-                 "ventricular rate": "hr_bpm", "p duration": "p_ms"}
-
-
-def device_values(record: EcgRecord) -> dict[str, float]:
-    """The device's own values in the computed keys: `meta["device_measurements"]`
-    when the reader gives it, else the recognised names of `meta["measurements"]`
-    (a 0 is a device's "not measured" and is left out)."""
-    dev = record.meta.get("device_measurements")
-    if isinstance(dev, dict):
-        return {k: float(v) for k, v in dev.items() if isinstance(v, (int, float))}
-    out: dict[str, float] = {}
-    for m in record.meta.get("measurements") or []:
-        if not isinstance(m, dict):
-            continue
-        key = _DEVICE_NAMES.get(str(m.get("name", "")).strip().lower())
-        v = m.get("value")
-        if key and isinstance(v, (int, float)) and v != 0 and key not in out:
-            out[key] = float(v)
-    return out
-
-
 def computed_items(record: EcgRecord) -> list[dict[str, Any]]:
     """One dict per computed value: key, label, text, tooltip, device (text or None),
     differs (bool). Empty when the record has no `meta["computed_measurements"]`."""
     m = record.meta.get("computed_measurements")
     if m is None:
         return []
-    device = device_values(record)
+    device = device_values(record.meta)
+    diffs = differences(m, device)
     out = []
     for key, label, unit in _COMPUTED:
         v = m.values.get(key)
@@ -133,9 +109,10 @@ def computed_items(record: EcgRecord) -> list[dict[str, Any]]:
             if key == "qtc_ms":
                 tip += "; " + ", ".join(f"{k} {q:g} ms" for k, q in m.qtc_all.items())
         d = device.get(key)
-        differs = isinstance(d, (int, float)) and v is not None and abs(d - v) > _DIFF_MATTERS[key]
-        if key.endswith("_deg") and differs:
-            differs = abs((d - v + 180.0) % 360.0 - 180.0) > _DIFF_MATTERS[key]
+        differs = key in diffs and abs(diffs[key]) > _DIFF_MATTERS[key]
+        if key == "qtc_ms" and d is not None and key in diffs:
+            tip += (f"\nThe device's QTc is compared with our {DEVICE_QTC_FORMULA.capitalize()} QTc "
+                    f"({comparable_value(m, key):g} ms), the correction carts report")
         out.append({"key": key, "label": label, "text": text, "tooltip": tip,
                     "device": None if d is None else (f"{d:g}{unit}" if key == "hr_bpm" else f"{d:.0f}{unit}"),
                     "differs": bool(differs)})
