@@ -75,8 +75,9 @@ def _ms(samples: float) -> float:
 def measure_ecg(record: EcgRecord) -> EcgMeasurements:
     """Measure `record` (any rate >= 100 Hz, any subset of the 12 leads)."""
     leads = tuple(record.leads)
-    if record.signal.ndim != 2 or record.signal.shape[0] == 0:
-        return _fail("lead missing: the record has no ECG leads")
+    if record.signal.ndim != 2 or record.signal.shape[0] < MIN_USABLE_LEADS:
+        n = record.signal.shape[0] if record.signal.ndim == 2 else 0
+        return _fail(f"lead missing: {n} ECG lead(s), at least {MIN_USABLE_LEADS} needed", leads=leads)
     if record.duration_s < MIN_SECONDS:
         return _fail(f"too short: {record.duration_s:.1f} s (needs {MIN_SECONDS:.0f} s)")
     raw = record.signal[:, :int(round(MAX_SECONDS * record.fs))]

@@ -169,3 +169,15 @@ def test_ectopic_beats_are_excluded_and_do_not_make_the_rhythm_irregular():
     nn = beats.nn_intervals_ms(bc)
     assert m.qtc_all["bazett"] == pytest.approx(m.values["qt_ms"] / math.sqrt(nn.mean() / 1000.0), abs=0.1)
     assert m.rr_sd_ms > 150.0      # all-beat RR variability still reports the ectopy
+
+
+def test_missing_leads():
+    rec = read_ecg(LUDB / "1.hea")
+    two = replace(rec, signal=rec.signal[6:8], leads=rec.leads[6:8])      # V1, V2 only
+    m = measure_ecg(two)
+    assert all(m.values[k] is None for k in GLOBAL_KEYS) and m.reasons["hr_bpm"].startswith("lead missing")
+    chest = replace(rec, signal=rec.signal[6:], leads=rec.leads[6:])     # no limb leads
+    m = measure_ecg(chest)
+    assert m.values["qrs_ms"] is not None and abs(m.values["hr_bpm"] - 45.4) <= 1.0
+    assert m.values["qrs_axis_deg"] is None and "lead missing" in m.reasons["qrs_axis_deg"]
+    assert m.voltage["sokolow_lyon_mv"] is not None and m.voltage["cornell_mv"] is None
