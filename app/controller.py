@@ -32,7 +32,21 @@ ErrorPresenter = Callable[[str, str], None]
 
 def _read_ecg(path: str) -> EcgRecord:
     from engine.io import read_ecg
-    return read_ecg(path)
+    return _with_measurements(read_ecg(path))
+
+
+def _with_measurements(record: EcgRecord) -> EcgRecord:
+    """`record` with `meta["computed_measurements"]` (an `EcgMeasurements`), computed
+    here in the worker thread with the read; left out (logged) if measuring fails."""
+    from dataclasses import replace
+
+    from engine.measure import measure_ecg
+    try:
+        m = measure_ecg(record)
+    except Exception:  # measurement is an add-on: the ECG still opens
+        log.exception("measurement failed")
+        return record
+    return replace(record, meta={**record.meta, "computed_measurements": m})
 
 
 def _read_cxr(path: str) -> CxrImage:
@@ -44,7 +58,8 @@ def _read_any(path: str) -> tuple[str, EcgRecord | CxrImage]:
     """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray (the file is
     recognised, and a DICOM parsed, once)."""
     from engine.io.dispatch import read_any
-    return read_any(path)
+    kind, obj = read_any(path)
+    return (kind, _with_measurements(obj)) if kind == "ecg" else (kind, obj)
 
 
 #: The reader of each kind of file `Controller._open` reads ("any": an ECG or a chest X-ray).
@@ -183,6 +198,7 @@ class Controller(QtCore.QObject):
         w.ecg_view.display_changed.connect(self._sync_ui_from_view)
         w.ecg_view.zoom_changed.connect(lambda z: w.zoom_label.setText(f"Zoom {z * 100:.0f}%"))
         self.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
+        w.median_view.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
 
     def _apply_settings(self) -> None:
         s, v = self.settings, self.w.ecg_view
@@ -207,7 +223,8 @@ class Controller(QtCore.QObject):
     def _sync_ui_from_view(self) -> None:
         """Mirror the view's display settings in the toolbar, menu and settings."""
         v, w, s = self.w.ecg_view, self.w, self.settings
-        for combo, value in ((w.layout_combo, v.layout_name), (w.rhythm_combo, v.rhythm_lead),
+        shown = "median" if w.view_stack.currentWidget() is w.median_view else v.layout_name
+        for combo, value in ((w.layout_combo, shown), (w.rhythm_combo, v.rhythm_lead),
                              (w.speed_combo, v.speed), (w.gain_combo, v.gain),
                              (w.baseline_combo, v.filters.baseline_hz),
                              (w.notch_combo, v.filters.notch_hz)):
@@ -219,7 +236,7 @@ class Controller(QtCore.QObject):
         w.lowpass_check.blockSignals(True)
         w.lowpass_check.setChecked(v.filters.lowpass_hz is not None)
         w.lowpass_check.blockSignals(False)
-        w.act_layouts[v.layout_name].setChecked(True)
+        w.act_layouts[shown].setChecked(True)
         w.act_cabrera.blockSignals(True)
         w.act_cabrera.setChecked(v.cabrera)
         w.act_cabrera.blockSignals(False)
@@ -240,13 +257,20 @@ class Controller(QtCore.QObject):
             notch_hz=w.notch_combo.currentData()))
 
     def set_layout(self, name: str) -> None:
+        if name == "median":  # main_window.MEDIAN_LAYOUT: the median beats, not an ECG layout
+            self.w.view_stack.setCurrentWidget(self.w.median_view)
+            self._sync_ui_from_view()
+            return
+        self.w.view_stack.setCurrentWidget(self.w.ecg_view)
         self.w.ecg_view.set_layout(name)
 
     def toggle_calipers(self, on: bool) -> None:
-        if on:
-            self.calipers.show()
-        else:
-            self.calipers.hide()
+        for calipers in (self.calipers, self.w.median_view.calipers):
+            if on:
+                calipers.show()
+            else:
+                calipers.hide()
+        if not on:
             self.w.caliper_label.setText("")
 
     # ------------------------------------------------------------ models
@@ -360,6 +384,7 @@ class Controller(QtCore.QObject):
         self.w.caliper_label.setText("")
         self.w.header.set_record(record)
         self.w.ecg_view.set_record(record)
+        self.w.median_view.set_record(record)
         self.w.ai_panel.set_ecg_predictions({})
         name = Path(record.source.path).name if record.source else "ECG"
         self.w.setWindowTitle(f"{name} — {TITLE}")

@@ -1,9 +1,12 @@
-"""Export the review to a one-page A4 landscape PDF (QPdfWriter + QPainter): the patient
+"""Export the review to an A4 landscape PDF (QPdfWriter + QPainter): the patient
 identity of the ECG and the chest X-ray (a strip along the top), header, AI findings
 (ECG-only and CXR teacher; calls positive / negative / borderline / not assessable) with
 their flags and reasons, CXR thumbnail with the gate's decision, the 12-lead ECG as 3×4
 plus a rhythm strip at true scale (25 mm/s, 10 mm/mV) on a 1 mm / 5 mm grid, each trace
-clipped to its lead's box, and the disclaimer. Page geometry is in millimetres.
+clipped to its lead's box, and the disclaimer. When the record carries computed
+measurements (`meta["computed_measurements"]`), page 1 prints the measurement line and a
+second page the measurements with how they were obtained or why missing, and the 12
+median beats at true scale with the global fiducials. Page geometry is in millimetres.
 
 With a chest X-ray of a different patient open, the caller leaves that X-ray and its
 teacher calls out (`cxr=None`); the strip along the top says so in red.
@@ -24,7 +27,7 @@ from app.findings import (BOLD_CALLS, CALL_RGB, CALL_TEXT, ITALIC_CALLS, grouped
                           prediction_cells)
 from app.qt import QtCore, QtGui
 from app.views.ecg_view import paper_label
-from app.views.header_view import header_fields
+from app.views.header_view import computed_items, computed_line, header_fields
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import CxrImage, EcgRecord, Prediction
 
@@ -167,8 +170,67 @@ def _draw_header(pg_: _Page, c: ReviewContent) -> None:
     pg_.text(MARGIN_MM, MARGIN_MM + 7, 100, 20, "\n".join(x for x in lines if x), 7.5)
     extra = " | ".join(f"{name}: {f[key]}" for key, name in (
         ("measurements", "Device measurements"), ("statements", "Statements")) if f.get(key))
+    computed = computed_line(c.record)
+    if computed:
+        pg_.text(MARGIN_MM, MARGIN_MM + 25, 108, 7, computed, 6.5, bold=True)
     if extra:
-        pg_.text(MARGIN_MM, MARGIN_MM + 27, 105, 16, extra, 6.5)
+        pg_.text(MARGIN_MM, MARGIN_MM + 32, 105, 12, extra, 6.5)
+
+
+#: Median-beat page: columns of leads (as the 3×4 layout), row height and gap, mm.
+MEDIAN_COLUMNS = (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6"))
+MEDIAN_ROW_MM, MEDIAN_GAP_MM, MEDIAN_TOP_MM = 40.0, 6.0, 62.0
+FIDUCIAL_RGB = {"p_on": (0, 120, 0), "p_off": (0, 120, 0), "qrs_on": (0, 0, 200),
+                "qrs_off": (0, 0, 200), "t_off": (170, 0, 170)}
+
+
+def _draw_median_page(pg_: _Page, c: ReviewContent) -> None:
+    """Page 2: every computed value with its method or the reason it is missing, and
+    the 12 median beats at 25 mm/s, 10 mm/mV with the fiducials as dashed lines."""
+    m = c.record.meta["computed_measurements"]
+    pg_.text(MARGIN_MM, MARGIN_MM, 200, 6, "Automated measurements (median beats of all leads)", 11, bold=True)
+    rows = []
+    for it in computed_items(c.record):
+        dev = f" — device {it['device']}" if it["device"] is not None else ""
+        rows.append(f"{it['text']}{dev}{'  (differs)' if it['differs'] else ''}: {it['tooltip']}")
+    pg_.text(MARGIN_MM, MARGIN_MM + 7, PAGE_W_MM - 2 * MARGIN_MM, 44, "\n".join(rows), 6.5)
+    if m.median_beats is None:
+        return
+    beats = m.median_beats
+    n = beats.shape[1]
+    t_ms = m.median_t0_ms + np.arange(n) * 1000.0 / m.median_fs
+    width = (t_ms[-1] - t_ms[0]) / 1000.0 * SPEED
+    col_w = width + MEDIAN_GAP_MM
+    x0, y0 = MARGIN_MM, MEDIAN_TOP_MM
+    w, h = len(MEDIAN_COLUMNS) * col_w, 3 * MEDIAN_ROW_MM
+    _draw_grid(pg_, x0, y0, w, h)
+    p = pg_.p
+    p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+    trace_pen = pg_.pen(QtGui.QColor(0, 0, 0), 0.22)
+    for ci, col in enumerate(MEDIAN_COLUMNS):
+        cx = x0 + ci * col_w + MEDIAN_GAP_MM / 2
+        for name, rgb in FIDUCIAL_RGB.items():
+            v = m.fiducials_ms.get(name)
+            if v is None:
+                continue
+            xf = cx + (v - t_ms[0]) / 1000.0 * SPEED
+            pen = pg_.pen(QtGui.QColor(*rgb), 0.15)
+            pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+            p.setPen(pen)
+            p.drawLine(pg_.pt(xf, y0), pg_.pt(xf, y0 + h))
+        for ri, lead in enumerate(col):
+            base_y = y0 + (ri + 0.5) * MEDIAN_ROW_MM
+            pg_.text(cx, y0 + ri * MEDIAN_ROW_MM + 1.0, 20, 5, lead, 8, bold=True)
+            if lead not in m.leads:
+                continue
+            mv = beats[m.leads.index(lead)].astype(np.float64)
+            xs = cx + (t_ms - t_ms[0]) / 1000.0 * SPEED
+            ys = base_y - mv * GAIN
+            p.setPen(trace_pen)
+            p.drawPolyline(QtGui.QPolygonF([pg_.pt(a, b) for a, b in zip(xs, ys)]))
+    legend = "   ".join(f"{k.replace('_', ' ')} {v:+.0f} ms" for k, v in m.fiducials_ms.items() if v is not None)
+    pg_.text(x0, y0 + h + 1.0, 280, 5, f"{SPEED:g} mm/s   {GAIN:g} mm/mV   fiducials (dashed), "
+             f"time 0 = QRS alignment point: {legend}", 7)
 
 
 def findings_rows(c: ReviewContent) -> list[list[str]]:
@@ -310,6 +372,9 @@ def export_review(path: str | Path, content: ReviewContent) -> Path:
         note = DEMO_DISCLAIMER if content.demo else NOT_DEMO_NOTE
         page.text(MARGIN_MM, PAGE_H_MM - MARGIN_MM - 6.0, PAGE_W_MM - 2 * MARGIN_MM, 6,
                   note, 9, bold=True, colour=QtGui.QColor(150, 60, 0))
+        if content.record.meta.get("computed_measurements") is not None:
+            writer.newPage()
+            _draw_median_page(page, content)
     finally:
         painter.end()
     log.info("exported review to %s", out)

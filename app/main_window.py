@@ -11,10 +11,14 @@ from app.views.banner import PairingBanner
 from app.views.cxr_view import CxrView
 from app.views.ecg_view import EcgView
 from app.views.header_view import HeaderView
+from app.views.median_view import MedianView
 from engine.constants import LEADS
 
 TITLE = "CroMoTEX Review"
 
+
+#: Name of the median-beat view in the layout choices (not a paper.LAYOUTS layout).
+MEDIAN_LAYOUT = "median"
 
 class MainWindow(QtWidgets.QMainWindow):
     """Header + ECG paper on the left; AI findings and chest X-ray on the right.
@@ -38,7 +42,11 @@ class MainWindow(QtWidgets.QMainWindow):
         ll = QtWidgets.QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.header)
-        ll.addWidget(self.ecg_view, 1)
+        self.median_view = MedianView(px_per_mm=px_per_mm)
+        self.view_stack = QtWidgets.QStackedWidget()  # the paper: ECG layouts or median beats
+        self.view_stack.addWidget(self.ecg_view)
+        self.view_stack.addWidget(self.median_view)
+        ll.addWidget(self.view_stack, 1)
         self.right_splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.right_splitter.addWidget(self.ai_panel)
         self.right_splitter.addWidget(self.cxr_view)
@@ -88,6 +96,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_layouts = {name: self._action(f"Layout {paper.LAYOUT_TITLES[name]}", str(i + 1),
                                                checkable=True)
                             for i, name in enumerate(paper.LAYOUTS)}
+        self.act_layouts[MEDIAN_LAYOUT] = self._action("Layout Median beats", str(len(paper.LAYOUTS) + 1),
+                                                       checkable=True)
         group = QtGui.QActionGroup(self)
         for a in self.act_layouts.values():
             group.addAction(a)
@@ -160,7 +170,8 @@ class MainWindow(QtWidgets.QMainWindow):
         tb = self.addToolBar("Display")
         tb.setObjectName("display_toolbar")
         self.display_toolbar = tb
-        self.layout_combo = self._combo([(paper.LAYOUT_TITLES[n], n) for n in paper.LAYOUTS])
+        self.layout_combo = self._combo([(paper.LAYOUT_TITLES[n], n) for n in paper.LAYOUTS]
+                                        + [("Median beats", MEDIAN_LAYOUT)])
         self.rhythm_combo = self._combo([(f"Rhythm {lead}", lead) for lead in LEADS])
         self.speed_combo = self._combo([(f"{s:g} mm/s", s) for s in paper.SPEEDS_MM_S])
         self.gain_combo = self._combo([(f"{g:g} mm/mV", g) for g in paper.GAINS_MM_MV])

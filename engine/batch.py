@@ -38,6 +38,7 @@ import numpy as np
 from engine.errors import CromotexError, InferenceError
 from engine.io import read_ecg
 from engine.pairing import identity
+from engine.measure import measure_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
@@ -90,6 +91,8 @@ class FileResult:
         statements: the file's `meta["statements"]` when it was read.
         identity: the record's patient identity fields (`engine.pairing.identity`) when it
             was read, for the pairing with a chest X-ray.
+        measurements: `engine.measure` result (`EcgMeasurements.to_dict()`) when
+            the record was read; None otherwise.
     """
 
     file: str
@@ -101,6 +104,7 @@ class FileResult:
     device_measurements: dict[str, float] | None = None
     statements: list[dict[str, Any]] | None = None
     identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -184,6 +188,7 @@ class _Loaded:
     device_measurements: dict[str, float] | None = None
     statements: list[dict[str, Any]] | None = None
     identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
     @property
     def n_windows(self) -> int:
@@ -199,7 +204,7 @@ def load_file(item: InputItem) -> _Loaded:
         ecg_input = preprocess_ecg(record)
         return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input),
                        record.meta.get("device_measurements"), _statements(record.meta.get("statements")),
-                       identity(record.meta))
+                       identity(record.meta), _measure(record))
     except CromotexError as exc:
         return _Loaded(item, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
@@ -214,6 +219,16 @@ def _statements(items: Any) -> list[dict[str, Any]] | None:
         return None
     return [dict(item) if isinstance(item, dict) else {"text": str(item), "code": None, "confirmed": None}
             for item in items]
+
+
+def _measure(record: Any) -> dict[str, Any] | None:
+    """`engine.measure` of `record` as a dict; None (logged) if measuring fails,
+    which never fails the file."""
+    try:
+        return measure_ecg(record).to_dict()
+    except Exception:  # measurement is an add-on: it must not stop scoring
+        log.exception("measurement failed")
+        return None
 
 
 def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
@@ -248,9 +263,10 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
         return FileResult(g.item.path, False, g.error,
                           preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
                           device_measurements=g.device_measurements, statements=g.statements,
-                          identity=g.identity)
+                          identity=g.identity, measurements=g.measurements)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality, g.device_measurements, g.statements, g.identity)
+                      g.ecg_input.report, g.quality, g.device_measurements, g.statements,
+                      g.identity, g.measurements)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:

@@ -25,6 +25,7 @@ from engine.constants import PATHOLOGIES
 from engine.io.ecg_common import DEVICE_MEASUREMENT_KEYS
 from engine.cxr_gate import CxrAssessment
 from engine.pairing import Pairing, compare_patients
+from engine.measure.result import GLOBAL_KEYS
 from engine.records import Prediction, QualityFlags
 
 #: How names that are not valid UTF-8 are written (`cromotex predict --help`).
@@ -61,6 +62,11 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("model", "bundle_id, data ('phantom' = synthetic demo data, 'mimic'), demo (true: "
               "demonstration models, not for diagnosis), disclaimer, precision (fp32/int8), "
               "device, files {pathology: ONNX file}"),
+    ("measurements", "computed by engine.measure from the median beats of all leads (null if the "
+                     "file could not be read): hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
+                     "p_axis_deg, qrs_axis_deg, t_axis_deg (null where not measurable; reasons "
+                     "{key: why}), qtc_formula, qtc_all, rr_sd_ms, rr_rmssd_ms, n_beats, n_dominant, "
+                     "flags, fiducials_ms, amplitudes {lead: mV}, voltage (criteria)"),
     ("device_measurements", "the measurements the ECG cart wrote in the file (GE MUSE, Philips, "
                             "HL7 aECG ...), as {hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
                             "p_axis_deg, qrs_axis_deg, t_axis_deg} (only those present; numbers); "
@@ -163,6 +169,7 @@ def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None
     obj["quality"] = quality_json(r.quality)
     obj["preprocessing"] = r.preprocessing
     obj["model"] = model
+    obj["measurements"] = r.measurements
     obj["device_measurements"] = r.device_measurements
     obj["statements"] = r.statements
     if cxr is None:
@@ -201,6 +208,9 @@ _QUALITY_LISTS = ("flat_leads", "saturated_leads", "noisy_leads", "derived_leads
 #: Preprocessing facts, one column each.
 _PREPROCESSING_COLUMNS = ("original_fs", "original_seconds", "seconds_used", "padded_seconds")
 
+#: Computed measurements, one column each as f"measured_{key}".
+MEASURED_KEYS: tuple[str, ...] = GLOBAL_KEYS
+
 #: The CSV header, in column order.
 CSV_COLUMNS: tuple[str, ...] = (
     ("file", "ok", "error")
@@ -212,6 +222,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
     + ("pairing", "pairing_reason", "cxr_gate_accepted", "cxr_gate_reason", "cxr_withheld")
     + tuple(f"cxr_call_{p}" for p in PATHOLOGIES)
+    + tuple(f"measured_{k}" for k in MEASURED_KEYS) + ("measured_qtc_formula", "measured_reasons")
 )
 _PER_PATHOLOGY = re.compile(r"_(%s)$" % "|".join(map(re.escape, PATHOLOGIES)))
 
@@ -260,6 +271,12 @@ def csv_row(obj: dict) -> dict[str, Any]:
         row["cxr_withheld"] = c["withheld"] or ""
     if obj["pairing"]:
         row.update(pairing=obj["pairing"]["status"], pairing_reason=obj["pairing"]["reason"])
+    meas = obj.get("measurements")
+    if meas:
+        for k in MEASURED_KEYS:
+            row[f"measured_{k}"] = meas.get(k)
+        row["measured_qtc_formula"] = meas.get("qtc_formula")
+        row["measured_reasons"] = "; ".join(f"{k}: {v}" for k, v in meas.get("reasons", {}).items())
     return row
 
 

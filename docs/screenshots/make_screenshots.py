@@ -85,6 +85,11 @@ def main() -> None:
     w.ecg_view.zoom_fit()
     wait(lambda: False, 300)
     _save(w, "review_12x1.png")
+    _save(w.header, "header_measurements.png")
+    w.act_layouts["median"].trigger()
+    w.median_view.zoom_fit()
+    wait(lambda: False, 300)
+    _save(w, "median_beats.png")
     w.act_layouts["3x4"].trigger()
     w.ecg_view.zoom_fit()
     bad = Path(tempfile.mkdtemp(prefix="inbox-")) / "truncated.hea"
@@ -109,6 +114,13 @@ def main() -> None:
     _save(shot, "error_dialog.png")
     ctl.error_box.close()
     ctl.export_pdf(Path(tempfile.mkdtemp()) / "review.pdf")
+    # computed beside the device's own measurements (the Mortara DICOM test file)
+    dicom = REPO / "tests" / "data" / "ecg" / "dicom" / "pydicom_waveform_ecg.dcm"
+    ctl.open_ecg(str(dicom))
+    wait(lambda: ctl.record is not None and ctl.record.source is not None
+         and ctl.record.source.path.endswith(".dcm"))
+    wait(lambda: False, 300)
+    _save(w.header, "header_device_comparison.png")
     del errors
     trust_states(app, wait, _models_dir())
 
