@@ -385,3 +385,30 @@ def test_sparse_day_long_record_refused_before_allocation(tmp_path):
     with pytest.raises(CorruptFileError, match="40,000,000 in all"):
         read_ecg(tmp_path / "day.hea")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+def test_comment_key_value_equals_former_pattern_and_is_linear(tmp_path):
+    """wfdb_meta reads `key: value` comments with string operations; on the real comments
+    and edge cases it gives the former pattern's result, and a header with a 16,000-blank
+    comment (the former pattern: 25 s for 8,000) reads promptly (in a child, 20 s guard)."""
+    import re
+    import subprocess
+    import sys
+
+    from engine.io.wfdb_meta import _key_value
+
+    former = re.compile(r"^<?\s*([A-Za-z][^:<>]{0,80}?)\s*>?\s*:\s*(.*)$")
+    lines = [ln.lstrip("#").strip() for hea in sorted(DATA.rglob("*.hea"))
+             for ln in hea.read_text("latin-1").splitlines() if ln.startswith("#")]
+    lines += ["a" * 81 + ": x", "a" * 82 + ": x", "<age>: 5", "< age >: 5", "a: b: c", "1a: b",
+              "a<b: c", "x >  :  y ", "no colon", ":", "Dx: 164873001,426783006"]
+    assert len(lines) > 50
+    for line in lines:
+        m = former.match(line)
+        assert _key_value(line) == ((m.group(1).strip(), m.group(2).strip()) if m else None), line
+    header = _copy_record(PTBXL, tmp_path)
+    header.write_text(header.read_text() + "# a" + " " * 16_000 + "x\n# Age: 56\n")
+    code = "import sys; from engine.io import read_ecg; print(read_ecg(sys.argv[1]).meta['age'])"
+    done = subprocess.run([sys.executable, "-c", code, str(header)], capture_output=True, text=True,
+                          timeout=20, cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "56", done.stderr
