@@ -42,16 +42,19 @@ def _tags(keywords: tuple[str, ...]) -> frozenset[int]:
 
 
 def _source(path: Path, keywords: tuple[str, ...] | None):
-    """What pydicom reads: `path`, or for a partial read of a file of at most SKIM_MAX_BYTES,
-    its bytes without the top-level elements outside `keywords` (`dicom_skim.skim`)."""
-    if keywords is None:
-        return path
+    """What pydicom reads: for a file of at most SKIM_MAX_BYTES its bytes in memory (for a
+    partial read without the top-level elements outside `keywords`: `dicom_skim.skim`),
+    else `path`."""
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size > SKIM_MAX_BYTES:
             return path
         raw = fh.read(SKIM_MAX_BYTES + 1)  # + 1: a file that grew since fstat is left to pydicom
-    skimmed = skim(raw, _tags(keywords)) if len(raw) <= SKIM_MAX_BYTES else None
-    return path if skimmed is None else io.BytesIO(skimmed)
+    if len(raw) > SKIM_MAX_BYTES:
+        return path
+    skimmed = skim(raw, _tags(keywords)) if keywords is not None else None
+    # from memory: an element claiming more bytes than the file has costs only what the file
+    # has (from disk, Python allocates the claimed length first: 4 GB for a damaged length)
+    return io.BytesIO(raw if skimmed is None else skimmed)
 
 
 def check_inflated_size(path: Path, limit: int = INFLATED_MAX_BYTES) -> None:
@@ -111,7 +114,7 @@ def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
         try:
             check_inflated_size(path)
             if keywords is None:
-                return pydicom.dcmread(path, force=True)
+                return pydicom.dcmread(_source(path, None), force=True)
             return pydicom.dcmread(_source(path, keywords), force=True, specific_tags=list(keywords))
         except InvalidDicomError as exc:
             raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc
