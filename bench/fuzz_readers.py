@@ -19,7 +19,7 @@ CLI's signal-only read (`annotations=False`) disagree (accept vs refuse).
 
 Usage:
   python bench/fuzz_readers.py [--mutants-per-case 150] [--seed 0] [--timeout 10]
-                               [--memory-mb 3072] [--no-bombs] [--json OUT]
+                               [--memory-mb 3072] [--no-bombs] [--json OUT] [--engine-root DIR]
 """
 
 from __future__ import annotations
@@ -43,9 +43,13 @@ sys.path.insert(0, str(ROOT / "tests" / "engine"))
 OUTCOMES = ("ok", "typed", "memory", "untyped", "timeout", "crash")
 
 
-def worker(memory_mb: int) -> None:
-    """Read jobs {"path", "reader"} from stdin (JSON lines); answer {"outcome", "error", "seconds"}."""
+def worker(memory_mb: int, engine_root: Path | None) -> None:
+    """Read jobs {"path", "reader"} from stdin (JSON lines); answer {"outcome", "error", "seconds"}.
+    `engine_root`: import `engine` from this checkout instead (to measure an older version)."""
     import resource
+
+    if engine_root is not None:
+        sys.path.insert(0, str(engine_root))
 
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -85,13 +89,15 @@ def worker(memory_mb: int) -> None:
 class Runner:
     """One worker process at a time; restarted after a timeout or a crash."""
 
-    def __init__(self, timeout: float, memory_mb: int):
+    def __init__(self, timeout: float, memory_mb: int, engine_root: Path | None = None):
         self.timeout, self.memory_mb, self.proc = timeout, memory_mb, None
+        self.engine_root = engine_root
 
     def _start(self) -> None:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        extra = ["--engine-root", str(self.engine_root)] if self.engine_root else []
         self.proc = subprocess.Popen([sys.executable, __file__, "--worker", "--memory-mb",
-                                      str(self.memory_mb)], stdin=subprocess.PIPE,
+                                      str(self.memory_mb), *extra], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                      env=env, cwd=ROOT)
         assert json.loads(self.proc.stdout.readline())["ready"]
@@ -134,15 +140,18 @@ def main() -> int:
     ap.add_argument("--memory-mb", type=int, default=3072, help="address-space limit of a worker")
     ap.add_argument("--no-bombs", action="store_true", help="skip the size bombs (they take ~1 min)")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    ap.add_argument("--engine-root", type=Path,
+                    help="read with the engine of this checkout (e.g. an older commit's worktree) "
+                         "to compare; the mutants are this checkout's")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.memory_mb)
+        worker(args.memory_mb, args.engine_root)
         return 0
 
     import fuzz_mutants as F
 
-    runner = Runner(args.timeout, args.memory_mb)
+    runner = Runner(args.timeout, args.memory_mb, args.engine_root)
     counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     seconds: dict[tuple[str, str], float] = collections.defaultdict(float)
     worst: dict[tuple[str, str], float] = collections.defaultdict(float)
@@ -192,7 +201,7 @@ def main() -> int:
     runner.stop()
     total = time.perf_counter() - t0
 
-    print(f"fuzz_readers: seed {args.seed}, {args.mutants_per_case} mutants per case, "
+    print(f"fuzz_readers: engine {args.engine_root or ROOT}, seed {args.seed}, {args.mutants_per_case} mutants per case, "
           f"{sum(mutants.values())} mutants, timeout {args.timeout} s, memory {args.memory_mb} MB, "
           f"{total:.0f} s in all\n")
     print("| family | reader | reads | " + " | ".join(OUTCOMES) + " | mean ms | max ms |")

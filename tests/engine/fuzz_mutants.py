@@ -143,8 +143,9 @@ def mutate(data: bytes, rng: random.Random, is_text: bool) -> tuple[str, bytes]:
         return kind, bytes(buf)
     lines = data.decode("latin-1").splitlines() or [""]
     index = rng.randrange(len(lines))
-    if kind == "longline":
-        lines[index] += rng.choice(("1", "a", " ", "(")) * rng.choice((5_000, 20_000))
+    if kind == "longline":  # a long run ending in a character that fails the line's grammar
+        run = rng.choice(("1", "a", " ", "(")) * rng.choice((25, 5_000, 20_000)) + rng.choice(("!", ""))
+        lines[index] = run if rng.random() < 0.3 else lines[index] + run
     else:
         action = rng.choice(("token", "delete", "duplicate"))
         if action == "delete":

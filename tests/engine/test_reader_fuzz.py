@@ -1,6 +1,12 @@
 """Property test: mutated versions of the real sample files (bit flips, truncation,
 header line edits, random bytes) either read into a well-formed record or raise a
-typed engine error, never anything else, never the readers' catch-all, never a hang."""
+typed engine error, never anything else, never the readers' catch-all, never a hang.
+
+Issue 15 adds (below): seeded mutants of every reader's samples from
+tests/engine/fuzz_mutants.py, including the JPEG path and any tests/data/formats/ sample,
+with the app's and the CLI's ECG reads required to agree; size bombs refused with little
+memory; file-system oddities named; the regression corpus tests/data/fuzz_regressions/.
+A longer run in child processes with time and memory limits: bench/fuzz_readers.py."""
 
 from __future__ import annotations
 
