@@ -14,7 +14,6 @@ bytes present before any array is made.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +110,21 @@ def _read(ds, path: Path, annotations: bool) -> EcgRecord:
     meta: dict[str, Any] = {"sop_class": sop_class_name(ds), "rhythm_group": rhythm,
                             "original_lead_names": [labels[i] for i in lead_rows]}
     meta.update(patient_meta(ds))
-    if annotations:  # what only a reader looks at: never a reason to refuse the file (one read
-        _annotations(ds, groups, rhythm, path, meta)  # path: the signal-only read accepts it)
+    if annotations:
+        meta.update(annotations_meta(ds))
+    median = _pick_median(groups, rhythm) if annotations else None
+    if median is not None:
+        try:
+            with corrupt_file_errors(path, lambda error: f"damaged median-beat group ({error})", "too large"):
+                m_signal, m_fs, m_labels, m_units = _decode_group(groups[median], path)
+            m_rows, _ = order_leads([lb if mv_factor(u) is not None else None
+                                     for lb, u in zip(m_labels, m_units)])
+            if m_rows:
+                meta["median_beats"] = {"signal": _to_mv(m_signal, m_units, m_rows), "fs": m_fs,
+                                        "leads": tuple(canonical_lead(m_labels[i]) for i in m_rows)}
+        except ReadError as exc:  # the rhythm is still usable (also for an unsupported sample type)
+            log.warning("median beats of %s not read: %s", path, exc)
+            meta.setdefault("warnings", []).append(f"median beats not read: {exc}")
     return EcgRecord(
         signal=leads_mv, fs=fs, leads=tuple(canonical_lead(labels[i]) for i in lead_rows),
         meta=meta, source=Source(path=str(path), format="dicom-ecg"),
@@ -120,38 +132,6 @@ def _read(ds, path: Path, annotations: bool) -> EcgRecord:
                       if extra_rows else None),
         extra_names=tuple(labels[i] for i in extra_rows),
         extra_units=tuple(units[i] for i in extra_rows))
-
-
-def _annotations(ds, groups: list, rhythm: int, path: Path, meta: dict[str, Any]) -> None:
-    """Add the statements, measurements and median beats to `meta`. A damaged or unsupported
-    annotation sequence or median-beat group is left out with a warning in
-    `meta["warnings"]`, so that a file is accepted or refused by its signal alone, as by the
-    signal-only read (`annotations=False`) of `cromotex predict`."""
-    def damaged(what: str) -> Callable[[str], str]:
-        return lambda error: f"the {what} of {path} are damaged ({error})"
-
-    try:
-        with corrupt_file_errors(path, damaged("annotations"), "the annotations claim more data "
-                                                                 "than can be read"):
-            meta.update(annotations_meta(ds))
-    except ReadError as exc:
-        log.warning("annotations of %s not read: %s", path, exc)
-        meta.setdefault("warnings", []).append(f"statements and measurements not read: {exc}")
-    try:
-        with corrupt_file_errors(path, damaged("median beats"), "the median beats claim more data "
-                                                                  "than can be read"):
-            median = _pick_median(groups, rhythm)
-            if median is None:
-                return
-            m_signal, m_fs, m_labels, m_units = _decode_group(groups[median], path)
-            m_rows, _ = order_leads([lb if mv_factor(u) is not None else None
-                                     for lb, u in zip(m_labels, m_units)])
-            if m_rows:
-                meta["median_beats"] = {"signal": _to_mv(m_signal, m_units, m_rows), "fs": m_fs,
-                                        "leads": tuple(canonical_lead(m_labels[i]) for i in m_rows)}
-    except ReadError as exc:  # damaged or unsupported (e.g. its sample format): the rhythm is usable
-        log.warning("median beats of %s not read: %s", path, exc)
-        meta.setdefault("warnings", []).append(f"median beats not read: {exc}")
 
 
 def _label(group) -> str:
