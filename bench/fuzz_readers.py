@@ -2,7 +2,7 @@
 oddities, each read in a child process under a time and a memory limit.
 
 Mutants, bombs and oddities come from tests/engine/fuzz_mutants.py (the CI test
-tests/engine/test_reader_fuzz.py runs a small deterministic budget of the same). Each
+tests/engine/test_reader_fuzz_all.py runs a small deterministic budget of the same). Each
 read runs in a worker process whose address space is limited with
 `resource.setrlimit(RLIMIT_AS)`; a read that passes `--timeout` seconds is killed (and the
 worker restarted), so a hang or a native crash is counted, not suffered. Outcomes per

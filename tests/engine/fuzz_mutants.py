@@ -1,5 +1,5 @@
 """Mutants of the real sample files for fuzzing every reader (shared by
-tests/engine/test_reader_fuzz.py, a small deterministic budget in CI, and
+tests/engine/test_reader_fuzz_all.py, a small deterministic budget in CI, and
 bench/fuzz_readers.py, a longer run on demand in child processes with time and memory
 limits).
 
@@ -84,7 +84,7 @@ def format_cases() -> list[Case]:
     for path in sorted(p for p in FORMATS.rglob("*") if p.is_file()):
         if path.suffix.lower() in (".md", ".txt", ".csv", ".json") or path.name.startswith("."):
             continue
-        cases.append(Case(f"formats/{path.suffix.lower().lstrip('.') or 'none'}", (path,), ECG_READERS))
+        cases.append(Case(f"formats/{path.parent.name}", (path,), ECG_READERS))
     return cases
 
 
