@@ -37,6 +37,8 @@ import numpy as np
 
 from engine.errors import CromotexError, InferenceError
 from engine.io import read_ecg
+from engine.pairing import identity
+from engine.measure import measure_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
@@ -46,7 +48,10 @@ log = logging.getLogger(__name__)
 #: File suffixes picked up when a folder is searched (a WFDB record is named by
 #: its header; suffix-less files are often DICOM). Signal companions (.dat,
 #: .mat, ...) and other files (.csv, .txt, images) are skipped.
-FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
+FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", "", ".scp", ".edf", ".bdf"})
+#: XML suffixes picked up in a folder when the file is a GE MUSE, Philips or HL7 aECG ECG
+#: (by its root element: other XML files in the folder are left alone).
+XML_FOLDER_SUFFIXES = frozenset({".xml"})
 _GLOB_CHARS = set("*?[")
 #: Files one worker task reads, preprocesses and scores together (`load_and_score_many`):
 #: on the 2-core machine 8 files per task took 0.4 ms less file work per file and, model by
@@ -82,6 +87,12 @@ class FileResult:
         predictions: pathology -> Prediction when ok.
         preprocessing: `EcgInput.report` when preprocessing succeeded.
         quality: signal-quality flags when preprocessing succeeded.
+        device_measurements: the file's `meta["device_measurements"]` when it was read.
+        statements: the file's `meta["statements"]` when it was read.
+        identity: the record's patient identity fields (`engine.pairing.identity`) when it
+            was read, for the pairing with a chest X-ray.
+        measurements: `engine.measure` result (`EcgMeasurements.to_dict()`) when
+            the record was read; None otherwise.
     """
 
     file: str
@@ -90,6 +101,10 @@ class FileResult:
     predictions: dict[str, Prediction] | None = None
     preprocessing: dict[str, Any] | None = None
     quality: QualityFlags | None = None
+    device_measurements: dict[str, float] | None = None
+    statements: list[dict[str, Any]] | None = None
+    identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -97,17 +112,46 @@ def _walk(folder: Path) -> Iterator[str]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in FOLDER_SUFFIXES:
+            suffix = Path(name).suffix.lower()
+            if suffix in XML_FOLDER_SUFFIXES and not name.startswith("."):
+                if _is_ecg_xml(Path(root) / name):
+                    yield str(Path(root) / name)
+                continue
+            if not name.startswith(".") and suffix in FOLDER_SUFFIXES:
                 yield os.path.join(root, name)
+
+
+def _is_ecg_xml(path: Path) -> bool:
+    """Whether `path` is an XML ECG (GE MUSE, Philips, HL7 aECG) by its first bytes."""
+    from engine.io.xml_common import xml_flavour
+
+    try:
+        with open(path, "rb") as fh:
+            return xml_flavour(fh.read(8192)) in ("muse-xml", "philips-xml", "hl7-aecg")
+    except OSError:
+        return True  # let the reader give its message for an unreadable file
+def _missing_folder(arg: str) -> str | None:
+    """The message for an argument naming a folder that does not exist, else None: a path
+    ending in a separator, or a suffix-less path that is neither a file, a folder nor a WFDB
+    record name (no `<arg>.hea`): the reader would call it a missing "ECG file"."""
+    p = Path(arg)
+    if os.path.lexists(arg):
+        return None
+    if arg.endswith(("/", os.sep)):
+        return f"The folder {arg} does not exist. Check the path."
+    if not p.suffix and not Path(arg + ".hea").exists():
+        return f"No folder or file named {arg} exists. Check the path."
+    return None
 
 
 def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
     """Expand files, folders (recursive) and glob patterns into input items, lazily.
 
     A named file is always tried (a bad one gives a failed result). A folder yields
-    its ECG files (see FOLDER_SUFFIXES). A pattern is expanded with `glob`
-    (`**` recursive); folders it matches are searched. An argument that matches
-    nothing yields one item carrying an error.
+    its ECG files (see FOLDER_SUFFIXES), sorted per directory. A pattern is expanded
+    with `glob` (`**` recursive) and its matches sorted (the one list held in memory,
+    a path per match); folders it matches are searched. An argument that matches
+    nothing, or names a folder that does not exist, yields one item carrying an error.
     """
     for arg in args:
         p = Path(arg)
@@ -117,12 +161,15 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
                 found = True
                 yield InputItem(f)
             if not found:
-                yield InputItem(arg, f"no ECG files (*.hea, *.dcm) found in folder {arg}")
+                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, *.scp, *.edf, *.bdf, ECG *.xml) found in "
+                                     f"folder {arg}")
+        elif not (_GLOB_CHARS & set(arg)) and (missing := _missing_folder(arg)):
+            yield InputItem(arg, missing)
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
             found = False
-            for match in glob.iglob(arg, recursive=True):
+            for match in sorted(glob.iglob(arg, recursive=True)):  # sorted: a stable order
                 found = True
                 if os.path.isdir(match):
                     yield from (InputItem(f) for f in _walk(Path(match)))
@@ -138,6 +185,10 @@ class _Loaded:
     error: str | None = None
     ecg_input: EcgInput | None = None
     quality: QualityFlags | None = None
+    device_measurements: dict[str, float] | None = None
+    statements: list[dict[str, Any]] | None = None
+    identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
     @property
     def n_windows(self) -> int:
@@ -149,14 +200,35 @@ def load_file(item: InputItem) -> _Loaded:
     if item.error:
         return _Loaded(item, item.error)
     try:
-        record = read_ecg(item.path, annotations=False)  # the output has no DICOM statements
+        record = read_ecg(item.path, annotations=False)  # XML readers keep measurements and statements
         ecg_input = preprocess_ecg(record)
-        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input))
+        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input),
+                       record.meta.get("device_measurements"), _statements(record.meta.get("statements")),
+                       identity(record.meta), _measure(record))
     except CromotexError as exc:
         return _Loaded(item, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
         log.exception("unexpected error on %s", item.path)
         return _Loaded(item, f"unexpected error reading this file ({type(exc).__name__}: {exc})")
+
+
+def _statements(items: Any) -> list[dict[str, Any]] | None:
+    """`meta["statements"]` as a JSON list of {text, code, confirmed} (plain strings of older
+    readers become {"text": s, "code": None, "confirmed": None}); None when there are none."""
+    if not items:
+        return None
+    return [dict(item) if isinstance(item, dict) else {"text": str(item), "code": None, "confirmed": None}
+            for item in items]
+
+
+def _measure(record: Any) -> dict[str, Any] | None:
+    """`engine.measure` of `record` as a dict; None (logged) if measuring fails,
+    which never fails the file."""
+    try:
+        return measure_ecg(record).to_dict()
+    except Exception:  # measurement is an add-on: it must not stop scoring
+        log.exception("measurement failed")
+        return None
 
 
 def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
@@ -189,9 +261,12 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
     `scores` (pathology -> `WindowScores` of its windows)."""
     if g.error is not None:
         return FileResult(g.item.path, False, g.error,
-                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality)
+                          preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
+                          device_measurements=g.device_measurements, statements=g.statements,
+                          identity=g.identity, measurements=g.measurements)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality)
+                      g.ecg_input.report, g.quality, g.device_measurements, g.statements,
+                      g.identity, g.measurements)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:

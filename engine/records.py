@@ -32,7 +32,8 @@ class EcgRecord:
         leads: canonical lead names, one per row of `signal`.
         meta: patient / acquisition fields the file carries (keys such as
             "patient_id", "age", "sex", "acquired", "device", "statements",
-            "measurements", "median_beats", "comments").
+            "measurements", "device_measurements", "median_beats", "derived_leads",
+            "comments"; see `engine.io.ecg_common` and docs/formats.md).
         source: where the record came from.
         extra_signal: float32 `[n_extra, n_samples]`: non-ECG or non-standard
             channels (e.g. Frank vx vy vz, respiration), in their own units.
@@ -138,6 +139,11 @@ class Prediction:
         ood_distance: Mahalanobis distance of the embedding to training statistics.
         ood_cutoff: the distance above which `ood` is set.
         window_probabilities: per-window probabilities (ECG only).
+        band: (low, high) probabilities around `threshold` within which the call is
+            "borderline" (the bundle's stated uncertainty of the threshold), or None.
+        call: "positive", "negative", "borderline" or "not_assessable" (see
+            `engine.calls.CALLS`); derived from the fields above when not given.
+        call_reason: why, in words a clinician can act on.
     """
 
     pathology: str
@@ -154,3 +160,15 @@ class Prediction:
     ood_distance: float = float("nan")
     ood_cutoff: float = float("nan")
     window_probabilities: tuple[float, ...] = ()
+    band: tuple[float, float] | None = None
+    call: str = ""
+    call_reason: str = ""
+
+    def __post_init__(self) -> None:
+        from engine.calls import decide_call, CALLS
+        if not self.call:
+            call, reason = decide_call(self)
+            object.__setattr__(self, "call", call)
+            object.__setattr__(self, "call_reason", reason)
+        elif self.call not in CALLS:
+            raise ValueError(f"call must be one of {', '.join(CALLS)}, got {self.call!r}")

@@ -2,7 +2,8 @@
 
 The format is recognised from the file's content (`engine.io.sniff`), not its
 extension. ECG: WFDB records (give the .hea header, a signal file beside it, or
-the record name without extension) and DICOM waveforms. Chest X-ray: DICOM
+the record name without extension), DICOM waveforms, GE MUSE XML, Philips XML
+(SierraECG / PhilipsECG) and HL7 aECG. Chest X-ray: DICOM
 images, PNG and JPEG. Every failure raises a subclass of
 `engine.errors.ReadError` whose message says what is wrong and what to do.
 """
@@ -25,7 +26,8 @@ __all__ = ["read_ecg", "read_cxr"]
 
 T = TypeVar("T")
 
-_ECG_FORMATS = "a WFDB record (.hea with its .dat/.mat files) or a DICOM ECG waveform (.dcm)"
+_ECG_FORMATS = ("a WFDB record (.hea with its .dat/.mat files), a DICOM ECG waveform (.dcm), a GE MUSE, "
+                "Philips or HL7 aECG XML file, an SCP-ECG file (.scp) or an EDF/BDF recording (.edf, .bdf)")
 _CXR_FORMATS = "a DICOM image (.dcm), PNG or JPEG"
 
 
@@ -36,8 +38,9 @@ def read_ecg(path: str | os.PathLike, *, annotations: bool = True) -> EcgRecord:
         path: a WFDB header (.hea), one of its signal files (.dat, .mat, ...), the
             record name without extension, or a DICOM waveform file.
         annotations: False skips what only a reader looks at, for batch scoring: a
-            DICOM waveform's statements, measurements and median beats (`meta`). The
-            signal, leads and sampling rate are the same either way.
+            DICOM waveform's statements, measurements and median beats (`meta`), an XML
+            file's median beats (its device measurements and statements are kept: they
+            cost microseconds). The signal, leads and sampling rate are the same either way.
 
     Returns:
         EcgRecord: float32 `[n_leads, n_samples]` in mV, standard leads first in
@@ -100,6 +103,18 @@ def _read_ecg(path: str | os.PathLike, annotations: bool = True) -> EcgRecord:
         return read_wfdb(p)
     if kind == "dicom":
         return read_dicom_ecg(p, annotations)
+    if kind == "scp-ecg":
+        from engine.io.scp_ecg import read_scp_ecg
+        return read_scp_ecg(p, annotations)
+    if kind in ("edf", "bdf"):
+        from engine.io.edf import read_edf
+        return read_edf(p, annotations)
+    if kind in _XML_READERS:
+        return _read_xml_ecg(kind, p, annotations)
+    if kind == "xml":
+        from engine.io.xml_common import refuse_unknown_xml
+
+        raise refuse_unknown_xml(p, "GE MUSE RestingECG, Philips restingecgdata, HL7 AnnotatedECG")
     if kind in ("png", "jpeg"):
         raise UnsupportedFormatError(f"{p} is a {kind.upper()} picture, not an ECG recording. If it "
                                      f"is a chest X-ray image, open it as a chest X-ray.")
@@ -113,6 +128,24 @@ def _read_ecg(path: str | os.PathLike, annotations: bool = True) -> EcgRecord:
                                      f"matching .hea file beside it and open that.")
     raise UnsupportedFormatError(f"{p} is not an ECG format this program reads. Open "
                                  f"{_ECG_FORMATS}.")
+
+
+#: sniff kind -> (module, reader function) of the XML ECG formats.
+_XML_READERS: dict[str, tuple[str, str]] = {
+    "muse-xml": ("engine.io.muse_xml", "read_muse_xml"),
+    "philips-xml": ("engine.io.philips_xml", "read_philips_xml"),
+    "hl7-aecg": ("engine.io.hl7_aecg", "read_hl7_aecg"),
+}
+
+_XML_NAMES = {"muse-xml": "GE MUSE XML", "philips-xml": "Philips XML", "hl7-aecg": "HL7 aECG"}
+
+
+def _read_xml_ecg(kind: str, p: Path, annotations: bool) -> EcgRecord:
+    """Read a GE MUSE / Philips / HL7 aECG XML file (`kind` from `sniff`)."""
+    import importlib
+
+    module, function = _XML_READERS[kind]
+    return getattr(importlib.import_module(module), function)(p, annotations)
 
 
 def _read_cxr(path: str | os.PathLike) -> CxrImage:
@@ -129,6 +162,9 @@ def _read_cxr(path: str | os.PathLike) -> CxrImage:
         raise CorruptFileError(f"{p} is empty (0 bytes). Copy the image file again.")
     if kind == "wfdb-header" or _sibling_header(p) is not None:
         raise UnsupportedFormatError(f"{p} belongs to a WFDB ECG record, not an image. Open it "
+                                     f"as an ECG.")
+    if kind in _XML_READERS:
+        raise UnsupportedFormatError(f"{p} is an ECG file ({_XML_NAMES[kind]}), not an image. Open it "
                                      f"as an ECG.")
     raise UnsupportedFormatError(f"{p} is not an image format this program reads. Open "
                                  f"{_CXR_FORMATS}.")

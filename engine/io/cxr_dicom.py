@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
-from engine.io.cxr_pixels import luma, minmax_to_unit, scale_to_unit
+from engine.io.cxr_pixels import chroma, luma, minmax_to_unit, scale_to_unit
 from engine.io.demographics import age_sex_meta
 from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name, text_fields, text_value
 from engine.io.guard import corrupt_file_errors
@@ -44,7 +44,10 @@ def read_dicom_cxr(path: Path) -> CxrImage:
         CxrImage: `pixels` float32 `[H, W]` in [0, 1], larger = brighter;
         `pixel_spacing_mm` from PixelSpacing or ImagerPixelSpacing; `view_position`
         from ViewPosition; meta: modality, photometric, bits_stored,
-        transfer_syntax, voi ("lut", "window" or "none"), patient fields.
+        transfer_syntax, voi ("lut", "window" or "none"), body_part, view_position,
+        view_code (ViewCodeSequence meaning), protocol_name, patient_orientation,
+        series_description, chroma (colour images only, `cxr_pixels.chroma`), patient
+        fields (patient_id, patient_name, birth_date, age, sex) and acquired / study_date.
 
     Raises:
         UnsupportedFormatError: an ECG waveform, a PDF or a non-image object, or a
@@ -110,6 +113,7 @@ def _read(ds, path: Path) -> CxrImage:
         arr = arr[0] if arr.ndim == 4 else arr
         pixels = minmax_to_unit(luma(arr))
         voi = "none"
+        colour = chroma(arr)
     else:
         arr = arr[0] if arr.ndim == 3 else arr
         values = apply_modality_lut(arr, ds).astype(np.float64, copy=False)
@@ -126,6 +130,8 @@ def _read(ds, path: Path) -> CxrImage:
     if photometric == "MONOCHROME1":
         pixels = 1.0 - pixels
     meta = _meta(ds, photometric, voi, ts)
+    if spp == 3:
+        meta["chroma"] = colour
     return CxrImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32),
                     pixel_spacing_mm=_spacing(ds), view_position=text_value(ds, "ViewPosition"),
                     meta=meta, source=Source(path=str(path), format="dicom-cxr"))
@@ -190,6 +196,27 @@ def _meta(ds, photometric: str, voi: str, ts) -> dict[str, Any]:
                             "sop_class": sop_class_name(ds)}
     meta.update(text_fields(ds, (("patient_id", "PatientID"), ("study_date", "StudyDate"),
                                  ("body_part", "BodyPartExamined"),
-                                 ("series_description", "SeriesDescription"))))
+                                 ("series_description", "SeriesDescription"),
+                                 ("patient_name", "PatientName"), ("birth_date", "PatientBirthDate"),
+                                 ("view_position", "ViewPosition"), ("protocol_name", "ProtocolName"),
+                                 ("patient_orientation", "PatientOrientation"))))
     meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
+    acquired = text_value(ds, "AcquisitionDateTime") or " ".join(
+        x for x in (text_value(ds, "AcquisitionDate") or text_value(ds, "StudyDate"),
+                    text_value(ds, "AcquisitionTime") or text_value(ds, "StudyTime")) if x)
+    if acquired:
+        meta["acquired"] = acquired
+    view_code = _view_code(ds)
+    if view_code:
+        meta["view_code"] = view_code
     return meta
+
+
+def _view_code(ds) -> str | None:
+    """CodeMeaning (else CodeValue) of the first ViewCodeSequence item, e.g. "postero-anterior"."""
+    try:
+        seq = ds.get("ViewCodeSequence", None)
+        item = seq[0] if seq else None
+    except Exception:  # a damaged sequence must not stop the read: the view is then unknown
+        return None
+    return (text_value(item, "CodeMeaning") or text_value(item, "CodeValue")) if item is not None else None

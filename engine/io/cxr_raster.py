@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import UnsupportedFormatError
-from engine.io.cxr_pixels import luma, minmax_to_unit
+from engine.io.cxr_pixels import chroma, luma, minmax_to_unit
 from engine.io.guard import corrupt_file_errors
 from engine.io.limits import IMAGE_MAX_PIXELS, check_image_size
 from engine.records import CxrImage, Source
@@ -27,6 +27,7 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
 
     Returns:
         CxrImage: `pixels` float32 `[H, W]` in [0, 1]; meta: mode (Pillow's),
+        chroma (colour modes only, `cxr_pixels.chroma`),
         bits (8 or 16), width, height. No spacing or view (these files carry none).
 
     Raises:
@@ -50,8 +51,15 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             pixels, bits = _to_grey(im, path)
+            colour = chroma(np.asarray(im.convert("RGB"))) if mode in _COLOUR_MODES else None
     meta = {"mode": mode, "bits": bits, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
+    if colour is not None:
+        meta["chroma"] = colour
     return CxrImage(pixels=pixels, meta=meta, source=Source(path=str(path), format=kind))
+
+
+#: Pillow modes read as colour (converted to grey by luma; their `chroma` goes in meta).
+_COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 def _to_grey(im, path: Path) -> tuple[np.ndarray, int]:
@@ -68,7 +76,7 @@ def _to_grey(im, path: Path) -> tuple[np.ndarray, int]:
         return _minmax(np.asarray(im)), 32
     if mode in ("1", "L", "LA", "La"):
         return (np.asarray(im.convert("L")).astype(np.float32) / 255.0), 8
-    if mode in ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+    if mode in _COLOUR_MODES:
         grey = luma(np.asarray(im.convert("RGB")))
         return (np.clip(grey / 255.0, 0.0, 1.0).astype(np.float32)), 8
     raise UnsupportedFormatError(f"The image {path} uses the pixel mode {mode!r}, which is not "

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from engine.io.demographics import age_sex_meta
+from engine.io.ecg_common import device_measurements, iso_date, iso_datetime, person_name
 from engine.io.dicom_common import text_fields, text_value
 from engine.errors import ReadError
 from engine.io.guard import corrupt_file_errors
@@ -19,20 +20,28 @@ PATIENT_KEYWORDS: tuple[str, ...] = (
 
 
 def patient_meta(ds) -> dict[str, Any]:
-    """patient_id, patient_name, age (int years), sex ("M"/"F"), birth_date (YYYYMMDD),
-    acquired (DICOM date-time text), device {manufacturer, model, software, serial},
-    institution: only the fields the file has."""
+    """patient_id, patient_name ("Family, Given" from `Family^Given`), age (int years),
+    sex ("M"/"F"), birth_date ("YYYY-MM-DD"), acquired ("YYYY-MM-DD HH:MM:SS"; a value
+    that does not parse as a DICOM date / time is kept as written), device {manufacturer,
+    model, software, serial}, institution: only the fields the file has."""
     meta: dict[str, Any] = text_fields(ds, (
         ("patient_id", "PatientID"), ("patient_name", "PatientName"), ("birth_date", "PatientBirthDate"),
         ("institution", "InstitutionName"), ("study_description", "StudyDescription")))
+    if meta.get("patient_name"):
+        meta["patient_name"] = person_name(meta["patient_name"]) or meta["patient_name"]
+    if meta.get("birth_date"):
+        meta["birth_date"] = iso_date(meta["birth_date"]) or meta["birth_date"]
     meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
     acquired = text_value(ds, "AcquisitionDateTime")
-    if not acquired:
+    if acquired:
+        acquired = iso_datetime(acquired) or acquired
+    else:
         date = (text_value(ds, "AcquisitionDate") or text_value(ds, "ContentDate")
                 or text_value(ds, "StudyDate"))
         time = (text_value(ds, "AcquisitionTime") or text_value(ds, "ContentTime")
                 or text_value(ds, "StudyTime"))
-        acquired = " ".join(x for x in (date, time) if x) or None
+        acquired = ((iso_datetime(date, time) if date else None)
+                    or " ".join(x for x in (date, time) if x) or None)
     if acquired:
         meta["acquired"] = acquired
     device = text_fields(ds, (("manufacturer", "Manufacturer"), ("model", "ManufacturerModelName"),
@@ -108,3 +117,23 @@ def _annotations_meta(ds) -> dict[str, Any]:
     if fiducials:
         out["fiducials"] = fiducials
     return out
+
+
+#: DICOM measurement concept names (CID 3230-3240 code meanings as carts write them,
+#: lower case) -> `record.meta["device_measurements"]` keys.
+_DEVICE_KEYS: dict[str, str] = {
+    "rr interval": "rr_ms", "pr interval": "pr_ms", "p duration": "p_ms", "qrs duration": "qrs_ms",
+    "qt interval": "qt_ms", "qtc interval": "qtc_ms", "p axis": "p_axis_deg", "qrs axis": "qrs_axis_deg",
+    "t axis": "t_axis_deg", "heart rate": "hr_bpm", "ventricular heart rate": "hr_bpm",
+    "ventricular rate": "hr_bpm"}
+
+
+def device_measurements_of(measurements: list[dict[str, Any]]) -> dict[str, float]:
+    """`meta["device_measurements"]` from the annotation measurements (first of each kind;
+    a 0 ms interval is a cart's "not measured" and is left out)."""
+    values: dict[str, float] = {}
+    for m in measurements:
+        key = _DEVICE_KEYS.get(str(m.get("name", "")).strip().lower())
+        if key and key not in values and not (key.endswith("_ms") and m["value"] == 0):
+            values[key] = m["value"]
+    return device_measurements(values)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import UnsupportedFormatError
-from engine.io import _guard, _resolve, read_ecg
+from engine.io import _XML_READERS, _guard, _read_xml_ecg, _resolve, read_ecg
 from engine.io.cxr_dicom import decode_dicom_cxr
 from engine.io.dicom_common import dicom_kind, open_dicom
 from engine.io.dicom_ecg import decode_dicom_ecg
@@ -29,7 +29,7 @@ Modality = Literal["ecg", "cxr"]
 
 
 def read_any(path: str | os.PathLike) -> tuple[Modality, EcgRecord | CxrImage]:
-    """Read an ECG (WFDB, DICOM waveform) or a chest X-ray (DICOM image, PNG, JPEG).
+    """Read an ECG (WFDB, DICOM waveform, MUSE / Philips / HL7 aECG XML) or a chest X-ray (DICOM image, PNG, JPEG).
 
     Args:
         path: any file `read_ecg` or `read_cxr` accepts (a WFDB header, one of its
@@ -59,6 +59,8 @@ def _read_any(path: str | os.PathLike) -> tuple[Modality, EcgRecord | CxrImage]:
         return "cxr", _read_image(lambda q: read_raster_cxr(q, kind), p)
     if kind == "wfdb-header":
         return "ecg", read_wfdb(p)
+    if kind in _XML_READERS:  # GE MUSE, Philips, HL7 aECG XML: always an ECG
+        return "ecg", _read_xml_ecg(kind, p, True)
     # a WFDB signal file beside its header, or a file the ECG reader refuses with its message
     return "ecg", read_ecg(p)
 

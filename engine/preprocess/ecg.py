@@ -116,7 +116,8 @@ def assemble_leads(record: EcgRecord,
     Returns:
         (signal float64 `[12, n_samples]` in mV at the record's rate, with NaN
         and ±inf replaced by 0; dict with "leads_found", "leads_derived",
-        "leads_missing", each a list of canonical names in `LEADS` order).
+        "leads_missing", each a list of canonical names in `LEADS` order; leads the
+        reader derived, `record.meta["derived_leads"]`, count as derived, not found).
 
     Raises:
         LeadError: fewer than two of I, II, III, or no chest lead.
@@ -158,9 +159,10 @@ def assemble_leads(record: EcgRecord,
         raise LeadError(
             "The ECG has no chest leads (V1-V6); the model needs a 12-lead ECG. "
             "Export the full 12-lead ECG from the device.")
+    by_reader = set((record.meta or {}).get("derived_leads") or ())  # e.g. MUSE's 8 stored leads
     info = {
-        "leads_found": [n for n in LEADS if n in have],
-        "leads_derived": [n for n in LEADS if n in derived],
+        "leads_found": [n for n in LEADS if n in have and n not in by_reader],
+        "leads_derived": [n for n in LEADS if n in derived or n in by_reader],
         "leads_missing": missing,
     }
     return out, info

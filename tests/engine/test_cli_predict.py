@@ -151,10 +151,11 @@ def test_glob_and_csv_output_with_progress_bar(bundle_dir, tmp_path, capsys):
     code = main(["predict", str(REPO / "tests/data/ecg/wfdb/ludb/*.hea"), "--models",
                  str(bundle_dir), "--format", "csv", "-o", str(out)])
     err = capsys.readouterr().err
-    assert code == 0
-    assert "scoring" in err and "4file" in err.replace(" ", "")  # tqdm bar on stderr
+    names = sorted(p.name for p in (REPO / "tests/data/ecg/wfdb/ludb").glob("*.hea"))
+    assert code == 0 and len(names) >= 4
+    assert "scoring" in err and f"{len(names)}file" in err.replace(" ", "")  # tqdm bar on stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert sorted(Path(r["file"]).name for r in rows) == ["1.hea", "17.hea", "2.hea", "8.hea"]
+    assert sorted(Path(r["file"]).name for r in rows) == names
     for r in rows:
         assert r["ok"] == "True" and r["n_windows"] == "1" and r["demo"] == "True"
         assert 0 < float(r["probability_edema"]) < 1 and r["bundle_id"] == "test-tiny-0"
@@ -193,3 +194,32 @@ def test_help_lists_every_csv_column():
                         if column.endswith("_" + p)), column)
         assert generic in shown, f"CSV column {column} is not in `cromotex predict --help`"
     assert all(p in text for p in PATHOLOGIES)
+
+
+def test_vendor_xml_files_score_with_device_measurements_and_statements(bundle_dir, tmp_path, capsys):
+    folder = tmp_path / "xml"
+    folder.mkdir()
+    for f in ("muse_xml/musephi_muse_ecg1.xml", "philips_xml/philips_1-04_ad4d3d80-d165_PageWriterTouch.xml",
+              "hl7_aecg/hl7_2003-12_ballot_Example_aECG_Mortara.xml"):
+        shutil.copy(REPO / "tests/data/formats" / f, folder / Path(f).name)
+    (folder / "settings.xml").write_text('<?xml version="1.0"?><config/>')  # not an ECG: not picked up
+    code, lines, _ = run(["predict", str(folder), "--models", str(bundle_dir), "--no-progress"], capsys)
+    assert code == 0 and len(lines) == 3
+    by_name = {Path(o["file"]).name: o for o in lines}
+    muse = by_name["musephi_muse_ecg1.xml"]
+    assert muse["ok"] and set(muse["probabilities"]) == set(PATHOLOGIES)
+    assert muse["device_measurements"] == {"hr_bpm": 60.0, "pr_ms": 158.0, "p_ms": 78.0, "qrs_ms": 78.0,
+                                           "qt_ms": 364.0, "qtc_ms": 364.0, "p_axis_deg": 49.0,
+                                           "qrs_axis_deg": 54.0, "t_axis_deg": 46.0}
+    assert muse["statements"][0] == {"text": "Ventricular-paced rhythm", "code": None, "confirmed": True}
+    assert muse["quality"]["derived_leads"] == ["III", "aVR", "aVL", "aVF"]  # derived by the reader
+    assert muse["preprocessing"]["leads_found"] == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+    philips = by_name["philips_1-04_ad4d3d80-d165_PageWriterTouch.xml"]
+    assert philips["statements"][0]["code"] == "SB" and philips["device_measurements"]["rr_ms"] == 1463.0
+    assert by_name["hl7_2003-12_ballot_Example_aECG_Mortara.xml"]["statements"][0]["text"] == "Sinus Rhythm"
+    out = tmp_path / "out.csv"
+    code, _, _ = run(["predict", str(folder / "musephi_muse_ecg1.xml"), "--models", str(bundle_dir),
+                      "--no-progress", "--format", "csv", "-o", str(out)], capsys)
+    [row] = list(csv.DictReader(out.open()))
+    assert row["device_hr_bpm"] == "60.0" and row["device_qrs_axis_deg"] == "54.0"
+    assert row["statements"].startswith("Ventricular-paced rhythm; When compared with ECG of")
