@@ -54,8 +54,9 @@ EXCLUDES = [
     "pyqtgraph.examples", "onnxruntime.quantization",
     "onnxruntime.transformers", "onnxruntime.tools",
     # optional extras of fsspec/pandas/requests the app never imports (checked with the
-    # modules loaded after a full self-test): cloud storage, async HTTP, crypto, parsers
-    "botocore", "boto3", "s3fs", "aiobotocore", "aiohttp", "gcsfs", "adlfs", "cryptography",
+    # modules loaded after a full self-test): cloud storage, async HTTP, parsers. Not
+    # `cryptography`: engine.signing verifies the bundle's Ed25519 signature with it.
+    "botocore", "boto3", "s3fs", "aiobotocore", "aiohttp", "gcsfs", "adlfs",
     "pydantic", "pydantic_core", "yaml", "pyarrow", "openpyxl", "xlsxwriter", "sqlalchemy",
     "tables", "numexpr", "bottleneck", "jinja2", "lxml", "bs4", "fastparquet", "xarray",
     "PIL._avif", "PIL.AvifImagePlugin",  # AVIF (libavif, 5 MB): Pillow skips it when absent

@@ -48,7 +48,9 @@ class Context:
 
 
 def check_imports(check: Check) -> None:
-    """engine, numpy, onnxruntime, pydicom, then PySide6 and pyqtgraph; records versions."""
+    """engine, numpy, onnxruntime, pydicom, cryptography, then PySide6 and pyqtgraph; records
+    versions."""
+    import cryptography
     import numpy
     import onnxruntime
     import pydicom
@@ -57,7 +59,7 @@ def check_imports(check: Check) -> None:
     import engine.io  # noqa: F401
     from app.qt import QtCore, pg
     check.details = {"engine": engine.__version__, "numpy": numpy.__version__,
-                     "onnxruntime": onnxruntime.__version__,
+                     "onnxruntime": onnxruntime.__version__, "cryptography": cryptography.__version__,
                      "onnxruntime_providers": onnxruntime.get_available_providers(),
                      "pydicom": pydicom.__version__, "qt": QtCore.qVersion(),
                      "pyqtgraph": pg.__version__, "python": platform.python_version()}
@@ -136,11 +138,13 @@ def check_dicom_decoders(ctx: Context, check: Check) -> None:
 
 
 def check_bundle(ctx: Context, check: Check) -> None:
-    """`engine.bundle.load_bundle` on the bundle; it must carry reference outputs."""
+    """`engine.bundle.load_bundle` on the bundle (signature, hashes, schema); it must carry
+    reference outputs."""
     from engine.bundle import load_bundle
     ctx.bundle = load_bundle(ctx.models_dir)
     ref = ctx.bundle.reference
     check.details = {**ctx.bundle.describe(), "directory": str(ctx.bundle.directory),
+                     "signed_by": ctx.bundle.signer,
                      "reference_cases": len(ref["cases"]) if ref else 0}
     if not ref or not ref["cases"]:
         raise SelfTestFailure(f"the bundle {ctx.bundle.directory} has no reference outputs "

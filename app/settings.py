@@ -1,6 +1,7 @@
 """User settings, as JSON in the user's config directory (appdirs): recent files,
 window geometry/state, last layout / speed / gain / rhythm lead / filters, the
-models directory and an optional screen calibration (DPI).
+models directory, the site's trusted bundle signing keys (`trusted_keys`: .pub files or
+folders, read by `engine.trust` from the same file) and an optional screen calibration (DPI).
 
 Set `CROMOTEX_REVIEW_CONFIG_DIR` to use another folder (tests, portable installs).
 """
@@ -13,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import appdirs
+from engine.trust import config_dir as engine_config_dir
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,7 @@ MAX_RECENT = 10
 
 def config_dir() -> Path:
     """The folder holding settings.json."""
-    override = os.environ.get("CROMOTEX_REVIEW_CONFIG_DIR")
-    return Path(override) if override else Path(appdirs.user_config_dir(APP_NAME, appauthor=False))
+    return engine_config_dir()  # the engine reads the trust list from the same folder
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Settings:
     lowpass_hz: float | None = None
     notch_hz: float | None = None
     models_dir: str = ""        # "" = the shipped bundle
+    trusted_keys: list[str] = field(default_factory=list)  # site .pub files/folders (engine.trust)
     dpi_override: float | None = None
     store_path: str = ""        # "" = <user data dir>/store.sqlite3 (engine.store.location reads this key)
 

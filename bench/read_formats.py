@@ -1,7 +1,7 @@
 """Read time per ECG file format, on the real sample files in tests/data.
 
-For each sample file (GE MUSE XML, Philips XML 1.03 / 1.04 (UTF-16), HL7 aECG, and for
-comparison the WFDB and DICOM samples), prints the median, min and max wall-clock and
+For each sample file (GE MUSE XML, Philips XML 1.03 / 1.04 (UTF-16), HL7 aECG, SCP-ECG
+(ECG Toolkit, Welch Allyn), EDF+, and for comparison the WFDB and DICOM samples), prints the median, min and max wall-clock and
 CPU time of `engine.io.read_ecg(path)` over `--repeats` reads (after one warm-up read),
 for the full read (median beats included) and the batch read (`annotations=False`).
 Target: under 20 ms for a 10 s 12-lead file. Wall-clock times depend on what else
@@ -30,6 +30,9 @@ FILES = [
     DATA / "formats/philips_xml/sierra_1-03_129DYPRG_HeartStartMRx.xml",
     DATA / "formats/philips_xml/philips_1-04_ad4d3d80-d165_PageWriterTouch.xml",
     DATA / "formats/hl7_aecg/hl7_2003-12_ballot_Example_aECG_Mortara.xml",
+    DATA / "formats/scp_ecg/ecgtoolkit_Example.scp",
+    DATA / "formats/scp_ecg/welchallyn_cardiocontrol_ECG_20060620_112352_ANON000002.SCP",
+    DATA / "formats/edf/DERIVED_from_mortara_eli250_dicom.edf",
     DATA / "ecg/wfdb/ludb/1.hea",
     DATA / "ecg/dicom/pydicom_waveform_ecg.dcm",
 ]

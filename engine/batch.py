@@ -37,6 +37,8 @@ import numpy as np
 
 from engine.errors import CromotexError, InferenceError
 from engine.io import read_ecg
+from engine.pairing import identity
+from engine.measure import measure_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import EcgInput, EcgRecord, Prediction, QualityFlags
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 #: File suffixes picked up when a folder is searched (a WFDB record is named by
 #: its header; suffix-less files are often DICOM). Signal companions (.dat,
 #: .mat, ...) and other files (.csv, .txt, images) are skipped.
-FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", ""})
+FOLDER_SUFFIXES = frozenset({".hea", ".dcm", ".dicom", "", ".scp", ".edf", ".bdf"})
 #: XML suffixes picked up in a folder when the file is a GE MUSE, Philips or HL7 aECG ECG
 #: (by its root element: other XML files in the folder are left alone).
 XML_FOLDER_SUFFIXES = frozenset({".xml"})
@@ -87,6 +89,10 @@ class FileResult:
         quality: signal-quality flags when preprocessing succeeded.
         device_measurements: the file's `meta["device_measurements"]` when it was read.
         statements: the file's `meta["statements"]` when it was read.
+        identity: the record's patient identity fields (`engine.pairing.identity`) when it
+            was read, for the pairing with a chest X-ray.
+        measurements: `engine.measure` result (`EcgMeasurements.to_dict()`) when
+            the record was read; None otherwise.
     """
 
     file: str
@@ -97,6 +103,8 @@ class FileResult:
     quality: QualityFlags | None = None
     device_measurements: dict[str, float] | None = None
     statements: list[dict[str, Any]] | None = None
+    identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -122,15 +130,28 @@ def _is_ecg_xml(path: Path) -> bool:
             return xml_flavour(fh.read(8192)) in ("muse-xml", "philips-xml", "hl7-aecg")
     except OSError:
         return True  # let the reader give its message for an unreadable file
+def _missing_folder(arg: str) -> str | None:
+    """The message for an argument naming a folder that does not exist, else None: a path
+    ending in a separator, or a suffix-less path that is neither a file, a folder nor a WFDB
+    record name (no `<arg>.hea`): the reader would call it a missing "ECG file"."""
+    p = Path(arg)
+    if os.path.lexists(arg):
+        return None
+    if arg.endswith(("/", os.sep)):
+        return f"The folder {arg} does not exist. Check the path."
+    if not p.suffix and not Path(arg + ".hea").exists():
+        return f"No folder or file named {arg} exists. Check the path."
+    return None
 
 
 def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
     """Expand files, folders (recursive) and glob patterns into input items, lazily.
 
     A named file is always tried (a bad one gives a failed result). A folder yields
-    its ECG files (see FOLDER_SUFFIXES). A pattern is expanded with `glob`
-    (`**` recursive); folders it matches are searched. An argument that matches
-    nothing yields one item carrying an error.
+    its ECG files (see FOLDER_SUFFIXES), sorted per directory. A pattern is expanded
+    with `glob` (`**` recursive) and its matches sorted (the one list held in memory,
+    a path per match); folders it matches are searched. An argument that matches
+    nothing, or names a folder that does not exist, yields one item carrying an error.
     """
     for arg in args:
         p = Path(arg)
@@ -140,12 +161,15 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
                 found = True
                 yield InputItem(f)
             if not found:
-                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, ECG *.xml) found in folder {arg}")
+                yield InputItem(arg, f"no ECG files (*.hea, *.dcm, *.scp, *.edf, *.bdf, ECG *.xml) found in "
+                                     f"folder {arg}")
+        elif not (_GLOB_CHARS & set(arg)) and (missing := _missing_folder(arg)):
+            yield InputItem(arg, missing)
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
             found = False
-            for match in glob.iglob(arg, recursive=True):
+            for match in sorted(glob.iglob(arg, recursive=True)):  # sorted: a stable order
                 found = True
                 if os.path.isdir(match):
                     yield from (InputItem(f) for f in _walk(Path(match)))
@@ -163,6 +187,8 @@ class _Loaded:
     quality: QualityFlags | None = None
     device_measurements: dict[str, float] | None = None
     statements: list[dict[str, Any]] | None = None
+    identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None      # the record's meta, when it was read
     format: str | None = None               # the record's `Source.format`, when it was read
     extra: Any = None                       # what `load_file(on_record=...)` returned
@@ -191,6 +217,7 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
                 log.exception("on_record failed on %s", item.path)
         loaded.ecg_input = preprocess_ecg(record)
         loaded.quality = assess_quality(record, loaded.ecg_input)
+        loaded.identity, loaded.measurements = identity(record.meta), _measure(record)
         return loaded
     except CromotexError as exc:
         return _failed(loaded, str(exc))
@@ -200,10 +227,11 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
 
 
 def _failed(loaded: _Loaded, error: str) -> _Loaded:
-    """`loaded` as a failed file: no input, quality, measurements or statements (its `meta`
-    and `format` stay, for the study store)."""
+    """`loaded` as a failed file: no input, quality, measurements, statements or identity (its
+    `meta` and `format` stay, for the study store)."""
     loaded.error = error
     loaded.ecg_input = loaded.quality = loaded.device_measurements = loaded.statements = None
+    loaded.identity = loaded.measurements = None
     return loaded
 
 
@@ -214,6 +242,16 @@ def _statements(items: Any) -> list[dict[str, Any]] | None:
         return None
     return [dict(item) if isinstance(item, dict) else {"text": str(item), "code": None, "confirmed": None}
             for item in items]
+
+
+def _measure(record: Any) -> dict[str, Any] | None:
+    """`engine.measure` of `record` as a dict; None (logged) if measuring fails,
+    which never fails the file."""
+    try:
+        return measure_ecg(record).to_dict()
+    except Exception:  # measurement is an add-on: it must not stop scoring
+        log.exception("measurement failed")
+        return None
 
 
 def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
@@ -247,9 +285,11 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
     if g.error is not None:
         return FileResult(g.item.path, False, g.error,
                           preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
-                          device_measurements=g.device_measurements, statements=g.statements)
+                          device_measurements=g.device_measurements, statements=g.statements,
+                          identity=g.identity, measurements=g.measurements)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality, g.device_measurements, g.statements)
+                      g.ecg_input.report, g.quality, g.device_measurements, g.statements,
+                      g.identity, g.measurements)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:
@@ -290,7 +330,8 @@ def load_and_score_loaded(predictor: Any | None, items: list[InputItem],
     if predictor is None:
         return [(FileResult(g.item.path, g.error is None, g.error,
                             preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
-                            device_measurements=g.device_measurements, statements=g.statements), g)
+                            device_measurements=g.device_measurements, statements=g.statements,
+                            identity=g.identity, measurements=g.measurements), g)
                 for g in loaded]
     good = [g for g in loaded if g.error is None]
     scores = dict(zip(map(id, good), _scores_each(predictor, good))) if good else {}

@@ -1,7 +1,9 @@
 """Load and verify a CroMoTEX model bundle (format: docs/bundle.md).
 
-`load_bundle(directory)` reads `manifest.json`, checks its schema, the sha256
-of every file it lists, the preprocessing constants against
+`load_bundle(directory)` reads `manifest.json`, checks its Ed25519 signature
+(`manifest.json.sig`, `engine.signing`) against the trust list (`engine.trust`:
+the project key shipped in the program plus the site's keys), its schema, the
+sha256 of every file it lists, the preprocessing constants against
 `engine.constants.preprocessing_constants()`, the embedding statistics and the
 reference outputs, and returns a `Bundle`: plain data, no inference sessions.
 
@@ -9,7 +11,9 @@ reference outputs, and returns a `Bundle`: plain data, no inference sessions.
 one of the bundle's ONNX files: input/output names, shapes and element types,
 and the `cromotex.*` metadata against the manifest. `engine.inference.Predictor`
 calls it for every session it opens, so a bundle is fully verified before a
-single prediction is made.
+single prediction is made. `read_verified(bundle, name)` gives a file's bytes
+checked again against the signed sha256, so what a session or the OOD check
+uses is what was verified (no swap between the check and the use).
 
 Every problem raises `BundleError` naming the bundle directory, the file and
 what is wrong.
@@ -18,6 +22,7 @@ what is wrong.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
@@ -30,12 +35,17 @@ import numpy as np
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS, PATHOLOGIES, preprocessing_constants
 from engine.errors import BundleError
 from engine.resources import default_models_dir
+from engine.signing import read_signature, signature_path, verify
+from engine.trust import TRUST_FOLDER, TrustList, config_dir, load_trust
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 MODEL_CARD = "MODEL_CARD.md"
+SIGNATURE = MANIFEST + ".sig"
+#: A manifest is ~30 kB; one larger than this is not read.
+MAX_MANIFEST_BYTES = 16 << 20
 DATA_KINDS = ("phantom", "mimic")
 #: Width of the ECG embedding (`embedding` output of every ECG model).
 ECG_EMBEDDING_DIM = 256
@@ -83,6 +93,8 @@ class ModelSpec:
         output_index: column of the `logit` output that belongs to `pathology`.
         stats: embedding statistics for the OOD check, if the bundle has them.
         metrics: the manifest's metrics block, as written.
+        band: (low, high) probabilities around `threshold` within which a call is
+            "borderline" (manifest `borderline.low` / `.high`), if the bundle has them.
     """
 
     pathology: str
@@ -93,6 +105,7 @@ class ModelSpec:
     int8_file: str | None = None
     stats: EmbeddingStats | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    band: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class Bundle:
         ecg: pathology -> ECG model spec, for every pathology in `PATHOLOGIES`.
         cxr: pathology -> CXR teacher spec, for the pathologies the bundle has a teacher for.
         reference: `reference_outputs.json` as parsed, or None if the bundle has none.
+        signer: "label (key id)" of the trusted key whose signature the manifest carries.
     """
 
     directory: Path
@@ -117,6 +131,7 @@ class Bundle:
     ecg: dict[str, ModelSpec]
     cxr: dict[str, ModelSpec]
     reference: dict[str, Any] | None
+    signer: str = ""
 
     def path(self, name: str) -> Path:
         """Absolute path of a bundle file given by its manifest-relative name."""
@@ -181,7 +196,37 @@ def _threshold(ck: _Checker, entry: dict, where: str) -> float:
     return t
 
 
-def _read_manifest(ck: _Checker) -> dict:
+_SIGN_FIX = ("Use the bundle shipped with the application (reinstall it). For a bundle your site "
+             "trained: sign it with your site's key (`cromotex-train sign-bundle DIR --key KEY.pem`) "
+             "and add the matching .pub file to the trust list: the folder {folder}, or "
+             "`cromotex predict --trusted-key KEY.pub` (or CROMOTEX_TRUSTED_KEYS)")
+
+
+def _verify_signature(ck: _Checker, data: bytes, trust: TrustList) -> str:
+    """Check `manifest.json.sig` over the manifest's exact bytes; returns "label (key id)"."""
+    fix = _SIGN_FIX.format(folder=config_dir() / TRUST_FOLDER)
+    sig_path = signature_path(ck.directory / MANIFEST)
+    if not sig_path.exists():
+        raise ck.fail(SIGNATURE, "missing: the bundle is not signed, so nothing shows who made it "
+                      "or that it is unchanged", fix)
+    try:
+        kid, signature = read_signature(sig_path)
+    except BundleError as exc:  # "manifest.json.sig: what is wrong"
+        raise ck.fail(SIGNATURE, str(exc).split(": ", 1)[-1], fix) from None
+    key = trust.keys.get(kid)
+    if key is None:
+        skipped = f" (trust entries skipped: {'; '.join(trust.problems)})" if trust.problems else ""
+        raise ck.fail(SIGNATURE, f"signed with key {kid}, which is not in the trust list "
+                      f"(trusted: {trust.describe()}){skipped}", fix)
+    if not verify(key.public_key, signature, data):
+        raise ck.fail(SIGNATURE, f"the signature of {key.label} ({kid}) does not match "
+                      f"{MANIFEST}: the manifest was changed after it was signed",
+                      "Do not use this bundle; reinstall it or get an intact copy from whoever "
+                      "built it")
+    return f"{key.label} ({kid})"
+
+
+def _read_manifest(ck: _Checker, trust: TrustList) -> tuple[dict, str]:
     path = ck.directory / MANIFEST
     if not ck.directory.is_dir():
         raise BundleError(f"Model bundle directory {ck.directory} does not exist or is not a folder. "
@@ -190,7 +235,16 @@ def _read_manifest(ck: _Checker) -> dict:
     if not path.is_file():
         raise ck.fail(MANIFEST, "not found: this folder is not a model bundle", _REINSTALL)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise ck.fail(MANIFEST, f"cannot be read ({exc.strerror or exc})", _REINSTALL) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ck.fail(MANIFEST, f"is larger than {MAX_MANIFEST_BYTES >> 20} MB, not a manifest",
+                      _REINSTALL)
+    signer = _verify_signature(ck, data, trust)
+    try:
+        manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ck.fail(MANIFEST, f"is not valid JSON ({exc})", _REINSTALL) from None
     if not isinstance(manifest, dict):
@@ -200,7 +254,7 @@ def _read_manifest(ck: _Checker) -> dict:
         raise ck.fail(MANIFEST, f"schema_version is {version!r}; this program reads schema "
                       f"version {SCHEMA_VERSION}",
                       "Use a bundle exported by the same version of CroMoTEX Review")
-    return manifest
+    return manifest, signer
 
 
 def _diff_constants(found: Any, expected: Any, prefix: str = "") -> list[str]:
@@ -241,7 +295,7 @@ def _verify_files(ck: _Checker, files: dict[str, str]) -> None:
                           _REINSTALL)
     for path in sorted(ck.directory.rglob("*")):
         rel = path.relative_to(ck.directory).as_posix()
-        if path.is_file() and rel != MANIFEST and rel not in files and not rel.startswith("."):
+        if path.is_file() and rel not in (MANIFEST, SIGNATURE, *files) and not rel.startswith("."):
             log.warning("Model bundle %s: file %s is not listed in manifest.json and is ignored",
                         ck.directory, rel)
 
@@ -254,14 +308,55 @@ def _listed(ck: _Checker, files: dict, name: str, where: str) -> str:
     return name
 
 
-def _load_stats(ck: _Checker, name: str, cutoff: Any, dim: int) -> EmbeddingStats:
+def _unpack_triu(packed: np.ndarray, dim: int) -> np.ndarray:
+    """float64 `[dim, dim]` symmetric matrix from its row-major upper triangle `[dim (dim + 1) / 2]`
+    (`m[np.triu_indices(dim)]`; half the size on disk); a wrong length gives an empty array,
+    which the shape check reports."""
+    packed = np.asarray(packed, dtype=np.float64).ravel()
+    if packed.shape != (dim * (dim + 1) // 2,):
+        return np.zeros((0, 0))
+    out = np.zeros((dim, dim))
+    iu = np.triu_indices(dim)
+    out[iu] = packed
+    out[(iu[1], iu[0])] = packed
+    return out
+
+
+def _read_listed(ck: _Checker, files: dict, name: str) -> bytes:
+    """A listed file's bytes, checked against its sha256 in the (signed) manifest."""
+    data = (ck.directory / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != str(files.get(name, "")).lower():
+        raise ck.fail(name, "sha256 does not match manifest.json: the file was changed while "
+                      "the bundle was being loaded", _REINSTALL)
+    return data
+
+
+def read_verified(bundle: Bundle, name: str) -> bytes:
+    """The bytes of bundle file `name`, checked against the signed manifest's sha256.
+
+    Raises:
+        BundleError: the file is not listed, cannot be read or does not match.
+    """
+    ck = _Checker(bundle.directory)
+    files = bundle.manifest.get("files", {})
+    if name not in files:
+        raise ck.fail(name, "has no sha256 in manifest.json 'files'", _REINSTALL)
     try:
-        with np.load(ck.directory / name, allow_pickle=False) as npz:
+        return _read_listed(ck, files, name)
+    except OSError as exc:
+        raise ck.fail(name, f"cannot be read ({exc.strerror or exc})", _REINSTALL) from None
+
+
+def _load_stats(ck: _Checker, files: dict, name: str, cutoff: Any, dim: int) -> EmbeddingStats:
+    try:
+        with np.load(io.BytesIO(_read_listed(ck, files, name)), allow_pickle=False) as npz:
             mean = np.asarray(npz["mean"], dtype=np.float64)
-            precision = np.asarray(npz["precision"], dtype=np.float64)
+            precision = np.asarray(npz["precision"], dtype=np.float64) if "precision" in npz \
+                else _unpack_triu(npz["precision_triu"], dim)
     except KeyError as exc:
         raise ck.fail(name, f"lacks array {exc}: it must hold 'mean' [{dim}] and "
-                      f"'precision' [{dim}, {dim}]", _REINSTALL) from None
+                      f"'precision' [{dim}, {dim}] (or its upper triangle 'precision_triu')",
+                      _REINSTALL) from None
     except (OSError, ValueError) as exc:
         raise ck.fail(name, f"is not a readable .npz file ({exc})", _REINSTALL) from None
     if mean.shape != (dim,) or precision.shape != (dim, dim):
@@ -295,7 +390,7 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         ecg[p] = ModelSpec(pathology=p, modality="ecg", file=file, int8_file=int8,
                            threshold=_threshold(ck, e, where),
                            stats=_optional_stats(ck, files, e, where, ECG_EMBEDDING_DIM),
-                           metrics=dict(e.get("metrics") or {}))
+                           metrics=dict(e.get("metrics") or {}), band=_optional_band(ck, e, where))
         c = entry.get("cxr")
         if c is None:
             continue
@@ -309,8 +404,25 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         cxr[p] = ModelSpec(pathology=p, modality="cxr", file=cfile, output_index=index,
                            threshold=_threshold(ck, c, where),
                            stats=_optional_stats(ck, files, c, where, CXR_EMBEDDING_DIM),
-                           metrics=dict(c.get("metrics") or {}))
+                           metrics=dict(c.get("metrics") or {}), band=_optional_band(ck, c, where))
     return ecg, cxr
+
+
+def _optional_band(ck: _Checker, entry: dict, where: str) -> tuple[float, float] | None:
+    """The entry's `borderline` {low, high} band around its threshold, or None; low <= threshold
+    <= high, all in [0, 1]."""
+    band = entry.get("borderline")
+    if band is None:
+        return None
+    if not isinstance(band, dict):
+        raise ck.fail(MANIFEST, f"{where}borderline must be an object with 'low' and 'high'", _REINSTALL)
+    low = float(_require(ck, band, "low", (int, float), where + "borderline."))
+    high = float(_require(ck, band, "high", (int, float), where + "borderline."))
+    t = float(entry["threshold"])
+    if not (0.0 <= low <= t <= high <= 1.0):
+        raise ck.fail(MANIFEST, f"{where}borderline [{low}, {high}] must hold the threshold {t} "
+                      "within [0, 1]", _REINSTALL)
+    return (low, high)
 
 
 def _optional_stats(ck: _Checker, files: dict, entry: dict, where: str,
@@ -319,7 +431,7 @@ def _optional_stats(ck: _Checker, files: dict, entry: dict, where: str,
     if "embedding_stats" not in entry:
         return None
     stats_file = _listed(ck, files, entry["embedding_stats"], where + "embedding_stats")
-    return _load_stats(ck, stats_file, entry.get("ood_cutoff"), dim)
+    return _load_stats(ck, files, stats_file, entry.get("ood_cutoff"), dim)
 
 
 def _load_reference(ck: _Checker, manifest: dict, files: dict) -> dict | None:
@@ -328,7 +440,7 @@ def _load_reference(ck: _Checker, manifest: dict, files: dict) -> dict | None:
         return None
     _listed(ck, files, name, "reference")
     try:
-        ref = json.loads((ck.directory / name).read_text(encoding="utf-8"))
+        ref = json.loads(_read_listed(ck, files, name).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ck.fail(name, f"is not valid JSON ({exc})", _REINSTALL) from None
     if not isinstance(ref, dict) or not isinstance(ref.get("cases"), list):
@@ -336,20 +448,22 @@ def _load_reference(ck: _Checker, manifest: dict, files: dict) -> dict | None:
     return ref
 
 
-def load_bundle(directory: str | Path | None = None) -> Bundle:
+def load_bundle(directory: str | Path | None = None, trust: TrustList | None = None) -> Bundle:
     """Read and verify a bundle directory (default: the shipped `resources/models/`).
 
-    Checks: manifest schema and version, the sha256 of every listed file, that every
-    file the manifest refers to is listed, preprocessing constants, thresholds,
-    embedding statistics and the reference outputs file. ONNX files are checked
-    against the manifest when sessions are opened (`check_session`).
+    Checks: the manifest's signature by a key of `trust` (default `engine.trust.load_trust()`:
+    the project key and the site's trust list), manifest schema and version, the sha256 of
+    every listed file, that every file the manifest refers to is listed, preprocessing
+    constants, thresholds, embedding statistics and the reference outputs file. ONNX files
+    are checked against the manifest when sessions are opened (`check_session`, on bytes
+    from `read_verified`).
 
     Raises:
         BundleError: naming the file and what is wrong.
     """
     directory = Path(directory if directory is not None else default_models_dir()).resolve()
     ck = _Checker(directory)
-    manifest = _read_manifest(ck)
+    manifest, signer = _read_manifest(ck, trust if trust is not None else load_trust())
     bundle_id = _require(ck, manifest, "bundle_id", str, "")
     data = _require(ck, manifest, "data", str, "")
     if data not in DATA_KINDS:
@@ -371,9 +485,11 @@ def load_bundle(directory: str | Path | None = None) -> Bundle:
     _verify_files(ck, files)
     ecg, cxr = _parse_models(ck, manifest, files)
     reference = _load_reference(ck, manifest, files)
-    log.info("Loaded model bundle %s (%s, data=%s, demo=%s)", directory, bundle_id, data, demo)
+    log.info("Loaded model bundle %s (%s, data=%s, demo=%s, signed by %s)", directory, bundle_id,
+             data, demo, signer)
     return Bundle(directory=directory, manifest=manifest, bundle_id=bundle_id, data=data,
-                  demo=demo, disclaimer=disclaimer, ecg=ecg, cxr=cxr, reference=reference)
+                  demo=demo, disclaimer=disclaimer, ecg=ecg, cxr=cxr, reference=reference,
+                  signer=signer)
 
 
 # --------------------------------------------------------------------------- ONNX sessions

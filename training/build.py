@@ -20,8 +20,10 @@ stage that was interrupted itself resumes from its `last.pt`):
 6. `bundle` (always redone, seconds): copies the models into `--out` with the final
    thresholds in their metadata, the embedding statistics, demo cases and their
    reference outputs (computed with `engine.inference.Predictor` on the finished
-   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file); result
-   tables and plots into `--results`.
+   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file); then
+   `training.calibrate.calibrate_bundle` adds the teacher's embedding statistics and
+   every model's borderline band, and the manifest is signed with `--signing-key`
+   (`manifest.json.sig`, engine.signing); result tables and plots into `--results`.
 """
 
 from __future__ import annotations
@@ -233,7 +235,10 @@ def embedding_stats(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.
     Cut-off: the 99.5th percentile of the training Mahalanobis distances times
     sqrt((n + 1) / (n - D - 2)), the expected inflation of a new sample's distance when the
     covariance is estimated from the same n samples (Hotelling); training distances alone are
-    optimistically small (with n ~ 1000 and D = 256 by ~16%)."""
+    optimistically small (with n ~ 1000 and D = 256 by ~16%). With n <= D + 2 (the teacher's
+    1024-wide embedding of ~1000 images) that correction is undefined and the training distances
+    are far too small (27 vs up to 57 for held-out phantom images): the cut-off is then the larger
+    of that percentile and the largest validation distance."""
     from sklearn.covariance import LedoitWolf
     x = np.asarray(train, dtype=np.float64)
     n, d = x.shape
@@ -251,7 +256,11 @@ def embedding_stats(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.
         "out_of_sample_factor": factor, "cutoff": cutoff,
         "val_fraction_flagged": float(np.mean(d_val > cutoff)) if len(d_val) else float("nan"),
         "rule": f"{OOD_PERCENTILE}th percentile of the training Mahalanobis distances (Ledoit-Wolf covariance of "
-                "the training embeddings) x sqrt((n+1)/(n-D-2)), the expected out-of-sample inflation"}
+                "the training embeddings) x sqrt((n+1)/(n-D-2)), the expected out-of-sample inflation"
+        if math.isfinite(factor) else
+        f"n <= D + 2, where the out-of-sample correction is undefined: the larger of the {OOD_PERCENTILE}th "
+        "percentile of the training Mahalanobis distances (Ledoit-Wolf covariance of the training embeddings) "
+        "and the largest validation distance (held-out images)"}
 
 
 def white_noise_windows(n: int = 8) -> np.ndarray:
@@ -651,27 +660,37 @@ def assemble(args: argparse.Namespace, work: Path, cohort: Path, cfgs: dict[str,
             cases.append(copy_demo_case(cohort, row, name, demo_dir, pathologies))
         write_demo_readme(demo_dir, cases, c.info)
     (out / "MODEL_CARD.md").write_text(model_card(manifest, ev, cases, args), encoding="utf-8")
-    _write_manifest(out, manifest)
+    _write_manifest(out, manifest, args.signing_key)
     if cases:
-        ref = reference_outputs(out, cases, repo)
+        ref = reference_outputs(out, cases, repo, args.signing_key)
         write_json(out / "reference_outputs.json", ref)
         manifest["reference"] = "reference_outputs.json"
-        _write_manifest(out, manifest)
+        _write_manifest(out, manifest, args.signing_key)
     return manifest
 
 
-def _write_manifest(out: Path, manifest: dict) -> None:
+def _write_manifest(out: Path, manifest: dict, signing_key: Path) -> None:
+    """manifest.json with the sha256 of every other file, signed (manifest.json.sig)."""
+    from engine.signing import load_private_key, sign_file
     manifest["files"] = {f.name: sha256(f) for f in sorted(out.iterdir())
-                         if f.is_file() and f.name not in ("manifest.json", ".gitkeep")}
+                         if f.is_file() and f.name not in ("manifest.json", "manifest.json.sig", ".gitkeep")}
     write_json(out / "manifest.json", manifest)
+    sign_file(out / "manifest.json", load_private_key(signing_key))
 
 
-def reference_outputs(bundle_dir: Path, cases: list[DemoCase], repo: Path) -> dict[str, Any]:
+def reference_outputs(bundle_dir: Path, cases: list[DemoCase], repo: Path,
+                      signing_key: Path) -> dict[str, Any]:
     """Outputs of the finished bundle (engine.inference.Predictor, default precision) on the demo cases:
-    one entry per ECG file (WFDB and DICOM) with the case's CXR (JPEG, and DICOM when present)."""
+    one entry per ECG file (WFDB and DICOM) with the case's CXR (JPEG, and DICOM when present).
+    The bundle is loaded trusting its signing key (a site key need not be trusted here yet)."""
+    from engine.bundle import load_bundle
     from engine.io import read_cxr, read_ecg
     from engine.inference import Predictor
-    pred = Predictor(bundle_dir)
+    from engine.signing import load_private_key
+    from engine.trust import load_trust
+    trust = load_trust()
+    trust.add(load_private_key(signing_key).public_key(), "build signing key", "--signing-key")
+    pred = Predictor(load_bundle(bundle_dir, trust))
     out_cases = []
     for c in cases:
         cxr_files = [c.files["cxr"]] + ([c.files["cxr_dicom"]] if "cxr_dicom" in c.files else [])
@@ -781,6 +800,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--demo-out", type=Path, help="copy demo cases from the phantom's test split here and store "
                                                  "their reference outputs (e.g. resources/demo)")
     p.add_argument("--results", type=Path, help="write metrics tables and plots here (e.g. docs/results/bundle)")
+    p.add_argument("--signing-key", required=True, type=Path, metavar="KEY.pem",
+                   help="Ed25519 private key that signs the bundle's manifest (`cromotex-train keygen`); "
+                        "workstations must trust its public key (see the model card)")
     p.add_argument("--bundle-id", help="bundle id (default cromotex-<data>-demo-0.1.0 / cromotex-mimic-0.1.0)")
     p.add_argument("--pathologies", nargs="+", default=list(PATHOLOGIES), choices=PATHOLOGIES,
                    help=argparse.SUPPRESS)
@@ -803,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietQuantizer())
+    from engine.signing import load_private_key
+    load_private_key(args.signing_key)  # a bad key fails now, not after hours of training
     if set(args.pathologies) != set(PATHOLOGIES):
         raise BuildError("a bundle needs models for every pathology in engine.constants.PATHOLOGIES")
     from training.data import load_cohort
@@ -833,6 +857,9 @@ def main(argv: list[str] | None = None) -> int:
     ev = runner.run("evaluate", lambda: evaluate_stage(work, cohort, pathologies, ex_info))
     t_bundle = time.perf_counter()
     manifest = assemble(args, work, cohort, cfgs, runner, ev, ex_info, data, bundle_id)
+    from training.calibrate import calibrate_bundle
+    calibrate_bundle(Path(args.out), cohort, args.signing_key)  # teacher OOD statistics, borderline bands
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
     if args.results:
         write_results(args.results, work, manifest, ev, runner)
     size = sum(f.stat().st_size for f in Path(args.out).iterdir() if f.is_file())

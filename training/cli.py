@@ -21,9 +21,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("training.evaluate", "AUROC / AUPRC / F1 with bootstrap CIs, ROC and embedding plots"),
     "export": ("training.export", "export trained models to ONNX and check them against torch"),
     "build": ("training.build", "everything end to end into a model bundle"),
+    "calibrate-bundle": ("training.calibrate", "teacher OOD statistics and borderline bands into a bundle"),
     "ablation": ("training.ablation", "reproduce the paper's Tables 1-2 on a cohort"),
     "probe": ("training.probe", "linear probe of frozen ECG embeddings (what an encoder has learned)"),
+    "keygen": ("training.keys:keygen_main", "make an Ed25519 key pair for signing model bundles"),
+    "sign-bundle": ("training.keys:sign_main", "sign a model bundle's manifest (manifest.json.sig)"),
 }
+#: A module is called through its `main(argv)`, or through `module:function` when given.
 
 
 def _usage() -> str:
@@ -47,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from engine.errors import CromotexError
 
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    module_name, _, func = SUBCOMMANDS[name][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), func or "main")
     try:
-        result = module.main(rest)
+        result = entry(rest)
     except CromotexError as exc:  # a failure the user can act on: message, no traceback
         print(f"cromotex-train {name}: error: {exc}", file=sys.stderr)
         return 2

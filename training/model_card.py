@@ -7,6 +7,7 @@ trained on synthetic data and must not be used for diagnosis.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 FIRST_LINE_DEMO = ("**DEMONSTRATION MODELS TRAINED ON SYNTHETIC (PHANTOM) DATA - NOT FOR DIAGNOSIS. "
@@ -82,6 +83,36 @@ def _choices_table(training: dict) -> list[str]:
             base = "?"
         rows.append(f"| `{key}` | {value} | {base} | set on the build command line (`--set`/option) |")
     return rows
+
+
+def signature_section(public_key: Any) -> list[str]:
+    """The card's "Signature" section: whose Ed25519 key signs the bundle (`public_key`, an
+    `Ed25519PublicKey`) and how a site makes workstations trust its own key."""
+    from engine.signing import fingerprint, key_id
+    from engine.trust import PROJECT_KEYS, TRUST_FOLDER, load_trust
+    kid = key_id(public_key)
+    project = load_trust(site=False).keys.get(kid)
+    whose = (f"the {project.label} key, shipped inside the application" if project is not None
+             and project.label in PROJECT_KEYS else "a site key (not the CroMoTEX project key)")
+    return [
+        "## Signature", "",
+        f"`manifest.json` (which holds the sha256 of every other file, the thresholds, OOD cut-offs, "
+        f"disclaimer and metadata) is signed with Ed25519 by {whose}: key id `{kid}`, SHA-256 "
+        f"fingerprint of the raw public key `{fingerprint(public_key)}`. The signature is "
+        "`manifest.json.sig`. The app and `cromotex predict` refuse a bundle that is unsigned, whose "
+        "signature does not match its manifest, or that is signed by a key not in their trust list; "
+        "they check every file against the signed sha256 and every ONNX model's metadata against the "
+        "signed manifest.", "",
+        "A site that trains its own bundle signs it with its own key and adds the public key to the "
+        "trust list of its workstations:", "", "```",
+        "cromotex-train keygen --out /secure/keys --name my-site     # private key: mode 600, never share or commit",
+        "cromotex-train build ... --signing-key /secure/keys/my-site-ed25519.pem",
+        "cromotex-train sign-bundle models/mimic --key /secure/keys/my-site-ed25519.pem   # re-sign after a change",
+        f"cp /secure/keys/my-site-ed25519.pub <settings folder>/{TRUST_FOLDER}/   # app and CLI",
+        "```", "",
+        f"The settings folder is the app's (`settings.json` there may also list key files under "
+        f"`\"trusted_keys\"`; `CROMOTEX_REVIEW_CONFIG_DIR` overrides it); `cromotex predict "
+        "--trusted-key KEY.pub` and `CROMOTEX_TRUSTED_KEYS` add keys for one run.", ""]
 
 
 def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) -> str:
@@ -200,7 +231,7 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
               "# optional: start the teacher from a local TorchXRayVision DenseNet-121 MIMIC state dict",
               "cromotex-train build --preset paper --cohort cohorts/mimic --out models/mimic "
               "--work runs/mimic --device cuda --data mimic --results runs/mimic/results "
-              "[--set teacher.weights=/data/xrv/densenet121-res224-mimic_ch.pt]",
+              "--signing-key /secure/keys/my-site-ed25519.pem [--set teacher.weights=/data/xrv/densenet121-res224-mimic_ch.pt]",
               "cromotex predict --models models/mimic ecgs/ -o scores.jsonl",
               "```", "",
               "With the `paper` preset the build trains one single-label teacher per pathology (as the paper) "
@@ -209,6 +240,11 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
               "(`cromotex-train pretrain-cxr|pretrain-ecg|align|finetune --help`) into the build's work "
               "directory layout (`teacher`, `ssl`, `align_<p>`, `finetune_<p>`), then `build` with the same "
               "`--work` skips the finished stages.",
-              "", "## Known failure modes and limitations", ""]
+              ""]
+    key = getattr(args, "signing_key", None)
+    if key is not None:
+        from engine.signing import load_private_key
+        lines += signature_section(load_private_key(Path(key)).public_key())
+    lines += ["## Known failure modes and limitations", ""]
     lines += [f"- {f}" for f in FAILURE_MODES]
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from training.data import take_rows
 def session(model: bytes | str | Path):
     """A CPU `onnxruntime.InferenceSession` of an ONNX file or serialised model, warnings off."""
     import onnxruntime as ort
+    ort.disable_telemetry_events()  # no network (ORT_DISABLE_TELEMETRY is set by `engine`)
     so = ort.SessionOptions()
     so.log_severity_level = 3
     src = model if isinstance(model, bytes) else str(model)

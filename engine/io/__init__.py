@@ -26,8 +26,8 @@ __all__ = ["read_ecg", "read_cxr"]
 
 T = TypeVar("T")
 
-_ECG_FORMATS = ("a WFDB record (.hea with its .dat/.mat files), a DICOM ECG waveform (.dcm), or a GE MUSE, "
-                "Philips or HL7 aECG XML file")
+_ECG_FORMATS = ("a WFDB record (.hea with its .dat/.mat files), a DICOM ECG waveform (.dcm), a GE MUSE, "
+                "Philips or HL7 aECG XML file, an SCP-ECG file (.scp) or an EDF/BDF recording (.edf, .bdf)")
 _CXR_FORMATS = "a DICOM image (.dcm), PNG or JPEG"
 
 
@@ -103,6 +103,12 @@ def _read_ecg(path: str | os.PathLike, annotations: bool = True) -> EcgRecord:
         return read_wfdb(p)
     if kind == "dicom":
         return read_dicom_ecg(p, annotations)
+    if kind == "scp-ecg":
+        from engine.io.scp_ecg import read_scp_ecg
+        return read_scp_ecg(p, annotations)
+    if kind in ("edf", "bdf"):
+        from engine.io.edf import read_edf
+        return read_edf(p, annotations)
     if kind in _XML_READERS:
         return _read_xml_ecg(kind, p, annotations)
     if kind == "xml":

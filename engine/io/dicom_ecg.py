@@ -8,7 +8,21 @@ acquisition fields go to `meta`.
 Samples are converted as pydicom's `waveform_array(as_raw=False)` does:
 `raw * ChannelSensitivity * ChannelSensitivityCorrectionFactor + ChannelBaseline`,
 in ChannelSensitivityUnits, then to mV (uV / 1000). Sizes are checked against the
-bytes present before any array is made.
+bytes present before any array is made. A sensitivity, correction factor or baseline
+that is not a finite number is a CorruptFileError (it would turn every sample into NaN).
+
+WaveformPaddingValue: samples equal to the padding value become gaps (NaN) only when
+that value is outside the data's plausible use, i.e. the most negative or most
+positive value of the sample type other than 0 (-32768 / 32767 for 16-bit signed, 65535
+for 16-bit unsigned). A padding value of 0, or any other value inside the range, is a
+value real samples take (a 0 uV sample is common), so it is ignored: reading it as a
+gap would punch holes in a normal ECG. The count of gap samples goes to
+`meta["padded_samples"]`.
+
+Several multiplex groups: the rhythm group as above; a median-beat group that cannot be
+decoded (an unsupported sample type, damaged definitions) costs only the median beats
+(noted in `meta["warnings"]`), never the file. Invalid UIDs are not checked: nothing
+here depends on them.
 """
 
 from __future__ import annotations
@@ -19,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
+from engine.errors import CorruptFileError, LeadError, ReadError, UnsupportedFormatError
 from engine.io.dicom_common import dicom_kind, element_text, open_dicom, sop_class_name
 from engine.io.guard import corrupt_file_errors
-from engine.io.dicom_ecg_meta import PATIENT_KEYWORDS, annotations_meta, patient_meta
+from engine.io.dicom_ecg_meta import PATIENT_KEYWORDS, annotations_meta, device_measurements_of, patient_meta
 from engine.io.leadnames import canonical_lead, order_leads
+from engine.io.limits import WAVEFORM_MAX_CHANNELS, WAVEFORM_MAX_GROUPS, check_waveform_size
 from engine.io.units import mv_factor
 from engine.records import EcgRecord, Source
 
@@ -31,8 +46,8 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {(8, "SB"): "i1", (8, "UB"): "u1", (16, "SS"): "<i2", (16, "US"): "<u2",
            (32, "SL"): "<i4", (32, "UL"): "<u4", (64, "SV"): "<i8", (64, "UV"): "<u8"}
-#: Most channels / samples a multiplex group may declare.
-_MAX_CHANNELS = 4096
+#: Most channels a multiplex group may declare (`engine.io.limits`).
+_MAX_CHANNELS = WAVEFORM_MAX_CHANNELS
 #: Top-level keywords a signal-only read (`annotations=False`) parses: what `dicom_kind` and the
 #: error messages look at, the character set, the waveform and the patient fields.
 SIGNAL_ONLY_KEYWORDS: tuple[str, ...] = (
@@ -95,8 +110,12 @@ def _read(ds, path: Path, annotations: bool) -> EcgRecord:
     groups = list(ds.get("WaveformSequence", None) or [])
     if not groups:
         raise CorruptFileError(f"The DICOM ECG {path} has an empty waveform sequence.")
+    if len(groups) > WAVEFORM_MAX_GROUPS:
+        raise CorruptFileError(f"The DICOM ECG {path} has {len(groups)} multiplex groups; at most "
+                               f"{WAVEFORM_MAX_GROUPS} are read. The file is probably damaged.")
     rhythm = _pick_rhythm(groups)
     signal, fs, labels, units = _decode_group(groups[rhythm], path)
+    padded = int(np.isnan(signal).sum())
     lead_rows, extra_rows = order_leads(
         [label if mv_factor(unit) is not None else None for label, unit in zip(labels, units)])
     if not lead_rows:
@@ -105,19 +124,24 @@ def _read(ds, path: Path, annotations: bool) -> EcgRecord:
     leads_mv = _to_mv(signal, units, lead_rows)
     meta: dict[str, Any] = {"sop_class": sop_class_name(ds), "rhythm_group": rhythm,
                             "original_lead_names": [labels[i] for i in lead_rows]}
+    if padded:
+        meta["padded_samples"] = padded
     meta.update(patient_meta(ds))
     if annotations:
         meta.update(annotations_meta(ds))
+        if "measurements" in meta and (device := device_measurements_of(meta["measurements"])):
+            meta["device_measurements"] = device
     median = _pick_median(groups, rhythm) if annotations else None
     if median is not None:
         try:
-            m_signal, m_fs, m_labels, m_units = _decode_group(groups[median], path)
+            with corrupt_file_errors(path, lambda error: f"damaged median-beat group ({error})", "too large"):
+                m_signal, m_fs, m_labels, m_units = _decode_group(groups[median], path)
             m_rows, _ = order_leads([lb if mv_factor(u) is not None else None
                                      for lb, u in zip(m_labels, m_units)])
             if m_rows:
                 meta["median_beats"] = {"signal": _to_mv(m_signal, m_units, m_rows), "fs": m_fs,
                                         "leads": tuple(canonical_lead(m_labels[i]) for i in m_rows)}
-        except CorruptFileError as exc:  # the rhythm is still usable
+        except ReadError as exc:  # the rhythm is still usable (also for an unsupported sample type)
             log.warning("median beats of %s not read: %s", path, exc)
             meta.setdefault("warnings", []).append(f"median beats not read: {exc}")
     return EcgRecord(
@@ -162,9 +186,18 @@ def _pick_median(groups: list, rhythm: int) -> int | None:
 
 
 def _channel_units(ch) -> str:
+    """The channel's unit: the code value ("uV", "mV": UCUM); under a coding scheme other
+    than UCUM whose code value is not a voltage unit this program knows, the code meaning
+    when that is one ("microvolt"); "uV" when the file gives no unit."""
     seq = ch.get("ChannelSensitivityUnitsSequence", None)
     if seq:
-        return str(seq[0].get("CodeValue", "") or "uV")
+        value = str(seq[0].get("CodeValue", "") or "").strip()
+        meaning = str(seq[0].get("CodeMeaning", "") or "").strip()
+        scheme = str(seq[0].get("CodingSchemeDesignator", "") or "").strip().upper()
+        if (scheme != "UCUM" and value and mv_factor(value) is None and meaning
+                and mv_factor(meaning) is not None):
+            return meaning
+        return value or meaning or "uV"
     return "uV"  # DICOM ECG sensitivity is in uV when the unit is not given (CID 3082 default)
 
 
@@ -194,6 +227,7 @@ def _decode_group(group, path: Path) -> tuple[np.ndarray, float, list[str], list
     if not (0 < n_ch <= _MAX_CHANNELS and n_s > 0 and np.isfinite(fs) and 0 < fs <= 1e6):
         raise CorruptFileError(f"The DICOM waveform {path} declares impossible sizes "
                                f"({n_ch} channels, {n_s} samples, {fs} Hz).")
+    check_waveform_size(n_ch, n_s, f"The DICOM waveform {path}")
     dtype = _DTYPES.get((bits, interp))
     if dtype is None:
         raise UnsupportedFormatError(f"The DICOM waveform {path} stores samples as {bits}-bit "
@@ -210,16 +244,48 @@ def _decode_group(group, path: Path) -> tuple[np.ndarray, float, list[str], list
                                f"declares {n_ch}.")
     raw = np.frombuffer(data, dtype=dtype, count=n_ch * n_s).reshape(n_s, n_ch)
     physical = raw.T.astype(np.float64, order="C")  # rows contiguous for the per-channel scaling
+    gap = _padding_gap_value(group, dtype)
+    if gap is not None:
+        physical[raw.T == gap] = np.nan
     labels, units = [], []
     for i, ch in enumerate(channels):
-        sensitivity = float(ch.get("ChannelSensitivity", None) or 1.0)
-        correction = float(ch.get("ChannelSensitivityCorrectionFactor", None) or 1.0)
-        baseline = float(ch.get("ChannelBaseline", None) or 0.0)
+        sensitivity = _number(ch, "ChannelSensitivity", 1.0, path, i)
+        correction = _number(ch, "ChannelSensitivityCorrectionFactor", 1.0, path, i)
+        baseline = _number(ch, "ChannelBaseline", 0.0, path, i)
         physical[i] *= sensitivity * correction
         physical[i] += baseline
         labels.append(_channel_label(ch, i))
         units.append(_channel_units(ch))
     return physical, fs, labels, units
+
+
+def _number(ch, keyword: str, default: float, path: Path, index: int) -> float:
+    """A channel's DS value as a float (`default` when absent or empty); not finite -> CorruptFileError."""
+    value = ch.get(keyword, None)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    number = float(value)
+    if not np.isfinite(number):
+        raise CorruptFileError(f"The DICOM waveform {path} gives channel {index + 1} a {keyword} of "
+                               f"{value!s}, which is not a number; the file is damaged. Export it again.")
+    return number
+
+
+def _padding_gap_value(group, dtype: str) -> int | None:
+    """The raw value that marks gaps (see the module docstring), or None."""
+    value = group.get("WaveformPaddingValue", None)
+    if value is None:
+        return None
+    raw = bytes(value) if not isinstance(value, int) else None
+    if raw is not None:
+        size = np.dtype(dtype).itemsize
+        if len(raw) < size:
+            return None
+        padding = int(np.frombuffer(raw[:size], dtype=dtype)[0])
+    else:
+        padding = int(value)
+    info = np.iinfo(np.dtype(dtype))
+    return padding if padding != 0 and padding in (info.min, info.max) else None
 
 
 def _to_mv(physical: np.ndarray, units: list[str], rows: list[int]) -> np.ndarray:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from engine.io.demographics import age_sex_meta
+from engine.io.ecg_common import device_measurements, iso_date, iso_datetime, person_name
 from engine.io.dicom_common import text_fields, text_value
+from engine.errors import ReadError
+from engine.io.guard import corrupt_file_errors
 
 #: Every top-level keyword `patient_meta` reads (a signal-only read parses just these and the waveform).
 PATIENT_KEYWORDS: tuple[str, ...] = (
@@ -16,20 +20,28 @@ PATIENT_KEYWORDS: tuple[str, ...] = (
 
 
 def patient_meta(ds) -> dict[str, Any]:
-    """patient_id, patient_name, age (int years), sex ("M"/"F"), birth_date (YYYYMMDD),
-    acquired (DICOM date-time text), device {manufacturer, model, software, serial},
-    institution: only the fields the file has."""
+    """patient_id, patient_name ("Family, Given" from `Family^Given`), age (int years),
+    sex ("M"/"F"), birth_date ("YYYY-MM-DD"), acquired ("YYYY-MM-DD HH:MM:SS"; a value
+    that does not parse as a DICOM date / time is kept as written), device {manufacturer,
+    model, software, serial}, institution: only the fields the file has."""
     meta: dict[str, Any] = text_fields(ds, (
         ("patient_id", "PatientID"), ("patient_name", "PatientName"), ("birth_date", "PatientBirthDate"),
         ("institution", "InstitutionName"), ("study_description", "StudyDescription")))
+    if meta.get("patient_name"):
+        meta["patient_name"] = person_name(meta["patient_name"]) or meta["patient_name"]
+    if meta.get("birth_date"):
+        meta["birth_date"] = iso_date(meta["birth_date"]) or meta["birth_date"]
     meta.update(age_sex_meta(text_value(ds, "PatientAge"), text_value(ds, "PatientSex")))
     acquired = text_value(ds, "AcquisitionDateTime")
-    if not acquired:
+    if acquired:
+        acquired = iso_datetime(acquired) or acquired
+    else:
         date = (text_value(ds, "AcquisitionDate") or text_value(ds, "ContentDate")
                 or text_value(ds, "StudyDate"))
         time = (text_value(ds, "AcquisitionTime") or text_value(ds, "ContentTime")
                 or text_value(ds, "StudyTime"))
-        acquired = " ".join(x for x in (date, time) if x) or None
+        acquired = ((iso_datetime(date, time) if date else None)
+                    or " ".join(x for x in (date, time) if x) or None)
     if acquired:
         meta["acquired"] = acquired
     device = text_fields(ds, (("manufacturer", "Manufacturer"), ("model", "ManufacturerModelName"),
@@ -37,6 +49,9 @@ def patient_meta(ds) -> dict[str, Any]:
     if device:
         meta["device"] = device
     return meta
+
+
+log = logging.getLogger(__name__)
 
 
 def _code_meaning(item, keyword: str) -> str | None:
@@ -55,6 +70,19 @@ def _unit_code(item) -> str:
 
 
 def annotations_meta(ds) -> dict[str, Any]:
+    """`_annotations_meta(ds)`; a damaged annotation sequence gives only
+    {"warnings": [what was not read]}: the annotations never decide whether a file is read,
+    so the app's read and the signal-only read (`annotations=False`) of `cromotex predict`
+    accept and refuse the same files (issue 15)."""
+    try:
+        with corrupt_file_errors("the DICOM ECG", lambda error: f"damaged ({error})", "too large"):
+            return _annotations_meta(ds)
+    except ReadError as exc:
+        log.warning("annotations not read: %s", exc)
+        return {"warnings": [f"statements and measurements not read: {exc}"]}
+
+
+def _annotations_meta(ds) -> dict[str, Any]:
     """From the Waveform Annotation Sequence: `statements` (free-text and coded
     interpretation statements, in file order), `measurements` (list of
     {"name", "value" float, "units" (UCUM code, e.g. "ms"), "group"}), `fiducials` (list of
@@ -89,3 +117,23 @@ def annotations_meta(ds) -> dict[str, Any]:
     if fiducials:
         out["fiducials"] = fiducials
     return out
+
+
+#: DICOM measurement concept names (CID 3230-3240 code meanings as carts write them,
+#: lower case) -> `record.meta["device_measurements"]` keys.
+_DEVICE_KEYS: dict[str, str] = {
+    "rr interval": "rr_ms", "pr interval": "pr_ms", "p duration": "p_ms", "qrs duration": "qrs_ms",
+    "qt interval": "qt_ms", "qtc interval": "qtc_ms", "p axis": "p_axis_deg", "qrs axis": "qrs_axis_deg",
+    "t axis": "t_axis_deg", "heart rate": "hr_bpm", "ventricular heart rate": "hr_bpm",
+    "ventricular rate": "hr_bpm"}
+
+
+def device_measurements_of(measurements: list[dict[str, Any]]) -> dict[str, float]:
+    """`meta["device_measurements"]` from the annotation measurements (first of each kind;
+    a 0 ms interval is a cart's "not measured" and is left out)."""
+    values: dict[str, float] = {}
+    for m in measurements:
+        key = _DEVICE_KEYS.get(str(m.get("name", "")).strip().lower())
+        if key and key not in values and not (key.endswith("_ms") and m["value"] == 0):
+            values[key] = m["value"]
+    return device_measurements(values)

@@ -16,7 +16,7 @@ from engine.io.files import read_bytes
 from engine.io.xml_common import xml_flavour
 
 Kind = Literal["dicom", "wfdb-header", "png", "jpeg", "matlab", "muse-xml", "philips-xml", "hl7-aecg",
-               "xml", "empty", "unknown"]
+               "xml", "scp-ecg", "edf", "bdf", "empty", "unknown"]
 
 _HEAD_BYTES = 65536
 # First non-comment line of a WFDB header: record name[/segments], signal count, ...
@@ -36,6 +36,12 @@ def sniff_bytes(head: bytes) -> Kind:
         return "jpeg"
     if head.startswith(b"MATLAB 5.0") or _looks_like_matlab_v4(head):
         return "matlab"
+    if _looks_like_scp_ecg(head):
+        return "scp-ecg"
+    if head.startswith(b"0       ") and len(head) >= 256 and head[184:192].strip().isdigit():
+        return "edf"
+    if head.startswith(b"\xffBIOSEMI"):
+        return "bdf"
     flavour = xml_flavour(head)  # GE MUSE, Philips, HL7 aECG or other XML, by root element
     if flavour is not None:
         return flavour  # type: ignore[return-value]
@@ -79,3 +85,18 @@ def _looks_like_matlab_v4(head: bytes) -> bool:
         return False
     mopt, rows, cols, imag, namelen = (int.from_bytes(head[i:i + 4], "little") for i in range(0, 20, 4))
     return mopt in (0, 10, 20, 30, 40, 50) and imag in (0, 1) and 0 < namelen < 64 and rows > 0 and cols > 0
+
+
+def _looks_like_scp_ecg(head: bytes) -> bool:
+    # SCP-ECG has no magic number: record CRC (2), length (4), then section 0's header:
+    # CRC (2), id 0 (2), length (4), versions (2), reserved (6) = "SCPECG" from version 2.0.
+    # Older writers leave the reserved bytes blank: then section 0's own CRC must match.
+    if len(head) < 22 or head[8:10] != b"\x00\x00":
+        return False
+    if head[16:22] == b"SCPECG":
+        return True
+    length = int.from_bytes(head[10:14], "little")
+    if not 16 + 10 <= length <= len(head) - 6 or int.from_bytes(head[2:6], "little") < 6 + length:
+        return False
+    import binascii
+    return binascii.crc_hqx(head[8:6 + length], 0xFFFF) == int.from_bytes(head[6:8], "little")

@@ -265,7 +265,7 @@ def row_values(size: int, mtime_ns: int, sha256: str | None, result: FileResult,
                               else _statements(meta.get("statements"))),
         "device_measurements": to_json(result.device_measurements if result.ok
                                        else meta.get("device_measurements")),
-        "measurements": to_json(measurements) if isinstance(measurements, dict) else None,
+        "measurements": to_json(measurements if isinstance(measurements, dict) else result.measurements),
         "quality": to_json(quality_json(result.quality)),
         "probabilities": to_json({p: v.probability for p, v in preds.items()}) if preds else None,
         "thresholds": to_json({p: v.threshold for p, v in preds.items()}) if preds else None,

@@ -67,7 +67,7 @@ def test_pdf_carries_device_measurements_statements_and_derived_marks(qapp, tmp_
         assert needle in text, needle
 
 
-@pytest.mark.parametrize("pattern", ["*.xml", "*.dcm", "*.hea"])
+@pytest.mark.parametrize("pattern", ["*.xml", "*.dcm", "*.hea", "*.scp", "*.edf", "*.bdf"])
 def test_open_dialog_lists_the_formats(pattern):
     assert pattern in ECG_FILE_FILTER
     assert "GE MUSE XML" in ECG_FILE_FILTER and "HL7 aECG" in ECG_FILE_FILTER

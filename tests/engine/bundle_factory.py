@@ -15,13 +15,21 @@ CXR teacher, input `cxr` float32 `[N, 1, 224, 224]`:
 
 `TinyEcg.forward` / `TinyCxr.forward` compute the same in numpy, independently of
 onnxruntime, so tests can check the engine's numbers against them.
+
+Bundles are signed (manifest.json.sig) with a throwaway Ed25519 key made once per process
+(`throwaway_key()`, never written to the repository); `make_bundle` adds its public key to
+`CROMOTEX_TRUSTED_KEYS` in this process (`trust_test_key()`), which child processes
+(the CLI, worker processes, the app) inherit.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,6 +206,33 @@ def white_noise_windows(n: int, seed: int) -> np.ndarray:
     return (2 * (x - lo) / (hi - lo) - 1).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def throwaway_key() -> tuple[Path, Path]:
+    """(private key .pem, public key .pub) of this process's throwaway signing key, in a
+    temporary folder removed at exit."""
+    from engine.signing import generate_keypair
+    folder = Path(tempfile.mkdtemp(prefix="cromotex-test-key-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return generate_keypair(folder, "cromotex-test")
+
+
+def trust_test_key() -> Path:
+    """Add the test key's .pub to CROMOTEX_TRUSTED_KEYS (this process and its children)."""
+    import os
+
+    from engine.trust import ENV_TRUSTED_KEYS, add_to_environment
+    pub = throwaway_key()[1]
+    if str(pub) not in os.environ.get(ENV_TRUSTED_KEYS, "").split(os.pathsep):
+        add_to_environment([pub])
+    return pub
+
+
+def sign(directory: str | Path, key: Path | None = None) -> None:
+    """Sign a bundle's manifest.json (default: with the test key)."""
+    from engine.signing import load_private_key, sign_file
+    sign_file(Path(directory) / "manifest.json", load_private_key(key or throwaway_key()[0]))
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -249,13 +284,14 @@ def reference_windows(path: Path) -> np.ndarray:
 def make_bundle(directory: str | Path, *, seed: int = 0, demo: bool = True, data: str = "phantom",
                 bundle_id: str = "test-tiny-0", cxr: bool = True, int8: bool = False,
                 reference_ecgs: tuple[str, ...] = (), reference_cxrs: tuple[str, ...] = (),
-                onnx_preprocessing: dict | None = None) -> Path:
+                onnx_preprocessing: dict | None = None, signed: bool = True) -> Path:
     """Write a complete tiny bundle into `directory` and return it.
 
     `reference_ecgs` / `reference_cxrs`: repository-relative sample files whose outputs
     (numpy forward of the same weights) go into reference_outputs.json.
     `onnx_preprocessing`: write these constants into the ECG models' metadata instead
     of the right ones (to test refusal).
+    `signed`: sign the manifest with the test key, and trust that key (`trust_test_key`).
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -310,19 +346,26 @@ def make_bundle(directory: str | Path, *, seed: int = 0, demo: bool = True, data
         "training": {"preset": "test"}, "reference": "reference_outputs.json",
     }
     (d / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if signed:
+        sign(d)
+        trust_test_key()
     return d
 
 
-def edit_manifest(directory: Path, edit) -> None:
-    """Apply `edit(manifest_dict)` to a bundle's manifest.json in place."""
+def edit_manifest(directory: Path, edit, signed: bool = True) -> None:
+    """Apply `edit(manifest_dict)` to a bundle's manifest.json in place and (`signed`)
+    re-sign it with the test key, as a trusted builder making that bundle would."""
     path = Path(directory) / "manifest.json"
     m = json.loads(path.read_text())
     edit(m)
     path.write_text(json.dumps(m, indent=1))
+    if signed:
+        sign(directory)
 
 
-def rehash(directory: Path) -> None:
-    """Recompute every listed file's sha256 (after deliberately editing a file)."""
+def rehash(directory: Path, signed: bool = True) -> None:
+    """Recompute every listed file's sha256 (after deliberately editing a file), and
+    (`signed`) re-sign with the test key."""
     def fix(m):
         m["files"] = {name: _sha(Path(directory) / name) for name in m["files"]}
-    edit_manifest(directory, fix)
+    edit_manifest(directory, fix, signed)

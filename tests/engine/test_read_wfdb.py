@@ -4,7 +4,6 @@ the numpy fast path against wfdb.rdrecord, formats 212 / 16 / 80 / .mat, and bad
 from __future__ import annotations
 
 import shutil
-import timeit
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +89,9 @@ def test_ludb_lower_case_names_and_diagnoses_in_meta():
     rec = read_ecg(LUDB[0])
     assert rec.meta["original_lead_names"][:6] == ["i", "ii", "iii", "avr", "avl", "avf"]
     assert rec.meta["age"] == 51 and rec.meta["sex"] == "F"
-    assert "Left ventricular hypertrophy." in rec.meta["statements"]
-    assert rec.meta["statements"][0] == "Rhythm: Sinus bradycardia."
+    texts = [s["text"] for s in rec.meta["statements"]]
+    assert "Left ventricular hypertrophy." in texts and texts[0] == "Rhythm: Sinus bradycardia."
+    assert all(s["code"] is None and s["confirmed"] is None for s in rec.meta["statements"])
 
 
 def test_cinc_mat_file_and_dx_codes():
@@ -100,6 +100,21 @@ def test_cinc_mat_file_and_dx_codes():
     assert rec.meta["dx_codes"] == ["164873001"]  # left ventricular hypertrophy
     assert rec.meta["age"] == 77 and rec.meta["sex"] == "F"
     assert read_ecg(CINC[0]).meta["dx_codes"] == ["164934002", "426783006"]
+    # Dx codes become statements with their terms (CinC 2021 mapping tables), the code beside
+    assert rec.meta["statements"] == [{"text": "Left ventricular hypertrophy", "code": "164873001",
+                                       "confirmed": None}]
+    assert read_ecg(CINC[0]).meta["statements"] == [
+        {"text": "T wave abnormal", "code": "164934002", "confirmed": None},
+        {"text": "Sinus rhythm", "code": "426783006", "confirmed": None}]
+
+
+def test_unknown_dx_code_kept_with_its_code(tmp_path):
+    for f in CINC[1].parent.glob(CINC[1].stem + ".*"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    header = tmp_path / (CINC[1].stem + ".hea")
+    header.write_text(header.read_text().replace("# Dx: 164873001", "# Dx: 164873001, 999999999"))
+    rec = read_ecg(header)
+    assert rec.meta["statements"][1] == {"text": "SNOMED CT 999999999", "code": "999999999", "confirmed": None}
     # opening the .mat signal file, or the record name, finds the header beside it
     np.testing.assert_array_equal(read_ecg(CINC[1].with_suffix(".mat")).signal, rec.signal)
     np.testing.assert_array_equal(read_ecg(CINC[1].with_suffix("")).signal, rec.signal)
@@ -184,14 +199,6 @@ def test_uv_units_and_nonvoltage_signal_is_extra(tmp_path):
     np.testing.assert_allclose(rec.signal[0], sig[:, 0] / 1000.0, atol=2e-4)
     assert rec.extra_names == ("ABP",) and rec.extra_units == ("mmHg",)
     np.testing.assert_allclose(rec.extra_signal[0], sig[:, 2], atol=0.05)
-
-
-def test_read_time_per_record_fast_path():
-    """One 12-lead fmt-16 10 s 500 Hz record must read in well under 2 ms (needed for
-    >= 300 records/s read + preprocess). The bound here is loose for a busy 2-core CI box."""
-    read_ecg(LUDB[0])
-    per_record = min(timeit.repeat(lambda: read_ecg(LUDB[0]), number=50, repeat=3)) / 50
-    assert per_record < 2e-3, f"{per_record * 1e3:.2f} ms per record"
 
 
 # --- bad input -------------------------------------------------------------------------
@@ -299,13 +306,116 @@ def test_image_given_as_ecg_says_open_as_cxr():
         read_ecg(png)
 
 
-def test_header_grammar_copies_equal_wfdbs_own():
-    """engine.io.wfdb_header carries wfdb's header regexes verbatim (so a read does not import
-    wfdb and pandas); they must stay equal to the installed wfdb's."""
+def test_header_fields_equal_wfdbs_own_patterns():
+    """engine.io.wfdb_header parses record and signal lines without regular expressions
+    (wfdb's patterns backtrack without end on damaged lines); on every real header line in
+    tests/data and lines using the grammar's rarer parts, its fields equal those of wfdb's
+    own patterns (the oracle)."""
     import wfdb.io.header as wfdb_header_module
 
-    from engine.io import wfdb_header
+    from engine.io.wfdb_header import record_fields, signal_fields
 
-    for name in ("rx_record", "rx_signal"):
-        ours, theirs = getattr(wfdb_header, name), getattr(wfdb_header_module, name)
-        assert (ours.pattern, ours.flags) == (theirs.pattern, theirs.flags), name
+    lines: list[tuple[str, str]] = []
+    for hea in sorted(DATA.rglob("*.hea")):
+        body = [ln.strip() for ln in hea.read_text("latin-1").splitlines()
+                if ln.strip() and not ln.strip().startswith("#")]
+        lines += [("record", body[0])] + [("signal", ln) for ln in body[1:]]
+    lines += [("record", "100 2 360 650000 10:12:30.5 12/03/2001"), ("record", "rec/1 3"),
+              ("record", "rec 12 500/10(3) 5000"), ("record", "x-y 1 ."),
+              ("record", "a 1 500 10 05-Jun-2020 11:36:13"),
+              ("signal", "100.dat 212 200 11 1024 995 -22131 0 MLII"),
+              ("signal", "x.dat 16x2:3+512 200(-3)/uV 12 -1 5 9 0 V1 lead with spaces"),
+              ("signal", "~ 16"), ("signal", "a.dat 16 -2.5e-2(5)/mmHg 12"),
+              ("signal", "a.dat 16 200 12 0 I II"), ("signal", "a 16 200(0)/mV 16 0 0 0 0 I\tx")]
+    assert len(lines) > 40
+    for kind, line in lines:
+        pattern = wfdb_header_module.rx_record if kind == "record" else wfdb_header_module.rx_signal
+        theirs = {k: v or "" for k, v in pattern.match(line).groupdict().items()}
+        ours = record_fields(line) if kind == "record" else signal_fields(line)
+        assert ours == theirs, line
+
+
+PATHOLOGICAL_HEADERS = {
+    # wfdb's record pattern backtracks without end on this 32-byte header (issue 15)
+    "record_line": (b"a 12 1111111111111111111111111!\n", "not a record line"),
+    # wfdb's signal pattern takes time in n squared on a long run of letters (7 s for 20,000)
+    "long_signal_line": (b"x 1 500 1000\n" + b"a" * 20_000 + b"\n", "at most 16384"),
+    "long_field": (b"x 1 500 1000\nx.dat 16 " + b"1" * 300 + b"!\n", "at most 256"),
+    "many_lines": (b"x 1 500 1000\n" + b"#\n" * 100_001, "at most 100000"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL_HEADERS))
+def test_pathological_header_refused_in_milliseconds(tmp_path, name):
+    """Each damaged header is refused with the right typed error. The reads run in a child
+    process under a 20 s guard so that a regression (a hang) fails instead of hanging the
+    suite; the second (warm) read must take under 1 s, a generous bound for a busy machine
+    (it takes under 1 ms; wfdb's patterns took 7 s to forever: bench/header_parse.py)."""
+    import json
+    import subprocess
+    import sys
+
+    content, message = PATHOLOGICAL_HEADERS[name]
+    header = tmp_path / "x.hea"
+    header.write_bytes(content)
+    (tmp_path / "x.dat").write_bytes(bytes(2000))
+    code = ("import json, sys, time\n"
+            "from engine.io import read_ecg\n"
+            "for _ in range(2):  # the second read is timed: imports are done\n"
+            "    start = time.perf_counter()\n"
+            "    try:\n"
+            "        read_ecg(sys.argv[1]); out = {'error': None}\n"
+            "    except Exception as exc:\n"
+            "        out = {'error': type(exc).__name__, 'message': str(exc)}\n"
+            "    out['seconds'] = time.perf_counter() - start\n"
+            "print(json.dumps(out))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(header)], capture_output=True, text=True,
+                          timeout=20, cwd=Path(__file__).resolve().parents[2])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["error"] == "CorruptFileError", out
+    assert message in out["message"]
+    assert out["seconds"] < 1.0, out
+
+
+def test_sparse_day_long_record_refused_before_allocation(tmp_path):
+    """A header declaring 24 hours of 12 leads at 500 Hz with a sparse signal file of the
+    right size (1 GB on paper, nothing on disk) is refused by the sample limit, naming it,
+    instead of being read into 8 GB."""
+    import resource
+
+    n = 24 * 3600 * 500
+    lines = [f"day 12 500 {n}"] + [f"day.dat 16 200/mV 16 0 0 0 0 {lead}" for lead in LEADS]
+    (tmp_path / "day.hea").write_text("\n".join(lines) + "\n")
+    with open(tmp_path / "day.dat", "wb") as fh:
+        fh.truncate(n * 12 * 2)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CorruptFileError, match="40,000,000 in all"):
+        read_ecg(tmp_path / "day.hea")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+def test_comment_key_value_equals_former_pattern_and_is_linear(tmp_path):
+    """wfdb_meta reads `key: value` comments with string operations; on the real comments
+    and edge cases it gives the former pattern's result, and a header with a 16,000-blank
+    comment (the former pattern: 25 s for 8,000) reads promptly (in a child, 20 s guard)."""
+    import re
+    import subprocess
+    import sys
+
+    from engine.io.wfdb_meta import _key_value
+
+    former = re.compile(r"^<?\s*([A-Za-z][^:<>]{0,80}?)\s*>?\s*:\s*(.*)$")
+    lines = [ln.lstrip("#").strip() for hea in sorted(DATA.rglob("*.hea"))
+             for ln in hea.read_text("latin-1").splitlines() if ln.startswith("#")]
+    lines += ["a" * 81 + ": x", "a" * 82 + ": x", "<age>: 5", "< age >: 5", "a: b: c", "1a: b",
+              "a<b: c", "x >  :  y ", "no colon", ":", "Dx: 164873001,426783006"]
+    assert len(lines) > 50
+    for line in lines:
+        m = former.match(line)
+        assert _key_value(line) == ((m.group(1).strip(), m.group(2).strip()) if m else None), line
+    header = _copy_record(PTBXL, tmp_path)
+    header.write_text(header.read_text() + "# a" + " " * 16_000 + "x\n# Age: 56\n")
+    code = "import sys; from engine.io import read_ecg; print(read_ecg(sys.argv[1]).meta['age'])"
+    done = subprocess.run([sys.executable, "-c", code, str(header)], capture_output=True, text=True,
+                          timeout=20, cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "56", done.stderr

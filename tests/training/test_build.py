@@ -19,18 +19,27 @@ FAST = ["--set", "teacher.epochs=1", "--set", "ssl.epochs=1", "--set", "align.ep
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """The built bundle, signed with a throwaway site key that a temporary settings folder
+    trusts (its trusted_keys/ folder, as a site would set it up)."""
     from training.build import main as build_main
     from training.cohort.build import main as cohort_main
+    from training.keys import keygen_main
     from training.phantom.cli import main as phantom_main
     root = tmp_path_factory.mktemp("build")
+    assert keygen_main(["--out", str(root / "keys"), "--name", "test-site"]) == 0
+    (root / "config" / "trusted_keys").mkdir(parents=True)
+    (root / "config" / "trusted_keys" / "test-site.pub").write_bytes(
+        (root / "keys" / "test-site-ed25519.pub").read_bytes())
     assert phantom_main(["--subjects", "45", "--seed", "2", "--out", str(root / "ph"), "--quiet",
                          "--workers", "1"]) == 0
     assert cohort_main(["--mimic-root", str(root / "ph"), "--out", str(root / "co"), "-q"]) == 0
     argv = ["--preset", "tiny", "--cohort", str(root / "co"), "--out", str(root / "bundle"),
             "--work", str(root / "work"), "--demo-out", str(root / "demo"), "--results", str(root / "results"),
-            "--no-progress", *FAST]
-    assert build_main(argv) == 0
-    return {"root": root, "argv": argv}
+            "--no-progress", "--signing-key", str(root / "keys" / "test-site-ed25519.pem"), *FAST]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CROMOTEX_REVIEW_CONFIG_DIR", str(root / "config"))
+        assert build_main(argv) == 0
+        yield {"root": root, "argv": argv}
 
 
 def test_bundle_loads_verifies_and_describes_its_training(built):
@@ -39,7 +48,7 @@ def test_bundle_loads_verifies_and_describes_its_training(built):
     assert b.data == "phantom" and b.demo and b.disclaimer == DEMO_DISCLAIMER
     m = b.manifest
     listed = set(m["files"])
-    on_disk = {f.name for f in (root / "bundle").iterdir()} - {"manifest.json"}
+    on_disk = {f.name for f in (root / "bundle").iterdir()} - {"manifest.json", "manifest.json.sig"}
     assert listed == on_disk and "MODEL_CARD.md" in listed and "reference_outputs.json" in listed
     for name, digest in m["files"].items():
         assert sha256_file(root / "bundle" / name) == digest
@@ -61,6 +70,17 @@ def test_bundle_loads_verifies_and_describes_its_training(built):
     assert t["cpu_differences"]["ecg.ff_dim"]["why"]
     assert t["phantom"]["subjects"] == 45 and t["overrides"]["max_steps_per_epoch"] == "1"
     assert m["code_version"].startswith("0.1.0")
+    from engine.signing import key_id, load_public_key
+    kid = key_id(load_public_key(root / "keys" / "test-site-ed25519.pub"))
+    assert b.signer == f"test-site ({kid})"
+
+
+def test_bundle_signed_by_a_key_the_workstation_does_not_trust_is_refused(built, monkeypatch, tmp_path):
+    from engine.errors import BundleError
+    monkeypatch.setenv("CROMOTEX_REVIEW_CONFIG_DIR", str(tmp_path / "other-workstation"))
+    with pytest.raises(BundleError, match=r"manifest\.json\.sig: signed with key [0-9a-f]{16}, which is "
+                                          r"not in the trust list \(trusted: CroMoTEX project"):
+        load_bundle(built["root"] / "bundle")
 
 
 def test_engine_reproduces_reference_outputs_of_demo_cases(built):
@@ -95,8 +115,13 @@ def test_model_card_first_line_and_contents(built):
     first = card.splitlines()[0]
     assert "DEMONSTRATION" in first and "SYNTHETIC" in first and "NOT FOR DIAGNOSIS" in first
     for text in ("cromotex-train cohort --mimic-root", "--preset paper", "cromotex-train evaluate --onnx",
-                 "beta_mode", "Known failure modes", "ecg.ff_dim", "teacher.multi_label"):
+                 "beta_mode", "Known failure modes", "ecg.ff_dim", "teacher.multi_label",
+                 "## Signature", "cromotex-train keygen", "trusted_keys/"):
         assert text in card, text
+    from engine.signing import fingerprint, key_id, load_public_key
+    pub = load_public_key(built["root"] / "keys" / "test-site-ed25519.pub")
+    assert f"by a site key (not the CroMoTEX project key): key id `{key_id(pub)}`" in card
+    assert fingerprint(pub) in card
 
 
 def test_thresholds_in_onnx_metadata_match_the_manifest(built):
