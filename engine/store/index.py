@@ -322,3 +322,20 @@ def measurement_differences(a: EcgEntry, b: EcgEntry,
         delta = vb - va if va is not None and vb is not None else None
         out.append(MeasurementDiff(key, label, unit, va, vb, delta, sa, sb))
     return out
+
+
+def forget_missing(store: Store, under: str | None = None) -> list[str]:
+    """Remove the index rows of files that no longer exist (moved or deleted), optionally only
+    those whose path starts with `under`; returns their paths. Rows a signed read points at
+    are kept (the read and its audit entries must keep their ECG); the audit log is untouched."""
+    import os
+
+    keep_read = "NOT EXISTS (SELECT 1 FROM reads r WHERE r.ecg_id = ecg.id)"
+    rows = store.query(f"SELECT id, path FROM ecg WHERE {keep_read}"
+                       + (" AND substr(path, 1, ?) = ?" if under else ""),
+                       (len(under), under) if under else (), "read the worklist")
+    gone = [(r["id"], r["path"]) for r in rows if not os.path.exists(r["path"])]
+    if gone:
+        with store.write("update the worklist") as conn:
+            conn.executemany("DELETE FROM ecg WHERE id = ?", [(i,) for i, _ in gone])
+    return [p for _, p in gone]
