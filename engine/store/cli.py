@@ -146,4 +146,4 @@ def run_scan_cli(argv: list[str], out: TextIO | None = None, err: TextIO | None 
         return 2
 
 
-__all__ = ["run_audit", "run_scan_cli", "build_audit_parser", "build_scan_parser", "run_scan"]
+__all__ = ["run_audit", "run_scan_cli", "build_audit_parser", "build_scan_parser"]
