@@ -220,7 +220,7 @@ def occlude_ecg(windows: np.ndarray, occlusions: list[EcgOcclusion]) -> np.ndarr
     return batch
 
 
-def _ecg_window_maps(drops: np.ndarray, occlusions: list[EcgOcclusion], n_windows: int,
+def ecg_window_maps(drops: np.ndarray, occlusions: list[EcgOcclusion], n_windows: int,
                      mode: str) -> np.ndarray:
     """float32 `[W, 12, 1000]` window maps from the probability drops `[len(occlusions)]`."""
     maps = np.zeros((n_windows, len(LEADS), ECG_SAMPLES), dtype=np.float32)
@@ -288,7 +288,7 @@ def explain_ecg(predictor: "Predictor", ecg_input: EcgInput,
         base = s.probabilities[:n_w]
         occluded = s.probabilities[n_w:]
         drops = base[[o.window for o in occlusions]] - occluded
-        wmaps = _ecg_window_maps(drops, occlusions, n_w, mode) / np.float32(n_w)
+        wmaps = ecg_window_maps(drops, occlusions, n_w, mode) / np.float32(n_w)
         values = np.zeros((len(LEADS), total), dtype=np.float32)
         for w, start in enumerate(starts):
             values[:, start:start + ECG_SAMPLES] += wmaps[w]

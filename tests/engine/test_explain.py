@@ -134,3 +134,23 @@ def test_lead_summary_text():
     scores[[LEADS.index("V5"), LEADS.index("V6"), LEADS.index("I")]] = [3.0, 2.0, 1.0]
     assert lead_summary(scores) == "V5, V6 and I contribute most"
     assert lead_summary(np.zeros(12)).startswith("no lead")
+
+
+def test_cli_predict_explain_writes_arrays_and_pngs(tmp_path, ecg_input, predictor):
+    from PIL import Image
+
+    from engine.cli import main
+
+    out = tmp_path / "maps"
+    rc = main(["predict", str(ECG), "--explain", str(out), "--explain-mode", "separable",
+               "--precision", "fp32", "--no-progress", "-o", str(tmp_path / "p.jsonl")])
+    assert rc == 0
+    direct = explain_ecg(predictor, ecg_input, mode="separable")
+    for p in PATHOLOGIES:
+        arr = np.load(out / f"00001_lr.{p}.npy")
+        assert arr.shape == (12, 1000) and arr.dtype == np.float32
+        np.testing.assert_allclose(arr, direct[p].values, atol=2e-6)
+        assert Image.open(out / f"00001_lr.{p}.png").size == (40 + 1000, 13 * 18)
+    import json
+    side = json.loads((out / "00001_lr.explain.json").read_text())
+    assert side["maps"]["cardiomegaly"]["summary"] == direct["cardiomegaly"].summary
