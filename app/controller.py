@@ -17,6 +17,7 @@ from app.about import show_about, show_model_card
 from app.filters import DisplayFilters
 from app.main_window import TITLE, MainWindow
 from app.qt import QtCore, QtWidgets, Signal
+from app.saliency import SaliencyController
 from app.settings import Settings
 from app.views.calipers import Calipers
 from app import workers
@@ -137,6 +138,7 @@ class Controller(QtCore.QObject):
         self._workers: set[workers.Worker] = set()
         self.calipers = Calipers(window.ecg_view.viewbox, window.ecg_view.speed,
                                  window.ecg_view.gain, parent=window)
+        self.saliency = SaliencyController(self)  # "Explain" bars and map overlays (issue 21)
         self._connect()
         self._apply_settings()
 

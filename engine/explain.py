@@ -45,6 +45,7 @@ it as a valid map.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -130,9 +131,15 @@ class Explainer:
     def __init__(self, predictor: "Predictor") -> None:
         self.source = predictor
         self._fp32: "Predictor | None" = predictor if predictor.precision == "fp32" else None
+        self._lock = threading.Lock()
 
     @property
     def predictor(self) -> "Predictor":
+        """The fp32 `Predictor` (opened on first use; safe from several threads)."""
+        with self._lock:
+            return self._open()
+
+    def _open(self) -> "Predictor":
         if self._fp32 is None:
             from engine.inference import Predictor  # local: engine.inference imports numpy/ort only
             p = self.source
