@@ -18,10 +18,12 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's engine
 ECG = REPO / "tests/data/ecg/wfdb/ptbxl/00001_lr.hea"
 CXR = REPO / "tests/data/cxr/png/nih/00000001_000.png"
 

@@ -136,13 +136,27 @@ SALIENCY_SECTION: list[str] = [
     "models are insensitive to any single lead or second (largest drops ~0.001-0.01).",
     "- Maps change when the weights are randomised (Spearman of trained vs randomised maps "
     "-0.13 to 0.10), so they reflect the model, not just the input's edges.",
-    "- Occlusion values depend on the replacement value: for the teacher, a uniform grey image "
-    "scores edema 0.35 and effusion 0.68, so a region can matter because hiding it looks like "
+    "- Occlusion values depend on the replacement value: for the phantom demo teacher, a uniform grey "
+    "image scores edema 0.35 and effusion 0.68, so a region can matter because hiding it looks like "
     "disease. The maps are coarse (1 s x 1 lead; 32 px patches).",
     "- A map of a prediction flagged out of distribution or with signal-quality problems is not "
     "shown as valid (\"not assessable\").",
     "",
 ]
+
+
+def saliency_section(demo: bool) -> list[str]:
+    """SALIENCY_SECTION; for a non-demo bundle the phantom's figures are replaced by the
+    command that measures them on the site's own cohort."""
+    if demo:
+        return list(SALIENCY_SECTION)
+    keep = [line for line in SALIENCY_SECTION
+            if not line.startswith(("- On the phantom", "- Maps change when"))]
+    i = len(keep) - 2  # before the "not assessable" bullet and the blank line
+    keep.insert(i, "- Measure what they show for these models before relying on them: "
+                   "`cromotex-train explain-eval --cohort COHORT --models BUNDLE` (pointing game on known "
+                   "regions, deletion / insertion, model randomisation).")
+    return keep
 
 
 def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) -> str:
@@ -275,7 +289,7 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
     if key is not None:
         from engine.signing import load_private_key
         lines += signature_section(load_private_key(Path(key)).public_key())
-    lines += SALIENCY_SECTION
+    lines += saliency_section(demo)
     lines += ["## Known failure modes and limitations", ""]
     lines += [f"- {f}" for f in FAILURE_MODES]
     return "\n".join(lines) + "\n"
