@@ -538,7 +538,7 @@ class Controller(QtCore.QObject):
                                 filters=v.filters, rhythm_lead=v.rhythm_lead, cabrera=v.cabrera,
                                 demo=(self.predictor.demo if self.predictor is not None else True),
                                 bundle=(self.predictor.describe() if self.predictor else None),
-                                page_start_s=v.page_start_s)
+                                page_start_s=v.page_start_s, saliency=self.saliency.export_maps())
         out = export_review(path, content)
         self.w.statusBar().showMessage(f"Exported {out}", 5000)
         return out

@@ -46,6 +46,8 @@ class ReviewContent:
     demo: bool = True
     bundle: dict[str, Any] | None = None
     page_start_s: float = 0.0
+    #: optional saliency page: {"ecg"|"cxr": {pathology: engine.explain.SaliencyMap}}
+    saliency: dict[str, dict] = field(default_factory=dict)
 
 
 class _Page:
@@ -211,6 +213,11 @@ def export_review(path: str | Path, content: ReviewContent) -> Path:
         note = DEMO_DISCLAIMER if content.demo else NOT_DEMO_NOTE
         page.text(MARGIN_MM, PAGE_H_MM - MARGIN_MM - 6.0, PAGE_W_MM - 2 * MARGIN_MM, 6,
                   note, 9, bold=True, colour=QtGui.QColor(150, 60, 0))
+        if content.saliency:
+            from app.export_saliency import draw_saliency_page
+            from engine.preprocess import preprocess_cxr
+            x = preprocess_cxr(content.cxr) if content.cxr is not None else None
+            draw_saliency_page(writer, page, content.saliency, x, PAGE_W_MM, MARGIN_MM)
     finally:
         painter.end()
     log.info("exported review to %s", out)

@@ -171,6 +171,15 @@ class SaliencyController(QtCore.QObject):
         if not self._busy[kind]:
             bar.caption.setText(map_caption(m))
 
+    def export_maps(self) -> dict[str, dict[str, SaliencyMap]]:
+        """For the PDF: the maps of each kind whose Explain box is ticked (all findings)."""
+        out = {}
+        if self.ecg_bar.toggle.isChecked() and self.ecg_maps:
+            out["ecg"] = dict(self.ecg_maps)
+        if self.cxr_bar.toggle.isChecked() and self.cxr_maps:
+            out["cxr"] = dict(self.cxr_maps)
+        return out
+
     def shown_map(self, kind: str) -> SaliencyMap | None:
         """The map drawn now for `kind` (None when off, missing or not assessable)."""
         m = self.bands.map if kind == "ecg" else self.overlay.map

@@ -91,3 +91,27 @@ def test_flagged_and_stale_maps_are_not_shown(shipped, window, qtbot):
     s._busy["ecg"] = True
     s._done("ecg", object(), maps, 0.1)                # computed for another record
     assert s.ecg_maps == {} or s.ecg_maps is not maps
+
+
+def test_pdf_saliency_page(qapp, tmp_path):
+    import subprocess
+
+    from app.export_pdf import ReviewContent, export_review
+    from engine.explain import explain_cxr
+    from engine.io import read_cxr
+    from engine.preprocess import preprocess_cxr
+
+    predictor = Predictor(precision="fp32")
+    record, image = read_ecg(PTBXL), read_cxr(NIH_CXR)
+    ecg = explain_ecg(predictor, preprocess_ecg(record), mode="separable", segment_s=5.0)
+    cxr = explain_cxr(predictor, preprocess_cxr(image), image_shape=image.pixels.shape, grid=4)
+    ecg["edema"] = ecg["edema"].__class__(**{**ecg["edema"].__dict__, "valid": False,
+                                             "reason": "out of distribution"})
+    out = export_review(tmp_path / "r.pdf", ReviewContent(record=record, cxr=image,
+                                                           saliency={"ecg": ecg, "cxr": cxr}))
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           2" in info
+    text = " ".join(subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(out), "-"],
+                                   capture_output=True, text=True, check=True).stdout.split())
+    assert "saliency maps" in text and ecg["cardiomegaly"].summary in text
+    assert "ECG Pulmonary edema: not assessable (out of distribution); map not shown" in text
