@@ -4,7 +4,9 @@ predictions give invalid maps; a model with randomised weights gives a different
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -117,9 +119,31 @@ def test_flagged_predictions_give_invalid_maps(predictor, ecg_input):
     maps = explain_ecg(predictor, ecg_input, preds, mode="separable", segment_s=5.0)
     for p in PATHOLOGIES:
         assert not maps[p].valid and maps[p].reason == "noisy leads: V2"
-    ok = predictor.predict_ecg_input(ecg_input, QualityFlags())
-    assert not_assessable_reason(ok["cardiomegaly"]) == ("" if not ok["cardiomegaly"].ood
-                                                         else not_assessable_reason(ok["cardiomegaly"]))
+    ok = predictor.predict_ecg_input(ecg_input, QualityFlags())["cardiomegaly"]
+    assert not_assessable_reason(replace(ok, ood=False)) == ""
+    assert not_assessable_reason(replace(ok, ood=True, ood_distance=40.0, ood_cutoff=30.0)) == \
+        "out of distribution (d=40.0 > 30.0)"
+    engine_call = SimpleNamespace(**{**ok.__dict__, "ood": False, "call": "not_assessable",
+                                     "call_reason": "trust gate: lateral CXR"})
+    assert not_assessable_reason(engine_call) == "trust gate: lateral CXR"
+
+
+def test_multi_window_record_maps_back_to_the_record_time_axis(predictor):
+    inp = preprocess_ecg(read_ecg(REPO / "tests/data/ecg/wfdb/ptb_diagnostic/s0010_re.hea"))
+    n_w = inp.windows.shape[0]
+    assert n_w >= 2
+    maps = explain_ecg(predictor, inp, mode="grid", segment_s=5.0)
+    lead = LEADS.index("II")
+    occluded = inp.windows.copy()
+    occluded[1, lead, 500:1000] = np.median(inp.windows[1, lead])
+    base = predictor.predict_ecg_inputs(inp.windows)
+    occ = predictor.predict_ecg_inputs(occluded)
+    for p in PATHOLOGIES:
+        m = maps[p]
+        assert m.values.shape == (12, 1000 * n_w) and m.times_s[1500] == pytest.approx(15.0)
+        record_drop = np.mean(base[p].probabilities) - np.mean(occ[p].probabilities)
+        assert m.values[lead, 1500] == pytest.approx(record_drop, abs=2e-6)   # window 1, 15-20 s
+        assert m.probability == pytest.approx(np.mean(base[p].probabilities), abs=2e-6)
 
 
 def test_explainer_uses_fp32_models_of_the_same_bundle():
