@@ -73,6 +73,7 @@ class SaliencyController(QtCore.QObject):
         self.overlay = CxrSaliencyOverlay(w.cxr_view, 0.5)
         self.ecg_maps: dict[str, SaliencyMap] = {}
         self.cxr_maps: dict[str, SaliencyMap] = {}
+        self._for = {"ecg": None, "cxr": None}  # the record / image the maps were computed for
         self._explainer: Explainer | None = None
         self._busy = {"ecg": False, "cxr": False}
         self._workers: set[workers.Worker] = set()  # referenced until they report
@@ -104,6 +105,7 @@ class SaliencyController(QtCore.QObject):
             self.ecg_maps = {}
         else:
             self.cxr_maps = {}
+        self._for[kind] = None
         self._show(kind)
 
     def _update(self, kind: str) -> None:
@@ -153,6 +155,7 @@ class SaliencyController(QtCore.QObject):
             self.ecg_maps = maps
         else:
             self.cxr_maps = maps
+        self._for[kind] = data
         self._show(kind)
 
     def _failed(self, kind: str, data: Any, exc: BaseException) -> None:
@@ -165,9 +168,9 @@ class SaliencyController(QtCore.QObject):
         maps = self.ecg_maps if kind == "ecg" else self.cxr_maps
         m = maps.get(bar.pathology) if bar.toggle.isChecked() else None
         if kind == "ecg":
-            self.bands.set_map(m)
+            self.bands.set_map(m, self._for["ecg"])
         else:
-            self.overlay.set_map(m)
+            self.overlay.set_map(m, self._for["cxr"])
         if not self._busy[kind]:
             bar.caption.setText(map_caption(m))
 

@@ -13,7 +13,7 @@ from app import paper
 from app.qt import QtCore, pg
 from app.views.cxr_view import CxrView
 from app.views.ecg_view import EcgView
-from engine.constants import ECG_FS_HZ, PATHOLOGY_NAMES
+from engine.constants import ECG_FS_HZ, LEADS, PATHOLOGY_NAMES
 from engine.explain import SaliencyMap
 
 #: Heat band height and its gap above the bottom of the lead's row, paper mm.
@@ -57,13 +57,21 @@ class EcgSaliencyBands:
     def __init__(self, view: EcgView) -> None:
         self.view = view
         self.map: SaliencyMap | None = None
+        self.source: object | None = None  # the EcgRecord the map was computed for
         self._items: list[pg.ImageItem] = []
         self._bands: list[tuple[str, float, float, np.ndarray]] = []
         view.display_changed.connect(self.redraw)
+        # set_record does not emit display_changed but re-zooms: drop bands of another record
+        view.viewbox.sigRangeChanged.connect(self._check_record)
 
-    def set_map(self, m: SaliencyMap | None) -> None:
-        """Show `m` (None or an invalid map clears the bands)."""
-        self.map = m
+    def _check_record(self, *_: object) -> None:
+        if self._items and self.view.record is not self.source:
+            self.clear()
+
+    def set_map(self, m: SaliencyMap | None, record: object | None = None) -> None:
+        """Show `m`, computed for `record` (None or an invalid map clears the bands). The
+        bands are drawn only while the view shows that very record."""
+        self.map, self.source = m, record
         self.redraw()
 
     def bands(self) -> list[tuple[str, float, float, np.ndarray]]:
@@ -78,9 +86,9 @@ class EcgSaliencyBands:
     def redraw(self) -> None:
         self.clear()
         m = self.map
-        if m is None or not m.valid or self.view.record is None or m.times_s is None:
+        if m is None or not m.valid or m.times_s is None or self.view.record is None \
+                or self.view.record is not self.source:
             return
-        from engine.constants import LEADS
         top = float(m.values.max())
         row_mid = paper.ROW_HEIGHT_MM[self.view.layout_name] / 2
         n = m.values.shape[1]
@@ -122,10 +130,12 @@ class CxrSaliencyOverlay:
     def set_opacity(self, value: float) -> None:
         self.item.setOpacity(float(np.clip(value, 0.0, 1.0)))
 
-    def set_map(self, m: SaliencyMap | None) -> None:
-        """Show `m` over the film (None or an invalid map hides the overlay)."""
+    def set_map(self, m: SaliencyMap | None, image: object | None = None) -> None:
+        """Show `m`, computed for `image`, over the film (None, an invalid map or another
+        image than the one shown hides the overlay)."""
         self.map = m
-        if m is None or not m.valid or m.extent is None or self.view.image is None:
+        if m is None or not m.valid or m.extent is None or self.view.image is None \
+                or self.view.image is not image:
             self.item.clear()
             self.item.setVisible(False)
             self.rgba = None

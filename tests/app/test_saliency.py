@@ -115,3 +115,20 @@ def test_pdf_saliency_page(qapp, tmp_path):
                                    capture_output=True, text=True, check=True).stdout.split())
     assert "saliency maps" in text and ecg["cardiomegaly"].summary in text
     assert "ECG Pulmonary edema: not assessable (out of distribution); map not shown" in text
+
+
+def test_bands_follow_only_the_record_they_were_computed_for(shipped, window, qtbot):
+    from app.views.saliency_overlay import EcgSaliencyBands
+
+    with qtbot.waitSignal(shipped.ecg_predicted, timeout=TIMEOUT):
+        shipped.open_ecg(PTBXL)
+    maps = explain_ecg(Predictor(precision="fp32"), preprocess_ecg(read_ecg(PTBXL)),
+                       mode="separable", segment_s=5.0)
+    bands = EcgSaliencyBands(window.ecg_view)
+    bands.set_map(maps["cardiomegaly"], shipped.record)
+    assert len(bands.bands()) >= 12
+    bands.set_map(maps["cardiomegaly"], read_ecg(PTBXL))       # same file, another object
+    assert bands.bands() == []
+    bands.set_map(maps["cardiomegaly"], shipped.record)
+    window.ecg_view.set_record(read_ecg(PTBXL))                  # the view moves on
+    assert bands.bands() == []
