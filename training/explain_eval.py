@@ -211,6 +211,13 @@ def evaluate(cohort: Path, models: Path | None, n: int, seed: int, steps: int = 
 
     from engine.bundle import load_bundle, read_verified
 
+    from engine.errors import MissingFileError
+
+    missing = [f for f in ("pairs.csv", "ecg.npy", "cxr.npy") if not (cohort / f).is_file()]
+    if missing:
+        raise MissingFileError(f"{cohort} is not a cohort directory (missing {', '.join(missing)}); "
+                               "build one with `cromotex-train cohort --mimic-root work/phantom "
+                               "--out work/cohort --seed 0`")
     bundle = load_bundle(models)
     pairs = pd.read_csv(cohort / "pairs.csv")
     ecg = np.load(cohort / "ecg.npy", mmap_mode="r")
