@@ -18,6 +18,7 @@ from app.filters import DisplayFilters
 from app.main_window import TITLE, MainWindow
 from app.pairing_guard import PairingGuard, gate_text, replaces_other, teacher_note
 from app.qt import QtCore, QtWidgets, Signal
+from app.saliency import SaliencyController
 from app.settings import Settings
 from app.views.calipers import Calipers
 from app import workers
@@ -155,6 +156,7 @@ class Controller(QtCore.QObject):
         self._workers: set[workers.Worker] = set()
         self.calipers = Calipers(window.ecg_view.viewbox, window.ecg_view.speed,
                                  window.ecg_view.gain, parent=window)
+        self.saliency = SaliencyController(self)  # "Explain" bars and map overlays (issue 21)
         self._connect()
         self._apply_settings()
 
@@ -626,7 +628,7 @@ class Controller(QtCore.QObject):
                                 filters=v.filters, rhythm_lead=v.rhythm_lead, cabrera=v.cabrera,
                                 demo=(self.predictor.demo if self.predictor is not None else True),
                                 bundle=(self.predictor.describe() if self.predictor else None),
-                                page_start_s=v.page_start_s)
+                                page_start_s=v.page_start_s, saliency=self.saliency.export_maps())
         out = export_review(path, content)
         self.w.statusBar().showMessage(f"Exported {out}", 5000)
         return out

@@ -63,6 +63,8 @@ class ReviewContent:
     teacher_note: str = ""
     #: The X-ray was shown inverted (Invert control): print it the same way.
     cxr_inverted: bool = False
+    #: optional saliency page: {"ecg"|"cxr": {pathology: engine.explain.SaliencyMap}}
+    saliency: dict[str, dict] = field(default_factory=dict)
 
 
 class _Page:
@@ -375,6 +377,11 @@ def export_review(path: str | Path, content: ReviewContent) -> Path:
         if content.record.meta.get("computed_measurements") is not None:
             writer.newPage()
             _draw_median_page(page, content)
+        if content.saliency:
+            from app.export_saliency import draw_saliency_page
+            from engine.preprocess import preprocess_cxr
+            x = preprocess_cxr(content.cxr) if content.cxr is not None else None
+            draw_saliency_page(writer, page, content.saliency, x, PAGE_W_MM, MARGIN_MM)
     finally:
         painter.end()
     log.info("exported review to %s", out)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, TextIO
 
 from engine.batch import InputItem, files_per_task, iter_inputs, score_files
@@ -89,6 +90,12 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          "fp32 models, up to ~1e-3 in probability with int8 models, whose "
                          "activation scales are computed per run); e.g. 16 for bulk scoring")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    ap.add_argument("--explain", metavar="OUTDIR", default=None,
+                    help="also write occlusion saliency maps of every scored file (and --cxr) to "
+                         "OUTDIR as .npy arrays, PNGs and a JSON sidecar (fp32 models; seconds per file)")
+    ap.add_argument("--explain-mode", choices=("grid", "separable"), default="grid",
+                    help="ECG occlusion: every lead x 1 s segment (grid) or leads and segments "
+                         "separately (separable, about 5 x faster)")
     return ap
 
 
@@ -173,6 +180,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
         bar = tqdm(unit="file", file=err, desc="scoring", dynamic_ncols=True)
     writer = CsvWriter(out) if args.format == "csv" else None
     n = n_bad = 0
+    explained: list[str] = []
     results = scorer.score(items) if scorer is not None else \
         score_files(predictor, items, workers=args.workers, prefetch=max(8, 4 * args.workers, 2 * args.batch),
                     micro_batch=args.batch, task_size=task_size)
@@ -186,6 +194,8 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
             out.flush()
             n += 1
             n_bad += not r.ok
+            if args.explain and r.ok:
+                explained.append(r.file)
             if bar is not None:
                 bar.update(1)
                 if n_bad:
@@ -197,7 +207,28 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
             own_scorer.close()
     if n_bad:
         err.write(f"cromotex predict: {n_bad} of {n} inputs could not be scored (ok: false)\n")
+    if args.explain:
+        all_ok &= _write_explanations(predictor, args, explained, err)
     return 0 if (all_ok and n_bad == 0) else 1
+
+
+def _write_explanations(predictor: Predictor, args: argparse.Namespace, files: list[str],
+                        err: TextIO) -> bool:
+    """`--explain OUTDIR`: maps of every scored file (and --cxr); False when one failed."""
+    from engine.explain import Explainer
+    from engine.explain_export import explain_cxr_file, explain_ecg_file
+
+    explainer, ok, outdir = Explainer(predictor), True, Path(args.explain)
+    jobs = [(explain_ecg_file, f, {"mode": args.explain_mode}) for f in files]
+    if args.cxr:
+        jobs.append((explain_cxr_file, args.cxr, {}))
+    for fn, f, kw in jobs:
+        try:
+            fn(explainer, f, outdir, **kw)
+        except CromotexError as exc:
+            err.write(f"cromotex predict: --explain {f}: {exc}\n")
+            ok = False
+    return ok
 
 
 SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`",

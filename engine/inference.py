@@ -357,6 +357,34 @@ class Predictor:
                 band=spec.band)
         return preds
 
+    def cxr_logits(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Teacher logits of N preprocessed images (e.g. occluded copies, `engine.explain`).
+
+        Args:
+            batch: float32 `[N, 1, 224, 224]` in [-1024, 1024], N >= 1.
+
+        Returns:
+            pathology -> float32 `[N]` logits, in `cxr_pathologies` order.
+
+        Raises:
+            InferenceError: no teacher, a wrong shape, or onnxruntime failed.
+        """
+        if not self._cxr:
+            raise InferenceError(f"the model bundle {self.bundle.bundle_id} has no chest X-ray "
+                                 "teacher models")
+        x = np.asarray(batch, dtype=np.float32)
+        if x.ndim != 4 or x.shape[1:] != (1, CXR_SIZE, CXR_SIZE) or x.shape[0] < 1:
+            raise InferenceError(f"CXR batch must be [N, 1, {CXR_SIZE}, {CXR_SIZE}], got "
+                                 f"{list(x.shape)}")
+        outputs: dict[str, list[np.ndarray]] = {f: [] for f in self._cxr}
+        for start in range(0, x.shape[0], self.max_batch):
+            feed = {"cxr": np.ascontiguousarray(x[start:start + self.max_batch])}
+            for f, s in self._cxr.items():
+                outputs[f].append(self._run(s, f, feed)[0])
+        logits = {f: np.concatenate(v) for f, v in outputs.items()}
+        return {p: logits[spec.file][:, spec.output_index].astype(np.float32)
+                for p, spec in self.bundle.cxr.items()}
+
     def predict_cxr(self, image: CxrImage) -> dict[str, Prediction]:
         """Preprocess `image` (engine.preprocess.preprocess_cxr) and run the teacher(s), without
         the gate (see `assess_cxr`)."""

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "calibrate-bundle": ("training.calibrate", "teacher OOD statistics and borderline bands into a bundle"),
     "ablation": ("training.ablation", "reproduce the paper's Tables 1-2 on a cohort"),
     "probe": ("training.probe", "linear probe of frozen ECG embeddings (what an encoder has learned)"),
+    "explain-eval": ("training.explain_eval", "validate the occlusion saliency maps on the phantom (pointing, deletion, randomisation)"),
     "keygen": ("training.keys:keygen_main", "make an Ed25519 key pair for signing model bundles"),
     "sign-bundle": ("training.keys:sign_main", "sign a model bundle's manifest (manifest.json.sig)"),
 }

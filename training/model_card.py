@@ -115,6 +115,50 @@ def signature_section(public_key: Any) -> list[str]:
         "--trusted-key KEY.pub` and `CROMOTEX_TRUSTED_KEYS` add keys for one run.", ""]
 
 
+#: What the saliency maps (engine.explain; app "Explain"; `cromotex predict --explain`) mean.
+SALIENCY_SECTION: list[str] = [
+    "## Saliency maps: what they mean and what they do not", "",
+    "The app's *Explain* maps and `cromotex predict --explain` are **occlusion** maps computed with "
+    "the fp32 models of this bundle (engine/explain.py): a value is the drop in the model's probability "
+    "when that part of the input is replaced by a neutral value (ECG: the lead's median over one lead x "
+    "one 1 s segment, or, in the app's fast *separable* mode, sqrt(lead drop x segment drop); chest "
+    "X-ray: one of 7 x 7 patches of the model's centre square replaced by the image mean). Red = the "
+    "model's probability fell when that part was hidden.",
+    "",
+    "- They describe **this model's sensitivity**, not where disease is. A red band is not a finding "
+    "and a blank band is not normal.",
+    "- On the phantom (docs/results/explain/, `cromotex-train explain-eval`): the teacher's "
+    "cardiomegaly maps point into the heart silhouette (pointing game 0.83, chance 0.15), but its "
+    "edema and effusion maps do not point at the perihilar zones (0.00, chance 0.22) or the "
+    "costophrenic bases (0.08, chance 0.21); the ECG models' maps are no better than chance at "
+    "the lateral leads for cardiomegaly (0.33, chance 0.33). Deletion / insertion curves beat "
+    "random order for every finding, so the maps do rank what moves the probability, but the ECG "
+    "models are insensitive to any single lead or second (largest drops ~0.001-0.01).",
+    "- Maps change when the weights are randomised (Spearman of trained vs randomised maps "
+    "-0.13 to 0.10), so they reflect the model, not just the input's edges.",
+    "- Occlusion values depend on the replacement value: for the phantom demo teacher, a uniform grey "
+    "image scores edema 0.35 and effusion 0.68, so a region can matter because hiding it looks like "
+    "disease. The maps are coarse (1 s x 1 lead; 32 px patches).",
+    "- A map of a prediction flagged out of distribution or with signal-quality problems is not "
+    "shown as valid (\"not assessable\").",
+    "",
+]
+
+
+def saliency_section(demo: bool) -> list[str]:
+    """SALIENCY_SECTION; for a non-demo bundle the phantom's figures are replaced by the
+    command that measures them on the site's own cohort."""
+    if demo:
+        return list(SALIENCY_SECTION)
+    keep = [line for line in SALIENCY_SECTION
+            if not line.startswith(("- On the phantom", "- Maps change when"))]
+    i = len(keep) - 2  # before the "not assessable" bullet and the blank line
+    keep.insert(i, "- Measure what they show for these models before relying on them: "
+                   "`cromotex-train explain-eval --cohort COHORT --models BUNDLE` (pointing game on known "
+                   "regions, deletion / insertion, model randomisation).")
+    return keep
+
+
 def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) -> str:
     """The card's Markdown text."""
     t = manifest["training"]
@@ -245,6 +289,7 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
     if key is not None:
         from engine.signing import load_private_key
         lines += signature_section(load_private_key(Path(key)).public_key())
+    lines += saliency_section(demo)
     lines += ["## Known failure modes and limitations", ""]
     lines += [f"- {f}" for f in FAILURE_MODES]
     return "\n".join(lines) + "\n"

@@ -116,7 +116,8 @@ def test_model_card_first_line_and_contents(built):
     assert "DEMONSTRATION" in first and "SYNTHETIC" in first and "NOT FOR DIAGNOSIS" in first
     for text in ("cromotex-train cohort --mimic-root", "--preset paper", "cromotex-train evaluate --onnx",
                  "beta_mode", "Known failure modes", "ecg.ff_dim", "teacher.multi_label",
-                 "## Signature", "cromotex-train keygen", "trusted_keys/"):
+                 "## Signature", "cromotex-train keygen", "trusted_keys/",
+                 "## Saliency maps", "cromotex-train explain-eval"):
         assert text in card, text
     from engine.signing import fingerprint, key_id, load_public_key
     pub = load_public_key(built["root"] / "keys" / "test-site-ed25519.pub")
