@@ -187,8 +187,24 @@ def calibrate_bundle(bundle_dir: Path, cohort_dir: Path, signing_key: Path, prob
                             "threshold band; none stated", p, m)
             else:
                 log.info("%s %s: threshold band %.4f..%.4f", p, m, band["low"], band["high"])
+    update_model_card(bundle_dir, manifest)
     _write_manifest(bundle_dir, manifest, signing_key)
     return summary
+
+
+def update_model_card(bundle_dir: Path, manifest: dict) -> None:
+    """Put the gate / teacher-OOD / borderline-band section and the saliency section into the
+    bundle's MODEL_CARD.md (replacing earlier versions of them); the caller re-signs."""
+    from training.model_card import (TRUST_HEADING, replace_section, saliency_section,
+                                     trust_section)
+    card_path = Path(bundle_dir) / "MODEL_CARD.md"
+    if not card_path.is_file():
+        return
+    card = card_path.read_text(encoding="utf-8")
+    card = replace_section(card, TRUST_HEADING, trust_section(manifest), before="## Demo cases")
+    sal = saliency_section(bool(manifest.get("demo", True)))
+    card = replace_section(card, sal[0], sal, before="## Known failure modes and limitations")
+    card_path.write_text(card, encoding="utf-8")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

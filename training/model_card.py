@@ -293,3 +293,62 @@ def model_card(manifest: dict, ev: dict, cases: list, args: argparse.Namespace) 
     lines += ["## Known failure modes and limitations", ""]
     lines += [f"- {f}" for f in FAILURE_MODES]
     return "\n".join(lines) + "\n"
+
+
+TRUST_HEADING = "## Chest X-ray gate, teacher out-of-distribution check and borderline bands"
+
+
+def trust_section(manifest: dict) -> list[str]:
+    """What `cromotex-train calibrate-bundle` added to the manifest, for people: the teacher's
+    embedding check (cut-off, fraction of phantom images and of real films flagged) and the
+    borderline band of every model (a call inside it is shown as "borderline")."""
+    paths = manifest["pathologies"]
+    lines = [TRUST_HEADING, "",
+             "Before the chest X-ray teacher runs, the image must pass a gate: DICOM Modality CR/DX/DR, "
+             "BodyPartExamined CHEST (or absent), a frontal view (lateral and oblique refused), a plausible "
+             "geometry and greyscale (`engine/cxr_gate.py`); PNG/JPEG carry no tags, so their view cannot be "
+             "verified and only geometry and the embedding check apply. Then the teacher's embedding must lie "
+             "within its training distribution (Mahalanobis distance to the statistics in "
+             "`embedding_stats_cxr_teacher.npz`). A refused or out-of-distribution image gets no teacher "
+             "numbers: every teacher call is \"not assessable\" with the reason.", ""]
+    ood = next((paths[p]["cxr"].get("ood") for p in paths if "cxr" in paths[p]), None)
+    if ood:
+        lines += [f"- Teacher OOD cut-off {ood['cutoff']:.1f} ({ood['rule']}); phantom validation / test "
+                  f"images flagged: {ood['val_fraction_flagged']:.1%} / {ood['test_fraction_flagged']:.1%}.",
+                  ]
+        if ood.get("probe_flagged"):
+            lines.append(f"- Real chest films (NIH ChestX-ray14, SIIM) flagged: {ood['probe_flagged']} "
+                         f"(distances {', '.join(f'{v:.0f}' for v in ood['probe_distances'].values())}). "
+                         "This is the honest answer for a teacher trained on synthetic drawings: it has no "
+                         "validity on real films.")
+    lines += ["", "Borderline bands: a probability inside the band around the threshold is called "
+              "\"borderline\", not positive or negative. The band is the bootstrap 95% interval of the "
+              "validation threshold (widened to hold the shipped threshold).", "",
+              "| pathology | model | threshold | band | phantom test calls in band | accuracy inside / outside |",
+              "|---|---|---|---|---|---|"]
+    for p, entry in paths.items():
+        for kind in ("ecg", "cxr"):
+            band = entry.get(kind, {}).get("borderline")
+            if not band:
+                continue
+            lines.append(f"| {p} | {band['model']} | {entry[kind]['threshold']:.3f} | "
+                         f"{band['low']:.3f}-{band['high']:.3f} | {band['test_fraction_borderline']:.0%} | "
+                         f"{band['test_accuracy_inside']:.2f} / {band['test_accuracy_outside']:.2f} |")
+    return lines + [""]
+
+
+def replace_section(card: str, heading: str, section: list[str], before: str | None = None) -> str:
+    """`card` with the section starting at `heading` replaced by `section` (up to the next
+    "## " heading), or inserted before the heading `before` (else appended) when absent."""
+    text = "\n".join(section).rstrip("\n") + "\n\n"
+    lines = card.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == heading]
+    if starts:
+        i = starts[0]
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        return "".join(lines[:i]) + text + "".join(lines[j:])
+    if before is not None:
+        k = next((k for k, line in enumerate(lines) if line.rstrip("\n") == before), None)
+        if k is not None:
+            return "".join(lines[:k]) + text + "".join(lines[k:])
+    return card.rstrip("\n") + "\n\n" + text

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from training.calibrate import threshold_band
@@ -37,3 +39,21 @@ def test_band_is_deterministic_and_widened_to_a_threshold_outside_it():
 
 def test_no_band_without_both_classes():
     assert threshold_band(np.zeros(50, int), np.linspace(0, 1, 50), 0.5, n_boot=100) is None
+
+
+def test_model_card_states_the_gate_the_teacher_ood_check_and_every_band():
+    """The shipped card carries the section `update_model_card` writes from the manifest, and
+    writing it again replaces it rather than adding a second copy."""
+    import json
+
+    from training.model_card import TRUST_HEADING, replace_section, trust_section
+    bundle = Path(__file__).resolve().parents[2] / "resources" / "models"
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    card = (bundle / "MODEL_CARD.md").read_text(encoding="utf-8")
+    section = trust_section(manifest)
+    assert "\n".join(section).strip() in card
+    assert "Real chest films (NIH ChestX-ray14, SIIM) flagged: 5/5" in card
+    bands = [line for line in section if line.startswith("| ") and ".onnx" in line]
+    assert len(bands) == 6  # ECG and teacher, three pathologies
+    again = replace_section(card, TRUST_HEADING, section, before="## Demo cases")
+    assert again == card and again.count(TRUST_HEADING) == 1
