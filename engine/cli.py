@@ -21,7 +21,7 @@ from engine.batch import InputItem, files_per_task, iter_inputs, score_files
 from engine.errors import CromotexError
 from engine.inference import DEFAULT_THREADS, DEVICES, PRECISIONS, Predictor
 from engine.io import read_cxr
-from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, result_json
+from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, model_json, result_json
 from engine.process_pool import PredictorSpec, ProcessScorer
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
             return 2
     if predictor.demo:
         err.write(f"WARNING: {predictor.bundle.disclaimer} (bundle {predictor.bundle.bundle_id})\n")
-    model = {**predictor.describe(), "files": dict(predictor.ecg_files)}
+    model = model_json(predictor)
     cxr = _score_cxr(predictor, args.cxr) if args.cxr else None
     all_ok = cxr is None or cxr["ok"]
     if cxr is not None and not cxr["ok"]:
@@ -193,7 +193,9 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     return 0 if (all_ok and n_bad == 0) else 1
 
 
-SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`"}
+SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`",
+               "archive": "score an ECG archive on a Dask cluster into Parquet (extra .[cluster]), "
+                          "see `cromotex archive --help`"}
 
 
 def _usage() -> str:
@@ -213,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"cromotex: unknown subcommand {argv[0]!r}\n\n{_usage()}\n")
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if argv[0] == "archive":  # Dask and pyarrow are imported by this command only
+        from engine.archive.cli import main as archive_main
+        return archive_main(argv[1:])
     try:
         args = build_predict_parser().parse_args(argv[1:])
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

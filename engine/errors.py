@@ -48,3 +48,7 @@ class InferenceError(CromotexError):
 
 class OutputExistsError(CromotexError):
     """An output directory already holds files and overwriting was not asked for (--force)."""
+
+
+class ArchiveError(CromotexError):
+    """`cromotex archive` cannot run: an unusable output dataset, cluster or worker set-up."""

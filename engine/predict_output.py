@@ -90,6 +90,11 @@ def cxr_json(file: str, preds: dict[str, Prediction] | None, error: str | None) 
             "positive": {p: bool(v.positive) for p, v in preds.items()}}
 
 
+def model_json(predictor: Any) -> dict[str, Any]:
+    """The `model` field: the Predictor's description and its ECG model file per pathology."""
+    return {**predictor.describe(), "files": dict(predictor.ecg_files)}
+
+
 def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None) -> dict:
     """The JSON object of one input (see FIELDS)."""
     preds = r.predictions or {}
