@@ -49,18 +49,23 @@ def parts_dir(out: Path) -> Path:
 
 
 def _read(path: Path, columns: list[str] | None = None):
+    """The table of an archive Parquet file (only `columns` when given).
+
+    Raises:
+        ArchiveError: unreadable, or not written by `cromotex archive` (columns missing).
+    """
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path, columns=columns)
+        names = set(pq.read_schema(path).names)
+        missing = set(columns or schema().names) - names
+        if missing:
+            raise ArchiveError(f"{path} is not a `cromotex archive` dataset (no column "
+                               f"{', '.join(sorted(missing))}); choose another --out")
+        return pq.read_table(path, columns=columns)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise ArchiveError(f"{path} is not a readable archive Parquet file ({exc}); move it away "
                            "or choose another --out") from None
-    missing = set(columns or schema().names) - set(table.column_names)
-    if missing:
-        raise ArchiveError(f"{path} is not a `cromotex archive` dataset (no column "
-                           f"{', '.join(sorted(missing))}); choose another --out")
-    return table
 
 
 class ArchiveStore:
