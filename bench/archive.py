@@ -74,6 +74,36 @@ def time_archive(folder: Path, models: str | None, out: Path, client, spec, bund
     return time.perf_counter() - t
 
 
+def cpu_per_file(folder: Path, models: str | None, n: int) -> dict[str, float]:
+    """CPU ms per file, in this process, of what `cromotex predict` does for a file (read,
+    preprocess, quality, score, JSON line) and of what the archive adds to it (content hash,
+    row, Parquet part): a load-independent view of the archive's own cost."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datetime import datetime, timezone
+
+    from engine.archive.rows import archive_row, file_facts, schema
+    from engine.batch import iter_inputs, load_and_score_many
+    from engine.predict_output import dumps, model_json, result_json
+
+    pa.Table.from_pylist([], schema=schema())  # one-off: pyarrow's first table (~0.3 s) is not per file
+    predictor = Predictor(models, threads=1, parallel_models=False)
+    items = list(iter_inputs([str(folder)]))[:n]
+    model = model_json(predictor)
+    t = time.process_time()
+    objs = [result_json(r, model, None) for r in load_and_score_many(predictor, items)]
+    lines = [dumps(o) for o in objs]  # the JSON line `cromotex predict` writes
+    predict_ms = 1000 * (time.process_time() - t) / len(items)
+    t = time.process_time()
+    now = datetime.now(timezone.utc)
+    rows = [archive_row(o, file_facts(i.path), now) for o, i in zip(objs, items)]
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema()), Path(tmp) / "p.parquet")
+    archive_ms = 1000 * (time.process_time() - t) / len(items)
+    return {"predict_work_ms": predict_ms, "archive_extra_ms": archive_ms,
+            "extra_fraction": archive_ms / predict_ms, "files": len(lines)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", help="bundle directory (default: the shipped bundle)")
@@ -81,6 +111,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--json", help="write the figures here too")
+    ap.add_argument("--cpu-only", action="store_true", help="only the CPU-per-file figures")
     a = ap.parse_args()
     from distributed import Client, LocalCluster
     import logging
@@ -95,7 +126,11 @@ def main() -> int:
         spec_args = build_archive_parser().parse_args(
             ["x", "--out", str(tmp / "x.parquet")] + (["--models", a.models] if a.models else []))
         spec, bundle_id = worker_spec(spec_args)
-        for w in a.workers:
+        results["cpu_per_file"] = cpu = cpu_per_file(folder, a.models, min(a.files, 128))
+        print(f"CPU per file in one process: cromotex predict's work {cpu['predict_work_ms']:.2f} ms, "
+              f"the archive's extra work (hash, row, Parquet) {cpu['archive_extra_ms']:.2f} ms "
+              f"({100 * cpu['extra_fraction']:.1f}%)")
+        for w in ([] if a.cpu_only else a.workers):
             t = time.perf_counter()
             cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=None, silence_logs=logging.WARNING)
