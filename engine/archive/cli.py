@@ -25,9 +25,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from engine.archive.rows import path_key
 from engine.archive.store import DEFAULT_FLUSH_EVERY, DEFAULT_FLUSH_SECONDS, ArchiveStore
 from engine.archive.worker import WorkerSpec, manifest_sha256, score_chunk
-from engine.archive.rows import path_key
 from engine.batch import InputItem, iter_inputs
 from engine.errors import BundleError, CromotexError
 from engine.inference import DEVICES, PRECISIONS

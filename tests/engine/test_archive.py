@@ -161,7 +161,8 @@ def test_rows_equal_cromotex_predict_and_the_model_loads_once_per_worker(
     before = out.read_bytes()
     assert archive_main([str(tmp_path / "archive"), "--out", str(out), "--models", str(bundle_dir),
                          "--scheduler", lc.scheduler_address, "--no-progress"]) == 0
-    assert f"0 scored (0 could not be scored: ok false), {len(files)} already archived" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"0 scored (0 could not be scored: ok false), {len(files)} already archived" in err
     assert out.read_bytes() == before
     # one file's content changes (the truncated DICOM becomes whole): only it is scored again
     truncated = str(tmp_path / "archive/ward_c/truncated.dcm")
