@@ -16,6 +16,7 @@ from app import paper
 from app.about import show_about, show_model_card
 from app.filters import DisplayFilters
 from app.main_window import TITLE, MainWindow
+from app.pairing_guard import PairingGuard, gate_text, replaces_other, teacher_note
 from app.qt import QtCore, QtWidgets, Signal
 from app.settings import Settings
 from app.views.calipers import Calipers
@@ -31,7 +32,21 @@ ErrorPresenter = Callable[[str, str], None]
 
 def _read_ecg(path: str) -> EcgRecord:
     from engine.io import read_ecg
-    return read_ecg(path)
+    return _with_measurements(read_ecg(path))
+
+
+def _with_measurements(record: EcgRecord) -> EcgRecord:
+    """`record` with `meta["computed_measurements"]` (an `EcgMeasurements`), computed
+    here in the worker thread with the read; left out (logged) if measuring fails."""
+    from dataclasses import replace
+
+    from engine.measure import measure_ecg
+    try:
+        m = measure_ecg(record)
+    except Exception:  # measurement is an add-on: the ECG still opens
+        log.exception("measurement failed")
+        return record
+    return replace(record, meta={**record.meta, "computed_measurements": m})
 
 
 def _read_cxr(path: str) -> CxrImage:
@@ -43,7 +58,8 @@ def _read_any(path: str) -> tuple[str, EcgRecord | CxrImage]:
     """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray (the file is
     recognised, and a DICOM parsed, once)."""
     from engine.io.dispatch import read_any
-    return read_any(path)
+    kind, obj = read_any(path)
+    return (kind, _with_measurements(obj)) if kind == "ecg" else (kind, obj)
 
 
 #: The reader of each kind of file `Controller._open` reads ("any": an ECG or a chest X-ray).
@@ -125,6 +141,8 @@ class Controller(QtCore.QObject):
         self.cxr: CxrImage | None = None
         self.ecg_predictions: dict[str, Prediction] = {}
         self.cxr_predictions: dict[str, Prediction] = {}
+        self.cxr_gate: Any = None  # engine.cxr_gate.GateDecision of the open chest X-ray
+        self.guard = PairingGuard(window.banner)  # patient identity of the two panes
         self.last_error: tuple[str, str] | None = None
         self.error_box: QtWidgets.QMessageBox | None = None
         self._gen = {"ecg": 0, "cxr": 0}
@@ -157,6 +175,7 @@ class Controller(QtCore.QObject):
         w.act_speed_down.triggered.connect(lambda: w.ecg_view.step_speed(-1))
         w.act_zoom_100.triggered.connect(w.ecg_view.zoom_100)
         w.act_zoom_fit.triggered.connect(w.ecg_view.zoom_fit)
+        w.act_zoom_fit_width.triggered.connect(w.ecg_view.zoom_fit_width)
         w.act_page_next.triggered.connect(lambda: w.ecg_view.page(+1))
         w.act_page_prev.triggered.connect(lambda: w.ecg_view.page(-1))
         w.act_calipers.toggled.connect(self.toggle_calipers)
@@ -179,6 +198,7 @@ class Controller(QtCore.QObject):
         w.ecg_view.display_changed.connect(self._sync_ui_from_view)
         w.ecg_view.zoom_changed.connect(lambda z: w.zoom_label.setText(f"Zoom {z * 100:.0f}%"))
         self.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
+        w.median_view.calipers.measured.connect(lambda r: w.caliper_label.setText(r.text()))
 
     def _apply_settings(self) -> None:
         s, v = self.settings, self.w.ecg_view
@@ -203,7 +223,8 @@ class Controller(QtCore.QObject):
     def _sync_ui_from_view(self) -> None:
         """Mirror the view's display settings in the toolbar, menu and settings."""
         v, w, s = self.w.ecg_view, self.w, self.settings
-        for combo, value in ((w.layout_combo, v.layout_name), (w.rhythm_combo, v.rhythm_lead),
+        shown = "median" if w.view_stack.currentWidget() is w.median_view else v.layout_name
+        for combo, value in ((w.layout_combo, shown), (w.rhythm_combo, v.rhythm_lead),
                              (w.speed_combo, v.speed), (w.gain_combo, v.gain),
                              (w.baseline_combo, v.filters.baseline_hz),
                              (w.notch_combo, v.filters.notch_hz)):
@@ -215,7 +236,7 @@ class Controller(QtCore.QObject):
         w.lowpass_check.blockSignals(True)
         w.lowpass_check.setChecked(v.filters.lowpass_hz is not None)
         w.lowpass_check.blockSignals(False)
-        w.act_layouts[v.layout_name].setChecked(True)
+        w.act_layouts[shown].setChecked(True)
         w.act_cabrera.blockSignals(True)
         w.act_cabrera.setChecked(v.cabrera)
         w.act_cabrera.blockSignals(False)
@@ -236,13 +257,21 @@ class Controller(QtCore.QObject):
             notch_hz=w.notch_combo.currentData()))
 
     def set_layout(self, name: str) -> None:
+        if name == "median":  # main_window.MEDIAN_LAYOUT: the median beats, not an ECG layout
+            self.w.view_stack.setCurrentWidget(self.w.median_view)
+            self._sync_ui_from_view()
+            return
+        self.w.view_stack.setCurrentWidget(self.w.ecg_view)
         self.w.ecg_view.set_layout(name)
 
     def toggle_calipers(self, on: bool) -> None:
-        if on:
-            self.calipers.show()
-        else:
-            self.calipers.hide()
+        for calipers in (self.calipers, self.w.median_view.calipers):
+            if on:
+                calipers.show()
+            else:
+                calipers.hide()
+        if not on:
+            self.w.caliper_label.setText("")
 
     # ------------------------------------------------------------ models
     def load_models(self) -> None:
@@ -344,25 +373,77 @@ class Controller(QtCore.QObject):
         self.show_error(f"Could not open {Path(path).name}", error_text(exc))
 
     def show_record(self, record: EcgRecord) -> None:
-        """Display `record` and score it (the predictor permitting)."""
+        """Display `record` and score it (the predictor permitting); an open chest X-ray
+        of another patient is closed unless the user keeps it (app.pairing_guard)."""
+        if self.cxr is not None and replaces_other(record.meta, self.cxr.meta,
+                                                   self.w.act_keep_cxr.isChecked()):
+            self.clear_cxr("the new ECG is of another patient")
         self.record = record
         self.ecg_predictions = {}
+        self.w.act_calipers.setChecked(False)  # a reading of the previous record is void
+        self.w.caliper_label.setText("")
         self.w.header.set_record(record)
         self.w.ecg_view.set_record(record)
+        self.w.median_view.set_record(record)
         self.w.ai_panel.set_ecg_predictions({})
         name = Path(record.source.path).name if record.source else "ECG"
         self.w.setWindowTitle(f"{name} — {TITLE}")
         self._sync_ui_from_view()
+        self._pairing_changed()
         self.ecg_shown.emit(record)
         self._predict_ecg()
 
     def show_cxr(self, image: CxrImage) -> None:
+        """Display `image` with the gate's decision and run the teacher; an open ECG of
+        another patient is closed unless the user keeps it."""
+        from engine.cxr_gate import gate_cxr
+        if self.record is not None and replaces_other(image.meta, self.record.meta,
+                                                      self.w.act_keep_ecg.isChecked()):
+            self.clear_ecg("the new chest X-ray is of another patient")
         self.cxr = image
         self.cxr_predictions = {}
+        self.cxr_gate = gate_cxr(image)  # tags and geometry; the embedding check follows
         self.w.cxr_view.set_image(image)
+        self.w.cxr_view.set_gate(gate_text(self.cxr_gate), self.cxr_gate.accepted)
         self.w.ai_panel.set_cxr_predictions({})
+        self._pairing_changed()
         self.cxr_shown.emit(image)
         self._predict_cxr()
+
+    def clear_cxr(self, why: str = "") -> None:
+        """Close the chest X-ray (its teacher results still to come are ignored)."""
+        self._gen["cxr"] += 1
+        self._set_busy("cxr", False)
+        self.cxr, self.cxr_predictions, self.cxr_gate = None, {}, None
+        self.w.cxr_view.set_image(None)
+        self.w.ai_panel.set_cxr_predictions({})
+        self._pairing_changed()
+        if why:
+            self.w.statusBar().showMessage(f"Chest X-ray closed: {why}", 10000)
+
+    def clear_ecg(self, why: str = "") -> None:
+        """Close the ECG (its AI results still to come are ignored)."""
+        self._gen["ecg"] += 1
+        self._set_busy("ecg", False)
+        self.record, self.ecg_predictions = None, {}
+        self.w.act_calipers.setChecked(False)
+        self.w.header.set_record(None)
+        self.w.ecg_view.set_record(None)
+        self.w.ai_panel.set_ecg_predictions({})
+        self.w.setWindowTitle(TITLE)
+        self._pairing_changed()
+        if why:
+            self.w.statusBar().showMessage(f"ECG closed: {why}", 10000)
+
+    def _pairing_changed(self) -> None:
+        """Compare the patients of both panes (banner) and show or withhold the teacher."""
+        self.guard.update(self.record, self.cxr)
+        self._show_teacher()
+
+    def _show_teacher(self) -> None:
+        note = teacher_note(self.guard.pairing, self.cxr_gate) if self.cxr is not None else ""
+        self.w.ai_panel.set_cxr_predictions({} if note else self.cxr_predictions)
+        self.w.ai_panel.set_teacher_note(note)
 
     # ------------------------------------------------------------ inference
     def _predict_ecg(self) -> None:
@@ -378,7 +459,7 @@ class Controller(QtCore.QObject):
         if not self.predictor.cxr_pathologies:
             self.w.ai_panel.set_message("This model bundle has no chest X-ray teacher.")
             return
-        self._predict("cxr", self.predictor.predict_cxr, self.cxr, self._cxr_predicted)
+        self._predict("cxr", self.predictor.assess_cxr, self.cxr, self._cxr_predicted)
 
     def _predict(self, kind: str, predict: Callable, data: EcgRecord | CxrImage,
                  on_done: Callable[[dict], None]) -> None:
@@ -416,9 +497,13 @@ class Controller(QtCore.QObject):
         self.ecg_predicted.emit(preds)
         self.ready.emit()
 
-    def _cxr_predicted(self, preds: dict) -> None:
+    def _cxr_predicted(self, assessment: Any) -> None:
+        """`assessment`: engine.cxr_gate.CxrAssessment (the gate's final decision and the
+        teacher's predictions, none when refused before the teacher ran)."""
+        self.cxr_gate, preds = assessment.gate, assessment.predictions
         self.cxr_predictions = preds
-        self.w.ai_panel.set_cxr_predictions(preds)
+        self.w.cxr_view.set_gate(gate_text(self.cxr_gate), self.cxr_gate.accepted)
+        self._show_teacher()
         self.cxr_predicted.emit(preds)
 
     def _predict_failed(self, kind: str, gen: int, exc: BaseException) -> None:
@@ -531,8 +616,13 @@ class Controller(QtCore.QObject):
         """Write the review (ECG at 25 mm/s, 10 mm/mV, findings, CXR, disclaimer) to PDF."""
         from app.export_pdf import ReviewContent, export_review
         v = self.w.ecg_view
+        withheld = teacher_note(self.guard.pairing, self.cxr_gate) if self.cxr is not None else ""
+        other_patient = self.guard.different  # that X-ray is left out of the page
         content = ReviewContent(record=self.record, ecg_predictions=self.ecg_predictions,
-                                cxr=self.cxr, cxr_predictions=self.cxr_predictions,
+                                cxr=None if other_patient else self.cxr,
+                                cxr_predictions={} if withheld else self.cxr_predictions,
+                                pairing=self.guard.pairing, cxr_gate=self.cxr_gate,
+                                teacher_note=withheld, cxr_inverted=self.w.cxr_view.inverted,
                                 filters=v.filters, rhythm_lead=v.rhythm_lead, cabrera=v.cabrera,
                                 demo=(self.predictor.demo if self.predictor is not None else True),
                                 bundle=(self.predictor.describe() if self.predictor else None),

@@ -7,13 +7,18 @@ from app import paper
 from app.filters import BASELINE_CHOICES_HZ, NOTCH_CHOICES_HZ
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from app.views.ai_panel import AiPanel
+from app.views.banner import PairingBanner
 from app.views.cxr_view import CxrView
 from app.views.ecg_view import EcgView
 from app.views.header_view import HeaderView
+from app.views.median_view import MedianView
 from engine.constants import LEADS
 
 TITLE = "CroMoTEX Review"
 
+
+#: Name of the median-beat view in the layout choices (not a paper.LAYOUTS layout).
+MEDIAN_LAYOUT = "median"
 
 class MainWindow(QtWidgets.QMainWindow):
     """Header + ECG paper on the left; AI findings and chest X-ray on the right.
@@ -37,7 +42,11 @@ class MainWindow(QtWidgets.QMainWindow):
         ll = QtWidgets.QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.header)
-        ll.addWidget(self.ecg_view, 1)
+        self.median_view = MedianView(px_per_mm=px_per_mm)
+        self.view_stack = QtWidgets.QStackedWidget()  # the paper: ECG layouts or median beats
+        self.view_stack.addWidget(self.ecg_view)
+        self.view_stack.addWidget(self.median_view)
+        ll.addWidget(self.view_stack, 1)
         self.right_splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.right_splitter.addWidget(self.ai_panel)
         self.right_splitter.addWidget(self.cxr_view)
@@ -47,7 +56,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.right_splitter)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.splitter)
+        self.banner = PairingBanner()  # patient identity of the two panes, top of the window
+        central = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(2)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
 
         self._make_actions()
         self._make_menus()
@@ -59,6 +75,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1500, 860)
         self.splitter.setSizes([1000, 600])
         self.right_splitter.setSizes([300, 560])
+        self.ecg_view.fit_mode = "page"  # the whole page by default; true scale on Ctrl+0
 
     # ---------------------------------------------------------------- actions
     def _action(self, text: str, shortcut: str | QtGui.QKeySequence.StandardKey | None = None,
@@ -79,6 +96,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_layouts = {name: self._action(f"Layout {paper.LAYOUT_TITLES[name]}", str(i + 1),
                                                checkable=True)
                             for i, name in enumerate(paper.LAYOUTS)}
+        self.act_layouts[MEDIAN_LAYOUT] = self._action("Layout Median beats", str(len(paper.LAYOUTS) + 1),
+                                                       checkable=True)
         group = QtGui.QActionGroup(self)
         for a in self.act_layouts.values():
             group.addAction(a)
@@ -88,11 +107,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_speed_up = self._action("Speed +", "Ctrl++")
         self.act_speed_down = self._action("Speed −", "Ctrl+-")
         self.act_zoom_100 = self._action("Zoom 100% (true scale)", "Ctrl+0")
-        self.act_zoom_fit = self._action("Zoom to fit", "F")
+        self.act_zoom_fit = self._action("Fit page", "F")
+        self.act_zoom_fit.setToolTip("Show the whole ECG page (the default)")
+        self.act_zoom_fit_width = self._action("Fit to width", "W")
+        self.act_zoom_fit_width.setToolTip("Fit the page's width; scroll for the rest")
         self.act_page_next = self._action("Next 10 s", "PgDown")
         self.act_page_prev = self._action("Previous 10 s", "PgUp")
         self.act_calipers = self._action("&Calipers", "K", checkable=True)
         self.act_marching = self._action("&Marching calipers", "M", checkable=True)
+        self.act_keep_cxr = self._action("&Keep X-ray when opening another ECG", checkable=True)
+        self.act_keep_cxr.setToolTip("Off: opening an ECG of another patient clears the X-ray")
+        self.act_keep_ecg = self._action("Keep ECG when opening another X-&ray", checkable=True)
+        self.act_keep_ecg.setToolTip("Off: opening an X-ray of another patient clears the ECG")
         self.act_about = self._action("&About CroMoTEX Review")
         self.act_model_card = self._action("&Model card", "F1")
 
@@ -103,6 +129,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addAction(self.act_open_cxr)
         self.recent_menu = m.addMenu("Open &recent")
         self.demo_menu = m.addMenu("Open &demo case")
+        m.addAction(self.act_keep_cxr)
+        m.addAction(self.act_keep_ecg)
         m.addSeparator()
         m.addAction(self.act_export)
         m.addAction(self.act_print)
@@ -114,7 +142,8 @@ class MainWindow(QtWidgets.QMainWindow):
         v.addAction(self.act_cabrera)
         v.addSeparator()
         for a in (self.act_gain_up, self.act_gain_down, self.act_speed_up, self.act_speed_down,
-                  self.act_zoom_100, self.act_zoom_fit, self.act_page_prev, self.act_page_next):
+                  self.act_zoom_100, self.act_zoom_fit, self.act_zoom_fit_width,
+                  self.act_page_prev, self.act_page_next):
             v.addAction(a)
         t = mb.addMenu("&Tools")
         t.addAction(self.act_calipers)
@@ -130,12 +159,19 @@ class MainWindow(QtWidgets.QMainWindow):
         return c
 
     def _make_toolbar(self) -> None:
+        # Files and export come first, in their own toolbar, so that Export never ends
+        # up in the overflow menu of the long display toolbar at narrow widths.
+        ftb = self.addToolBar("File")
+        ftb.setObjectName("file_toolbar")
+        ftb.addAction(self.act_open_ecg)
+        ftb.addAction(self.act_open_cxr)
+        ftb.addAction(self.act_export)
+        self.file_toolbar = ftb
         tb = self.addToolBar("Display")
         tb.setObjectName("display_toolbar")
-        tb.addAction(self.act_open_ecg)
-        tb.addAction(self.act_open_cxr)
-        tb.addSeparator()
-        self.layout_combo = self._combo([(paper.LAYOUT_TITLES[n], n) for n in paper.LAYOUTS])
+        self.display_toolbar = tb
+        self.layout_combo = self._combo([(paper.LAYOUT_TITLES[n], n) for n in paper.LAYOUTS]
+                                        + [("Median beats", MEDIAN_LAYOUT)])
         self.rhythm_combo = self._combo([(f"Rhythm {lead}", lead) for lead in LEADS])
         self.speed_combo = self._combo([(f"{s:g} mm/s", s) for s in paper.SPEEDS_MM_S])
         self.gain_combo = self._combo([(f"{g:g} mm/mV", g) for g in paper.GAINS_MM_MV])
@@ -152,8 +188,8 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addAction(self.act_calipers)
         tb.addAction(self.act_marching)
         tb.addAction(self.act_zoom_100)
-        tb.addSeparator()
-        tb.addAction(self.act_export)
+        tb.addAction(self.act_zoom_fit)
+        tb.addAction(self.act_zoom_fit_width)
 
     # ------------------------------------------------------------ drag & drop
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802

@@ -237,6 +237,26 @@ def calibration_pulse_mm(x_mm: float, y_mm: float, gain_mm_mv: float,
     return xs, ys
 
 
+def lead_box_mm(panel: Panel, layout: str, speed_mm_s: float) -> tuple[float, float, float, float]:
+    """The box a panel's trace is drawn in (and clipped to on paper): (x_left, x_right,
+    y_bottom, y_top) in paper mm, its time span wide and its row high (baseline in the
+    middle)."""
+    half = ROW_HEIGHT_MM[layout] / 2
+    return (panel.x_mm, panel.x_mm + (panel.t1_s - panel.t0_s) * speed_mm_s,
+            panel.y_mm - half, panel.y_mm + half)
+
+
+def label_x_mm(panel_x_mm: float, first_in_row: bool, speed_mm_s: float) -> float:
+    """Paper x (mm) of a lead label: 1 mm into its panel, and past the calibration
+    pulse (drawn from x = 0.5 mm) in the first panel of a row, which at 50 mm/s
+    reaches 14.5 mm, beyond the 10 mm margin."""
+    x = panel_x_mm + 1.0
+    if first_in_row:
+        pulse_xs, _ = calibration_pulse_mm(0.5, 0.0, 1.0, speed_mm_s)
+        x = max(x, float(pulse_xs[-1]) + 1.0)
+    return x
+
+
 def interval_ms(dx_mm: float, speed_mm_s: float) -> float:
     """Time (ms) spanned by `dx_mm` of paper at `speed_mm_s`."""
     return abs(dx_mm) / speed_mm_s * 1000.0

@@ -37,6 +37,8 @@ import numpy as np
 
 from engine.errors import CromotexError, InferenceError
 from engine.io import read_ecg
+from engine.pairing import identity
+from engine.measure import measure_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
@@ -87,6 +89,10 @@ class FileResult:
         quality: signal-quality flags when preprocessing succeeded.
         device_measurements: the file's `meta["device_measurements"]` when it was read.
         statements: the file's `meta["statements"]` when it was read.
+        identity: the record's patient identity fields (`engine.pairing.identity`) when it
+            was read, for the pairing with a chest X-ray.
+        measurements: `engine.measure` result (`EcgMeasurements.to_dict()`) when
+            the record was read; None otherwise.
     """
 
     file: str
@@ -97,6 +103,8 @@ class FileResult:
     quality: QualityFlags | None = None
     device_measurements: dict[str, float] | None = None
     statements: list[dict[str, Any]] | None = None
+    identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -122,6 +130,18 @@ def _is_ecg_xml(path: Path) -> bool:
             return xml_flavour(fh.read(8192)) in ("muse-xml", "philips-xml", "hl7-aecg")
     except OSError:
         return True  # let the reader give its message for an unreadable file
+def _missing_folder(arg: str) -> str | None:
+    """The message for an argument naming a folder that does not exist, else None: a path
+    ending in a separator, or a suffix-less path that is neither a file, a folder nor a WFDB
+    record name (no `<arg>.hea`): the reader would call it a missing "ECG file"."""
+    p = Path(arg)
+    if os.path.lexists(arg):
+        return None
+    if arg.endswith(("/", os.sep)):
+        return f"The folder {arg} does not exist. Check the path."
+    if not p.suffix and not Path(arg + ".hea").exists():
+        return f"No folder or file named {arg} exists. Check the path."
+    return None
 
 
 def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
@@ -131,7 +151,7 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
     its ECG files (see FOLDER_SUFFIXES), sorted per directory. A pattern is expanded
     with `glob` (`**` recursive) and its matches sorted (the one list held in memory,
     a path per match); folders it matches are searched. An argument that matches
-    nothing yields one item carrying an error.
+    nothing, or names a folder that does not exist, yields one item carrying an error.
     """
     for arg in args:
         p = Path(arg)
@@ -143,6 +163,8 @@ def iter_inputs(args: Iterable[str]) -> Iterator[InputItem]:
             if not found:
                 yield InputItem(arg, f"no ECG files (*.hea, *.dcm, *.scp, *.edf, *.bdf, ECG *.xml) found in "
                                      f"folder {arg}")
+        elif not (_GLOB_CHARS & set(arg)) and (missing := _missing_folder(arg)):
+            yield InputItem(arg, missing)
         elif p.exists() or not (_GLOB_CHARS & set(arg)):
             yield InputItem(arg)
         else:
@@ -165,6 +187,8 @@ class _Loaded:
     quality: QualityFlags | None = None
     device_measurements: dict[str, float] | None = None
     statements: list[dict[str, Any]] | None = None
+    identity: dict[str, Any] | None = None
+    measurements: dict[str, Any] | None = None
 
     @property
     def n_windows(self) -> int:
@@ -179,7 +203,8 @@ def load_file(item: InputItem) -> _Loaded:
         record = read_ecg(item.path, annotations=False)  # XML readers keep measurements and statements
         ecg_input = preprocess_ecg(record)
         return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input),
-                       record.meta.get("device_measurements"), _statements(record.meta.get("statements")))
+                       record.meta.get("device_measurements"), _statements(record.meta.get("statements")),
+                       identity(record.meta), _measure(record))
     except CromotexError as exc:
         return _Loaded(item, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
@@ -194,6 +219,16 @@ def _statements(items: Any) -> list[dict[str, Any]] | None:
         return None
     return [dict(item) if isinstance(item, dict) else {"text": str(item), "code": None, "confirmed": None}
             for item in items]
+
+
+def _measure(record: Any) -> dict[str, Any] | None:
+    """`engine.measure` of `record` as a dict; None (logged) if measuring fails,
+    which never fails the file."""
+    try:
+        return measure_ecg(record).to_dict()
+    except Exception:  # measurement is an add-on: it must not stop scoring
+        log.exception("measurement failed")
+        return None
 
 
 def _score_group(predictor: Any, group: list[_Loaded]) -> list[FileResult]:
@@ -227,9 +262,11 @@ def _file_result(predictor: Any, g: _Loaded, scores: dict | None) -> FileResult:
     if g.error is not None:
         return FileResult(g.item.path, False, g.error,
                           preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
-                          device_measurements=g.device_measurements, statements=g.statements)
+                          device_measurements=g.device_measurements, statements=g.statements,
+                          identity=g.identity, measurements=g.measurements)
     return FileResult(g.item.path, True, None, predictor.ecg_predictions(scores, g.quality),
-                      g.ecg_input.report, g.quality, g.device_measurements, g.statements)
+                      g.ecg_input.report, g.quality, g.device_measurements, g.statements,
+                      g.identity, g.measurements)
 
 
 def _scores_each(predictor: Any, good: list[_Loaded]) -> list[dict | None]:

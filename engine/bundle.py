@@ -93,6 +93,8 @@ class ModelSpec:
         output_index: column of the `logit` output that belongs to `pathology`.
         stats: embedding statistics for the OOD check, if the bundle has them.
         metrics: the manifest's metrics block, as written.
+        band: (low, high) probabilities around `threshold` within which a call is
+            "borderline" (manifest `borderline.low` / `.high`), if the bundle has them.
     """
 
     pathology: str
@@ -103,6 +105,7 @@ class ModelSpec:
     int8_file: str | None = None
     stats: EmbeddingStats | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    band: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,20 @@ def _listed(ck: _Checker, files: dict, name: str, where: str) -> str:
     return name
 
 
+def _unpack_triu(packed: np.ndarray, dim: int) -> np.ndarray:
+    """float64 `[dim, dim]` symmetric matrix from its row-major upper triangle `[dim (dim + 1) / 2]`
+    (`m[np.triu_indices(dim)]`; half the size on disk); a wrong length gives an empty array,
+    which the shape check reports."""
+    packed = np.asarray(packed, dtype=np.float64).ravel()
+    if packed.shape != (dim * (dim + 1) // 2,):
+        return np.zeros((0, 0))
+    out = np.zeros((dim, dim))
+    iu = np.triu_indices(dim)
+    out[iu] = packed
+    out[(iu[1], iu[0])] = packed
+    return out
+
+
 def _read_listed(ck: _Checker, files: dict, name: str) -> bytes:
     """A listed file's bytes, checked against its sha256 in the (signed) manifest."""
     data = (ck.directory / name).read_bytes()
@@ -334,10 +351,12 @@ def _load_stats(ck: _Checker, files: dict, name: str, cutoff: Any, dim: int) -> 
     try:
         with np.load(io.BytesIO(_read_listed(ck, files, name)), allow_pickle=False) as npz:
             mean = np.asarray(npz["mean"], dtype=np.float64)
-            precision = np.asarray(npz["precision"], dtype=np.float64)
+            precision = np.asarray(npz["precision"], dtype=np.float64) if "precision" in npz \
+                else _unpack_triu(npz["precision_triu"], dim)
     except KeyError as exc:
         raise ck.fail(name, f"lacks array {exc}: it must hold 'mean' [{dim}] and "
-                      f"'precision' [{dim}, {dim}]", _REINSTALL) from None
+                      f"'precision' [{dim}, {dim}] (or its upper triangle 'precision_triu')",
+                      _REINSTALL) from None
     except (OSError, ValueError) as exc:
         raise ck.fail(name, f"is not a readable .npz file ({exc})", _REINSTALL) from None
     if mean.shape != (dim,) or precision.shape != (dim, dim):
@@ -371,7 +390,7 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         ecg[p] = ModelSpec(pathology=p, modality="ecg", file=file, int8_file=int8,
                            threshold=_threshold(ck, e, where),
                            stats=_optional_stats(ck, files, e, where, ECG_EMBEDDING_DIM),
-                           metrics=dict(e.get("metrics") or {}))
+                           metrics=dict(e.get("metrics") or {}), band=_optional_band(ck, e, where))
         c = entry.get("cxr")
         if c is None:
             continue
@@ -385,8 +404,25 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         cxr[p] = ModelSpec(pathology=p, modality="cxr", file=cfile, output_index=index,
                            threshold=_threshold(ck, c, where),
                            stats=_optional_stats(ck, files, c, where, CXR_EMBEDDING_DIM),
-                           metrics=dict(c.get("metrics") or {}))
+                           metrics=dict(c.get("metrics") or {}), band=_optional_band(ck, c, where))
     return ecg, cxr
+
+
+def _optional_band(ck: _Checker, entry: dict, where: str) -> tuple[float, float] | None:
+    """The entry's `borderline` {low, high} band around its threshold, or None; low <= threshold
+    <= high, all in [0, 1]."""
+    band = entry.get("borderline")
+    if band is None:
+        return None
+    if not isinstance(band, dict):
+        raise ck.fail(MANIFEST, f"{where}borderline must be an object with 'low' and 'high'", _REINSTALL)
+    low = float(_require(ck, band, "low", (int, float), where + "borderline."))
+    high = float(_require(ck, band, "high", (int, float), where + "borderline."))
+    t = float(entry["threshold"])
+    if not (0.0 <= low <= t <= high <= 1.0):
+        raise ck.fail(MANIFEST, f"{where}borderline [{low}, {high}] must hold the threshold {t} "
+                      "within [0, 1]", _REINSTALL)
+    return (low, high)
 
 
 def _optional_stats(ck: _Checker, files: dict, entry: dict, where: str,

@@ -51,7 +51,10 @@ def build_predict_parser() -> argparse.ArgumentParser:
     ap.add_argument("inputs", nargs="+", metavar="ECG_FILE", help="ECG files, folders or globs")
     ap.add_argument("--cxr", metavar="CXR_FILE",
                     help="chest X-ray (DICOM/PNG/JPEG) to score with the teacher model; its "
-                         "predictions are added to every output line")
+                         "predictions are added to every output line, unless the gate refuses it "
+                         "(not a frontal chest radiograph, or unlike the teacher's training "
+                         "images) or it belongs to a different patient than the ECG (see "
+                         "'pairing' and 'cxr' below)")
     ap.add_argument("--models", metavar="DIR",
                     help="model bundle directory (default: the shipped resources/models/); its "
                          "manifest must be signed by a trusted key")
@@ -96,11 +99,13 @@ def _peek(items, n: int) -> tuple[list[InputItem], Any]:
     return head, itertools.chain(head, it)
 
 
-def _score_cxr(predictor: Predictor, path: str) -> dict:
+def _score_cxr(predictor: Predictor, path: str) -> tuple[dict, dict | None]:
+    """(the `cxr` field, the image's meta for the pairing; None when it could not be read)."""
     try:
-        return cxr_json(path, predictor.predict_cxr(read_cxr(path)), None)
+        image = read_cxr(path)
+        return cxr_json(path, predictor.assess_cxr(image), None, predictor.cxr_pathologies), image.meta
     except CromotexError as exc:
-        return cxr_json(path, None, str(exc))
+        return cxr_json(path, None, str(exc)), None
 
 
 def predictor_threads(args: argparse.Namespace) -> int:
@@ -149,10 +154,12 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     if predictor.demo:
         err.write(f"WARNING: {predictor.bundle.disclaimer} (bundle {predictor.bundle.bundle_id})\n")
     model = model_json(predictor)
-    cxr = _score_cxr(predictor, args.cxr) if args.cxr else None
+    cxr, cxr_meta = _score_cxr(predictor, args.cxr) if args.cxr else (None, None)
     all_ok = cxr is None or cxr["ok"]
     if cxr is not None and not cxr["ok"]:
         err.write(f"cromotex predict: chest X-ray {args.cxr}: {cxr['error']}\n")
+    elif cxr is not None and cxr["withheld"]:
+        err.write(f"cromotex predict: chest X-ray {args.cxr}: {cxr['withheld']}\n")
 
     peek = max(PROGRESS_MIN_FILES + 1, PROCESS_MIN_FILES)
     head, items = _peek(iter_inputs(args.inputs), peek)
@@ -171,7 +178,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
                     micro_batch=args.batch, task_size=task_size)
     try:
         for r in results:
-            obj = result_json(r, model, cxr)
+            obj = result_json(r, model, cxr, cxr_meta)
             if writer is not None:
                 writer.write(obj)
             else:

@@ -14,6 +14,12 @@ the window embeddings; the per-window probabilities are kept in
 Mahalanobis distance of that mean embedding to the training statistics in
 the manifest with the manifest's cut-off.
 
+Calls: every `Prediction` carries `call` / `call_reason` (`engine.calls`): "not_assessable"
+when flagged (quality, OOD), "borderline" inside the band the manifest states around the
+threshold (`ModelSpec.band`), else "positive" / "negative". Chest X-rays go through the gate
+(`engine.cxr_gate`) with `Predictor.assess_cxr`: tag and geometry checks before the teacher,
+the teacher-embedding OOD check after it; `predict_cxr` is the teacher alone.
+
 Determinism: sessions use a fixed number of intra-op threads, one inter-op
 thread, sequential execution, a fixed graph optimisation level and
 deterministic compute, so the same input gives bit-identical outputs in
@@ -42,6 +48,8 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.bundle import Bundle, EmbeddingStats, ModelSpec, check_session, load_bundle, read_verified
+from engine.calls import not_assessable
+from engine.cxr_gate import CxrAssessment, gate_cxr, with_embedding_check
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS
 from engine.errors import BundleError, InferenceError
 from engine.preprocess import preprocess_cxr, preprocess_ecg
@@ -305,7 +313,7 @@ class Predictor:
                 positive=prob >= spec.threshold, embedding=emb64.astype(np.float32),
                 model_name=self.ecg_files[p], provenance=self.bundle.data, demo=self.bundle.demo,
                 quality=quality, **ood_fields(spec.stats, emb64),
-                window_probabilities=tuple(float(v) for v in s.probabilities))
+                window_probabilities=tuple(float(v) for v in s.probabilities), band=spec.band)
         return preds
 
     def predict_ecg_input(self, ecg_input: EcgInput,
@@ -345,9 +353,32 @@ class Predictor:
             preds[p] = Prediction(
                 pathology=p, modality="cxr", probability=prob, threshold=spec.threshold,
                 positive=prob >= spec.threshold, embedding=emb, model_name=spec.file,
-                provenance=self.bundle.data, demo=self.bundle.demo, **ood_fields(spec.stats, emb))
+                provenance=self.bundle.data, demo=self.bundle.demo, **ood_fields(spec.stats, emb),
+                band=spec.band)
         return preds
 
     def predict_cxr(self, image: CxrImage) -> dict[str, Prediction]:
-        """Preprocess `image` (engine.preprocess.preprocess_cxr) and run the teacher(s)."""
+        """Preprocess `image` (engine.preprocess.preprocess_cxr) and run the teacher(s), without
+        the gate (see `assess_cxr`)."""
         return self.predict_cxr_input(preprocess_cxr(image))
+
+    def assess_cxr(self, image: CxrImage) -> CxrAssessment:
+        """The gate (`engine.cxr_gate`) and, when its tag and geometry checks pass, the teacher.
+
+        Returns:
+            CxrAssessment: the gate's final decision (with the teacher-embedding OOD check
+            when the teacher ran) and the predictions: none when refused before the teacher,
+            all "not_assessable" with the gate's reason when refused on the embedding.
+
+        Raises:
+            PreprocessError, InferenceError.
+        """
+        decision = gate_cxr(image)
+        if not decision.accepted:
+            log.info("chest X-ray refused by the gate: %s", decision.reason)
+            return CxrAssessment(decision, {})
+        preds = self.predict_cxr(image)
+        decision = with_embedding_check(decision, preds)
+        if not decision.accepted:
+            preds = {p: not_assessable(v, decision.reason) for p, v in preds.items()}
+        return CxrAssessment(decision, preds)

@@ -23,6 +23,9 @@ from typing import Any
 from engine.batch import FileResult
 from engine.constants import PATHOLOGIES
 from engine.io.ecg_common import DEVICE_MEASUREMENT_KEYS
+from engine.cxr_gate import CxrAssessment
+from engine.pairing import Pairing, compare_patients
+from engine.measure.result import GLOBAL_KEYS
 from engine.records import Prediction, QualityFlags
 
 #: How names that are not valid UTF-8 are written (`cromotex predict --help`).
@@ -40,7 +43,12 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("probabilities", "{cardiomegaly, edema, pleural_effusion}: ECG-model probability in [0, 1], "
                       "the mean of the probabilities of the record's 10 s windows"),
     ("thresholds", "{pathology: operating threshold chosen on validation data}"),
-    ("positive", "{pathology: probability >= threshold}"),
+    ("positive", "{pathology: probability >= threshold} (kept for compatibility; read call)"),
+    ("call", "{pathology: 'positive', 'negative', 'borderline' (probability within the band the "
+             "bundle states around the threshold: the bootstrap 95% interval of the threshold "
+             "chosen on validation data) or 'not_assessable' (signal quality not ok, or out of "
+             "distribution)}"),
+    ("call_reason", "{pathology: why that call, in words}"),
     ("window_probabilities", "{pathology: [probability of each 10 s window, in time order]}"),
     ("ood", "{pathology: {ood, distance, cutoff}}: out-of-distribution check; distance = "
             "Mahalanobis distance of the record's embedding (mean over windows) to the training "
@@ -54,6 +62,11 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("model", "bundle_id, data ('phantom' = synthetic demo data, 'mimic'), demo (true: "
               "demonstration models, not for diagnosis), disclaimer, precision (fp32/int8), "
               "device, files {pathology: ONNX file}"),
+    ("measurements", "computed by engine.measure from the median beats of all leads (null if the "
+                     "file could not be read): hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
+                     "p_axis_deg, qrs_axis_deg, t_axis_deg (null where not measurable; reasons "
+                     "{key: why}), qtc_formula, qtc_all, rr_sd_ms, rr_rmssd_ms, n_beats, n_dominant, "
+                     "flags, fiducials_ms, amplitudes {lead: mV}, voltage (criteria)"),
     ("device_measurements", "the measurements the ECG cart wrote in the file (GE MUSE, Philips, "
                             "HL7 aECG ...), as {hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
                             "p_axis_deg, qrs_axis_deg, t_axis_deg} (only those present; numbers); "
@@ -61,8 +74,17 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("statements", "the cart's / over-reader's interpretive statements, in file order, as "
                    "[{text, code (vendor or SNOMED CT code, or null), confirmed (true / false / "
                    "null when the file does not say)}]; null when none"),
-    ("cxr", "null without --cxr; else {file, ok, error, probabilities, thresholds, positive}: "
-            "the chest X-ray teacher's predictions for the --cxr image"),
+    ("pairing", "null without --cxr; else {status, reason, matched, mismatched, "
+                "acquired_gap_days}: do this ECG and the --cxr image belong to the same patient "
+                "(patient ID, name, birth date, sex compared)? status 'same_patient', "
+                "'different_patient' or 'unknown' (a file carries no identifiers)"),
+    ("cxr", "null without --cxr; else {file, ok, error, gate, withheld, probabilities, "
+            "thresholds, positive, call, call_reason, ood}: the chest X-ray teacher's predictions "
+            "for the --cxr image. gate: {accepted, reason, checks}: is it a frontal chest "
+            "radiograph (modality, body part, view, geometry, greyscale, teacher-embedding "
+            "out-of-distribution check)? withheld: null, or why probabilities, thresholds, "
+            "positive and ood are null: the gate refused the image, or pairing says it belongs "
+            "to a different patient; call is then 'not_assessable' for every pathology"),
 )
 
 
@@ -79,15 +101,44 @@ def quality_json(q: QualityFlags | None) -> dict[str, Any] | None:
             "ok": bool(q.ok)}
 
 
-def cxr_json(file: str, preds: dict[str, Prediction] | None, error: str | None) -> dict[str, Any]:
-    """The `cxr` field for the image `file` (teacher predictions or the error)."""
-    if preds is None:
-        return {"file": file, "ok": False, "error": error, "probabilities": None,
-                "thresholds": None, "positive": None}
-    return {"file": file, "ok": True, "error": None,
-            "probabilities": {p: v.probability for p, v in preds.items()},
+_WITHHELD_KEYS = ("probabilities", "thresholds", "positive", "ood")
+
+
+def _calls(preds: dict[str, Prediction]) -> dict[str, Any]:
+    return {"call": {p: v.call for p, v in preds.items()},
+            "call_reason": {p: v.call_reason for p, v in preds.items()}}
+
+
+def _ood(preds: dict[str, Prediction]) -> dict[str, Any]:
+    return {p: {"ood": bool(v.ood), "distance": _num(v.ood_distance),
+                "cutoff": _num(v.ood_cutoff)} for p, v in preds.items()}
+
+
+def _withhold(obj: dict[str, Any], reason: str, pathologies) -> dict[str, Any]:
+    """`obj` (a `cxr` field) with the teacher's numbers removed and every call not assessable."""
+    out = {**obj, "withheld": reason, **{k: None for k in _WITHHELD_KEYS}}
+    out["call"] = {p: "not_assessable" for p in pathologies}
+    out["call_reason"] = {p: f"not assessable: {reason}" for p in pathologies}
+    return out
+
+
+def cxr_json(file: str, assessment: CxrAssessment | None, error: str | None,
+             pathologies: tuple[str, ...] = PATHOLOGIES) -> dict[str, Any]:
+    """The `cxr` field for the image `file`: the gate's decision and the teacher's predictions
+    (`Predictor.assess_cxr`), or the error; numbers withheld when the gate refused."""
+    if assessment is None:
+        return {"file": file, "ok": False, "error": error, "gate": None, "withheld": error,
+                **{k: None for k in _WITHHELD_KEYS}, "call": None, "call_reason": None}
+    preds = assessment.predictions
+    obj = {"file": file, "ok": True, "error": None, "gate": assessment.gate.to_dict(),
+           "withheld": None}
+    if not assessment.gate.accepted:
+        return _withhold(obj, f"the teacher's output is withheld: {assessment.gate.reason}",
+                         tuple(preds) or pathologies)
+    return {**obj, "probabilities": {p: v.probability for p, v in preds.items()},
             "thresholds": {p: v.threshold for p, v in preds.items()},
-            "positive": {p: bool(v.positive) for p, v in preds.items()}}
+            "positive": {p: bool(v.positive) for p, v in preds.items()}, **_calls(preds),
+            "ood": _ood(preds)}
 
 
 def model_json(predictor: Any) -> dict[str, Any]:
@@ -95,26 +146,44 @@ def model_json(predictor: Any) -> dict[str, Any]:
     return {**predictor.describe(), "files": dict(predictor.ecg_files)}
 
 
-def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None) -> dict:
-    """The JSON object of one input (see FIELDS)."""
+def paired_cxr_json(cxr: dict[str, Any], pairing: Pairing) -> dict[str, Any]:
+    """The `cxr` field beside one ECG: withheld when the pairing says another patient."""
+    if not pairing.withhold_teacher or not cxr["ok"] or cxr["withheld"]:
+        return cxr
+    return _withhold(cxr, f"the chest X-ray is withheld: {pairing.reason}",
+                     tuple(cxr["call"] or PATHOLOGIES))
+
+
+def result_json(r: FileResult, model: dict[str, Any], cxr: dict[str, Any] | None,
+                cxr_meta: dict[str, Any] | None = None) -> dict:
+    """The JSON object of one input (see FIELDS); `cxr_meta`: the --cxr image's meta, for the
+    pairing (None: the image could not be read; pairing from no identifiers)."""
     preds = r.predictions or {}
     obj: dict[str, Any] = {"file": r.file, "ok": r.ok, "error": r.error}
     if r.ok:
         obj["probabilities"] = {p: v.probability for p, v in preds.items()}
         obj["thresholds"] = {p: v.threshold for p, v in preds.items()}
         obj["positive"] = {p: bool(v.positive) for p, v in preds.items()}
+        obj.update(_calls(preds))
         obj["window_probabilities"] = {p: list(v.window_probabilities) for p, v in preds.items()}
-        obj["ood"] = {p: {"ood": bool(v.ood), "distance": _num(v.ood_distance),
-                          "cutoff": _num(v.ood_cutoff)} for p, v in preds.items()}
+        obj["ood"] = _ood(preds)
     else:
-        for key in ("probabilities", "thresholds", "positive", "window_probabilities", "ood"):
+        for key in ("probabilities", "thresholds", "positive", "call", "call_reason",
+                    "window_probabilities", "ood"):
             obj[key] = None
     obj["quality"] = quality_json(r.quality)
     obj["preprocessing"] = r.preprocessing
     obj["model"] = model
+    obj["measurements"] = r.measurements
     obj["device_measurements"] = r.device_measurements
     obj["statements"] = r.statements
-    obj["cxr"] = cxr
+    if cxr is None:
+        obj["pairing"] = None
+        obj["cxr"] = None
+    else:
+        pairing = compare_patients(r.identity, cxr_meta)
+        obj["pairing"] = pairing.to_dict()
+        obj["cxr"] = paired_cxr_json(cxr, pairing)
     return obj
 
 
@@ -138,11 +207,14 @@ def _byte_escape(code: int) -> str:
 
 
 #: CSV column stems repeated for every pathology, as f"{stem}_{pathology}".
-_PATHOLOGY_STEMS = ("probability", "threshold", "positive", "ood", "ood_distance")
+_PATHOLOGY_STEMS = ("probability", "threshold", "positive", "call", "ood", "ood_distance")
 #: Quality lead lists, one column each (lead names joined with ';').
 _QUALITY_LISTS = ("flat_leads", "saturated_leads", "noisy_leads", "derived_leads", "missing_leads")
 #: Preprocessing facts, one column each.
 _PREPROCESSING_COLUMNS = ("original_fs", "original_seconds", "seconds_used", "padded_seconds")
+
+#: Computed measurements, one column each as f"measured_{key}".
+MEASURED_KEYS: tuple[str, ...] = GLOBAL_KEYS
 
 #: The CSV header, in column order.
 CSV_COLUMNS: tuple[str, ...] = (
@@ -153,6 +225,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     + tuple(f"device_{k}" for k in DEVICE_MEASUREMENT_KEYS) + ("statements",)
     + ("bundle_id", "data", "demo", "precision", "cxr_file", "cxr_ok", "cxr_error")
     + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
+    + ("pairing", "pairing_reason", "cxr_gate_accepted", "cxr_gate_reason", "cxr_withheld")
+    + tuple(f"cxr_call_{p}" for p in PATHOLOGIES)
+    + tuple(f"measured_{k}" for k in MEASURED_KEYS) + ("measured_qtc_formula", "measured_reasons")
 )
 _PER_PATHOLOGY = re.compile(r"_(%s)$" % "|".join(map(re.escape, PATHOLOGIES)))
 
@@ -165,6 +240,7 @@ def csv_row(obj: dict) -> dict[str, Any]:
             row[f"probability_{p}"] = repr(obj["probabilities"][p])
             row[f"threshold_{p}"] = obj["thresholds"][p]
             row[f"positive_{p}"] = obj["positive"][p]
+            row[f"call_{p}"] = obj["call"][p]
             row[f"ood_{p}"] = obj["ood"][p]["ood"]
             row[f"ood_distance_{p}"] = obj["ood"][p]["distance"]
     if obj["ok"]:
@@ -193,6 +269,19 @@ def csv_row(obj: dict) -> dict[str, Any]:
         row.update(cxr_file=c["file"], cxr_ok=c["ok"], cxr_error=c["error"] or "")
         for p, v in (c["probabilities"] or {}).items():
             row[f"cxr_probability_{p}"] = repr(v)
+        for p, v in (c["call"] or {}).items():
+            row[f"cxr_call_{p}"] = v
+        if c["gate"]:
+            row.update(cxr_gate_accepted=c["gate"]["accepted"], cxr_gate_reason=c["gate"]["reason"])
+        row["cxr_withheld"] = c["withheld"] or ""
+    if obj["pairing"]:
+        row.update(pairing=obj["pairing"]["status"], pairing_reason=obj["pairing"]["reason"])
+    meas = obj.get("measurements")
+    if meas:
+        for k in MEASURED_KEYS:
+            row[f"measured_{k}"] = meas.get(k)
+        row["measured_qtc_formula"] = meas.get("qtc_formula")
+        row["measured_reasons"] = "; ".join(f"{k}: {v}" for k, v in meas.get("reasons", {}).items())
     return row
 
 

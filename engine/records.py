@@ -139,6 +139,11 @@ class Prediction:
         ood_distance: Mahalanobis distance of the embedding to training statistics.
         ood_cutoff: the distance above which `ood` is set.
         window_probabilities: per-window probabilities (ECG only).
+        band: (low, high) probabilities around `threshold` within which the call is
+            "borderline" (the bundle's stated uncertainty of the threshold), or None.
+        call: "positive", "negative", "borderline" or "not_assessable" (see
+            `engine.calls.CALLS`); derived from the fields above when not given.
+        call_reason: why, in words a clinician can act on.
     """
 
     pathology: str
@@ -155,3 +160,15 @@ class Prediction:
     ood_distance: float = float("nan")
     ood_cutoff: float = float("nan")
     window_probabilities: tuple[float, ...] = ()
+    band: tuple[float, float] | None = None
+    call: str = ""
+    call_reason: str = ""
+
+    def __post_init__(self) -> None:
+        from engine.calls import decide_call, CALLS
+        if not self.call:
+            call, reason = decide_call(self)
+            object.__setattr__(self, "call", call)
+            object.__setattr__(self, "call_reason", reason)
+        elif self.call not in CALLS:
+            raise ValueError(f"call must be one of {', '.join(CALLS)}, got {self.call!r}")

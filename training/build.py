@@ -20,9 +20,10 @@ stage that was interrupted itself resumes from its `last.pt`):
 6. `bundle` (always redone, seconds): copies the models into `--out` with the final
    thresholds in their metadata, the embedding statistics, demo cases and their
    reference outputs (computed with `engine.inference.Predictor` on the finished
-   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file), signed with
-   `--signing-key` (`manifest.json.sig`, engine.signing); result tables and plots into
-   `--results`.
+   bundle), `MODEL_CARD.md` and `manifest.json` (sha256 of every file); then
+   `training.calibrate.calibrate_bundle` adds the teacher's embedding statistics and
+   every model's borderline band, and the manifest is signed with `--signing-key`
+   (`manifest.json.sig`, engine.signing); result tables and plots into `--results`.
 """
 
 from __future__ import annotations
@@ -234,7 +235,10 @@ def embedding_stats(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.
     Cut-off: the 99.5th percentile of the training Mahalanobis distances times
     sqrt((n + 1) / (n - D - 2)), the expected inflation of a new sample's distance when the
     covariance is estimated from the same n samples (Hotelling); training distances alone are
-    optimistically small (with n ~ 1000 and D = 256 by ~16%)."""
+    optimistically small (with n ~ 1000 and D = 256 by ~16%). With n <= D + 2 (the teacher's
+    1024-wide embedding of ~1000 images) that correction is undefined and the training distances
+    are far too small (27 vs up to 57 for held-out phantom images): the cut-off is then the larger
+    of that percentile and the largest validation distance."""
     from sklearn.covariance import LedoitWolf
     x = np.asarray(train, dtype=np.float64)
     n, d = x.shape
@@ -252,7 +256,11 @@ def embedding_stats(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.
         "out_of_sample_factor": factor, "cutoff": cutoff,
         "val_fraction_flagged": float(np.mean(d_val > cutoff)) if len(d_val) else float("nan"),
         "rule": f"{OOD_PERCENTILE}th percentile of the training Mahalanobis distances (Ledoit-Wolf covariance of "
-                "the training embeddings) x sqrt((n+1)/(n-D-2)), the expected out-of-sample inflation"}
+                "the training embeddings) x sqrt((n+1)/(n-D-2)), the expected out-of-sample inflation"
+        if math.isfinite(factor) else
+        f"n <= D + 2, where the out-of-sample correction is undefined: the larger of the {OOD_PERCENTILE}th "
+        "percentile of the training Mahalanobis distances (Ledoit-Wolf covariance of the training embeddings) "
+        "and the largest validation distance (held-out images)"}
 
 
 def white_noise_windows(n: int = 8) -> np.ndarray:
@@ -849,6 +857,9 @@ def main(argv: list[str] | None = None) -> int:
     ev = runner.run("evaluate", lambda: evaluate_stage(work, cohort, pathologies, ex_info))
     t_bundle = time.perf_counter()
     manifest = assemble(args, work, cohort, cfgs, runner, ev, ex_info, data, bundle_id)
+    from training.calibrate import calibrate_bundle
+    calibrate_bundle(Path(args.out), cohort, args.signing_key)  # teacher OOD statistics, borderline bands
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
     if args.results:
         write_results(args.results, work, manifest, ev, runner)
     size = sum(f.stat().st_size for f in Path(args.out).iterdir() if f.is_file())

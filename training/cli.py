@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("training.evaluate", "AUROC / AUPRC / F1 with bootstrap CIs, ROC and embedding plots"),
     "export": ("training.export", "export trained models to ONNX and check them against torch"),
     "build": ("training.build", "everything end to end into a model bundle"),
+    "calibrate-bundle": ("training.calibrate", "teacher OOD statistics and borderline bands into a bundle"),
     "ablation": ("training.ablation", "reproduce the paper's Tables 1-2 on a cohort"),
     "probe": ("training.probe", "linear probe of frozen ECG embeddings (what an encoder has learned)"),
     "keygen": ("training.keys:keygen_main", "make an Ed25519 key pair for signing model bundles"),

@@ -1,34 +1,27 @@
 """AI findings: ECG-only CroMoTEX predictions and the chest X-ray teacher's, side by
-side, one row per pathology, with thresholds, calls, quality / out-of-distribution
-flags, provenance and the demo disclaimer. Receives `Prediction` objects."""
+side, one row per pathology, with thresholds, calls (positive, negative, borderline,
+not assessable: `app.findings`), the reason of each flag, provenance and the demo
+disclaimer. Receives `Prediction` objects.
+
+The flags are not squeezed into a table column (cut to "ECG OO…" at the default size):
+each finding with flags gets a "⚑" in the table and a reason line under the table
+(`flags_label`), word-wrapped to the panel's width, so it is readable at every window
+size. Every call cell has its reason as tooltip, every flagged finding its flags."""
 
 from __future__ import annotations
 
-from app.findings import POSITIVE_RGB, prediction_cells
+import html
+
+from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, finding_notes, grouped_notes,
+                          prediction_cells, prediction_flags)
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import Prediction
 
-COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call", "Flags")
-POS_COLOUR = QtGui.QColor(*POSITIVE_RGB)
-NEG_COLOUR = QtGui.QColor(30, 120, 50)
-
-
-def prediction_flags(pred: Prediction) -> list[str]:
-    """Short flags for one prediction: out-of-distribution and signal-quality findings."""
-    flags: list[str] = []
-    if pred.ood:
-        flags.append(f"OOD (d={pred.ood_distance:.1f} > {pred.ood_cutoff:.1f})")
-    q = pred.quality
-    if q is not None:
-        for name, leads in (("flat", q.flat_leads), ("saturated", q.saturated_leads),
-                            ("noisy", q.noisy_leads), ("derived", q.derived_leads),
-                            ("missing", q.missing_leads)):
-            if leads:
-                flags.append(f"{name}: {','.join(leads)}")
-        if q.short_record:
-            flags.append("short record")
-    return flags
+COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call")
+#: Marks a finding with flags (their text is under the table and in the tooltip).
+FLAG_MARK = " ⚑"
+__all__ = ["AiPanel", "COLUMNS", "prediction_flags"]
 
 
 class AiPanel(QtWidgets.QWidget):
@@ -55,13 +48,30 @@ class AiPanel(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color:#8a1c1c;")
+        self.teacher_note = QtWidgets.QLabel()  # why the teacher's columns are empty
+        self.teacher_note.setWordWrap(True)
+        self.teacher_note.setStyleSheet("color:#8a1c1c; font-weight:bold;")
+        self.teacher_note.setVisible(False)
         self.table = QtWidgets.QTableWidget(len(PATHOLOGIES), len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
+        header.setMinimumSectionSize(40)
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
         self.table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # the table grows with its scroll bar (which must not cover the last row)
+        self.table.horizontalScrollBar().rangeChanged.connect(lambda *_: self._fit_height())
+        self.flags_label = QtWidgets.QLabel()  # one reason line per flagged finding
+        self.flags_label.setWordWrap(True)
+        self.flags_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.flags_label.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.flags_label.setStyleSheet("color:#333;")
+        self._notes: dict[str, list[str]] = {}
         self.provenance = QtWidgets.QLabel()
         self.provenance.setWordWrap(True)
         self.provenance.setStyleSheet("color:#555;")
@@ -76,7 +86,9 @@ class AiPanel(QtWidgets.QWidget):
         busy.addWidget(self.busy_bar, 1)
         lay.addLayout(busy)
         lay.addWidget(self.message)
+        lay.addWidget(self.teacher_note)
         lay.addWidget(self.table)
+        lay.addWidget(self.flags_label)
         bottom = QtWidgets.QHBoxLayout()
         bottom.addWidget(self.provenance, 1)
         bottom.addWidget(self.card_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
@@ -85,8 +97,7 @@ class AiPanel(QtWidgets.QWidget):
         self.ecg: dict[str, Prediction] = {}
         self.cxr: dict[str, Prediction] = {}
         self._fill_names()
-        self.table.resizeColumnsToContents()
-        self._fit_height()
+        self._fit_columns()
         self.set_busy(False)
         self.set_message("")
         self.set_demo(True)
@@ -106,10 +117,18 @@ class AiPanel(QtWidgets.QWidget):
         """A message in place of predictions (e.g. the model bundle was refused)."""
         self.message.setText(text)
         self.message.setVisible(bool(text))
+        self._fit_labels()
 
     def set_demo(self, demo: bool) -> None:
         """Show the demo disclaimer (phantom-trained models)."""
         self.disclaimer.setVisible(demo)
+
+    def set_teacher_note(self, text: str) -> None:
+        """Why the chest X-ray teacher's columns are empty (withheld: another patient's
+        image, or refused by the gate); "" hides the note."""
+        self.teacher_note.setText(text)
+        self.teacher_note.setVisible(bool(text))
+        self._fit_labels()
 
     def set_provenance(self, text: str) -> None:
         self.provenance.setText(text)
@@ -139,9 +158,16 @@ class AiPanel(QtWidgets.QWidget):
         self.set_provenance("")
 
     def cell_text(self, pathology: str, column: str) -> str:
-        """Text shown in a cell (for tests and export)."""
+        """Text shown in a cell (for tests and export); column "Flags": the finding's
+        flags and reasons, one a line ("ok" when there are none)."""
+        if column == "Flags":
+            return "\n".join(self._notes.get(pathology, []))
         item = self.table.item(PATHOLOGIES.index(pathology), COLUMNS.index(column))
         return item.text() if item is not None else ""
+
+    def cell(self, pathology: str, column: str) -> QtWidgets.QTableWidgetItem | None:
+        """The item of a cell (text, tooltip, colour, font)."""
+        return self.table.item(PATHOLOGIES.index(pathology), COLUMNS.index(column))
 
     # ---------------------------------------------------------------- drawing
     def _fill_names(self) -> None:
@@ -154,32 +180,63 @@ class AiPanel(QtWidgets.QWidget):
             for k, text in enumerate(prediction_cells(pred)):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+                if k == 0 and pred is not None and pred.call == "not_assessable":
+                    item.setForeground(QtGui.QColor(*CALL_RGB["not_assessable"]))  # not a result
                 if k == 2 and pred is not None:
-                    item.setForeground(POS_COLOUR if pred.positive else NEG_COLOUR)
+                    item.setForeground(QtGui.QColor(*CALL_RGB[pred.call]))
                     font = item.font()
-                    font.setBold(pred.positive)
+                    font.setBold(pred.call in BOLD_CALLS)
+                    font.setItalic(pred.call in ITALIC_CALLS)
                     item.setFont(font)
                 if pred is not None:
-                    item.setToolTip(f"{pred.model_name} · {pred.provenance} data")
+                    item.setToolTip(f"{pred.call_reason}\n{pred.model_name} · "
+                                    f"{pred.provenance} data" if k == 2 else
+                                    f"{pred.model_name} · {pred.provenance} data")
                 self.table.setItem(r, col + k, item)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Size every column to its contents (the user may resize them)."""
         self.table.resizeColumnsToContents()
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """Show every pathology row without a vertical scroll bar."""
+        """Show every pathology row without a vertical scroll bar, and above the
+        horizontal one when there is one (it must not cover the last row)."""
         h = self.table.horizontalHeader().height() + 2 * self.table.frameWidth()
         h += sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
         sb = self.table.horizontalScrollBar()
         self.table.setFixedHeight(h + (sb.sizeHint().height() if sb.maximum() > 0 else 0) + 2)
 
+
     def _fill_flags(self) -> None:
+        """The reason lines under the table, and a flag mark with the same text as
+        tooltip on each flagged finding's name."""
         for r, p in enumerate(PATHOLOGIES):
-            flags: list[str] = []
-            if p in self.ecg:
-                flags += [f"ECG {f}" for f in prediction_flags(self.ecg[p])]
-            if p in self.cxr:
-                flags += [f"CXR {f}" for f in prediction_flags(self.cxr[p])]
-            item = QtWidgets.QTableWidgetItem("; ".join(flags) if flags else
-                                              ("ok" if (p in self.ecg or p in self.cxr) else ""))
-            item.setToolTip(item.text())
-            self.table.setItem(r, len(COLUMNS) - 1, item)
+            notes = finding_notes(self.ecg.get(p), self.cxr.get(p))
+            self._notes[p] = notes
+            flagged = [n for n in notes if n != "ok"]
+            item = QtWidgets.QTableWidgetItem(PATHOLOGY_NAMES[p] + (FLAG_MARK if flagged else ""))
+            item.setToolTip("\n".join(flagged))
+            self.table.setItem(r, 0, item)
+        lines = [f"<b>{html.escape(title)}</b>: "
+                 + "<br>&nbsp;&nbsp;".join(html.escape(n) for n in notes)
+                 for title, notes in grouped_notes(self.ecg, self.cxr, PATHOLOGIES,
+                                                   PATHOLOGY_NAMES)]
+        self.flags_label.setText("<br>".join(lines))
+        self.flags_label.setVisible(bool(lines))
+        self.table.resizeColumnToContents(0)
+        self._fit_height()
+        self._fit_labels()
+
+    def _fit_labels(self) -> None:
+        """Wrapped labels ask for the height their text needs at the current width, so
+        that the splitter above the chest X-ray gives it to them (never squeezed)."""
+        width = max(self.width() - 12, 100)
+        for label in (self.flags_label, self.teacher_note, self.message):
+            label.setMinimumHeight(label.heightForWidth(width) if label.text() else 0)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._fit_labels()

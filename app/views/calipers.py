@@ -59,8 +59,15 @@ class Calipers(QtCore.QObject):
                                  anchor=(0, 1))
         self._march: list[pg.InfiniteLine] = []
         self._visible = False
+        #: x positions (mm) a released time caliper snaps to when `snap` is on (e.g. the
+        #: fiducials of the median beats), if one lies within `snap_tolerance_mm`.
+        self.snap_x: list[float] = []
+        self.snap = False
+        self.snap_tolerance_mm = 2.0
         for line in (self.t1, self.t2, self.a1, self.a2):
             line.sigPositionChanged.connect(self._update)
+        for line in (self.t1, self.t2):
+            line.sigPositionChangeFinished.connect(self.snap_line)
 
     @property
     def visible(self) -> bool:
@@ -105,6 +112,16 @@ class Calipers(QtCore.QObject):
         self.marching = bool(on)
         if self._visible:
             self._update()
+
+    def snap_line(self, line: pg.InfiniteLine) -> None:
+        """Move time caliper `line` onto the nearest `snap_x` within the tolerance
+        (called when the user releases it; nothing happens with `snap` off)."""
+        if not self.snap or not self.snap_x:
+            return
+        x = line.value()
+        best = min(self.snap_x, key=lambda s: abs(s - x))
+        if abs(best - x) <= self.snap_tolerance_mm:
+            line.setValue(best)
 
     def reading(self) -> CaliperReading:
         """The current measurement."""

@@ -73,6 +73,9 @@ class EcgView(QtWidgets.QWidget):
         self.filters = DisplayFilters()
         self.page_start_s = 0.0
         self._zoom = 1.0
+        #: None (a fixed zoom, 1.0 = true scale), "page" (the whole paper fits) or
+        #: "width" (the paper's width fits); a fit is kept on resize and new records.
+        self.fit_mode: str | None = None
         self._traces: list[tuple[paper.Panel, EcgTrace]] = []
         self._panel_index: list[int] = []  # of each trace in `_panels()`
         self._labels: list[pg.TextItem] = []  # of each trace
@@ -118,6 +121,14 @@ class EcgView(QtWidgets.QWidget):
         """(panel, trace item) for every lead segment drawn."""
         return list(self._traces)
 
+    def lead_label_items(self) -> list[tuple[paper.Panel, pg.TextItem]]:
+        """(panel, label item) for every lead segment drawn (label position in paper mm)."""
+        return [(panel, label) for (panel, _), label in zip(self._traces, self._labels)]
+
+    def calibration_pulses(self) -> list[tuple[paper.Panel, pg.PlotCurveItem]]:
+        """(panel of the row's first segment, pulse item) for every row."""
+        return [(self._traces[k][0], pulse) for k, pulse in self._cal_pulses]
+
     def set_px_per_mm(self, value: float) -> None:
         """Use a screen calibration (pixels per mm) and redraw at the same zoom."""
         self._ppm = float(value)
@@ -131,7 +142,7 @@ class EcgView(QtWidgets.QWidget):
             self.rhythm_lead = "II" if "II" in record.leads else record.leads[0]
         self._refilter()
         self._rebuild()
-        self.zoom_to(self._zoom, reset_position=True)
+        self._rezoom(reset_position=True)
 
     def set_layout(self, name: str) -> None:
         if name not in paper.LAYOUTS:
@@ -186,13 +197,36 @@ class EcgView(QtWidgets.QWidget):
         self._apply_zoom(float(np.clip(zoom, 0.1, 20.0)), reset_position)
 
     def zoom_100(self) -> None:
+        """True scale (25 mm/s is 25 real mm a second on this screen); ends a fit mode."""
+        self.fit_mode = None
         self.zoom_to(1.0)
 
     def zoom_fit(self) -> None:
-        """Zoom so the whole paper fits the widget."""
+        """Zoom so the whole paper fits the widget, and keep it fitted (resize, new record,
+        layout or speed change) until the user zooms."""
+        self.fit_mode = "page"
+        self._rezoom(reset_position=True)
+
+    def zoom_fit_width(self) -> None:
+        """Zoom so the paper's width fits the widget (scroll down for the rest), and keep
+        it fitted until the user zooms."""
+        self.fit_mode = "width"
+        self._rezoom(reset_position=True)
+
+    def fit_zoom(self, mode: str) -> float:
+        """The zoom at which the paper fits the widget: whole ("page") or its width
+        ("width")."""
         w_mm, h_mm = self._paper_size()
-        vw, vh = max(self.viewbox.width(), 1.0), max(self.viewbox.height(), 1.0)
-        self.zoom_to(min(vw / (w_mm * self._ppm), vh / (h_mm * self._ppm)), reset_position=True)
+        vw, vh = self.viewbox.width(), self.viewbox.height()
+        if vw <= 1 or vh <= 1:
+            vw, vh = 800.0, 600.0
+        zw = vw / ((w_mm + 3.0) * self._ppm)  # 2 mm of desk left of the paper, 1 mm right
+        return zw if mode == "width" else min(zw, vh / ((h_mm + 3.0) * self._ppm))
+
+    def _rezoom(self, reset_position: bool = False) -> None:
+        """Apply the fit mode, or keep the current zoom."""
+        zoom = self.fit_zoom(self.fit_mode) if self.fit_mode else self._zoom
+        self.zoom_to(zoom, reset_position=reset_position)
 
     def map_mm_to_widget(self, x_mm: float, y_mm: float) -> QtCore.QPointF:
         """Widget pixel position of a paper point (for tests and overlays)."""
@@ -216,7 +250,10 @@ class EcgView(QtWidgets.QWidget):
         self.zoom_changed.emit(zoom)
 
     def _on_resized(self) -> None:
-        self._apply_zoom(self._zoom)
+        if self.fit_mode:
+            self._rezoom(reset_position=True)
+        else:
+            self._apply_zoom(self._zoom)
 
     def _on_user_zoom(self, *_: object) -> None:
         """The user zoomed with the wheel or a drag: read the zoom back from the range."""
@@ -226,6 +263,7 @@ class EcgView(QtWidgets.QWidget):
             zoom = vw / (rect.width() * self._ppm)
             if abs(zoom - self._zoom) > 1e-6:
                 self._zoom = zoom
+                self.fit_mode = None
                 self.zoom_changed.emit(zoom)
         self._lod_timer.start()
 
@@ -244,7 +282,7 @@ class EcgView(QtWidgets.QWidget):
         else:
             self._place()
         if reset_position:
-            self.zoom_to(self._zoom, reset_position=True)
+            self._rezoom(reset_position=True)
         self._lod_timer.start()
         self.display_changed.emit()
 
@@ -313,9 +351,11 @@ class EcgView(QtWidgets.QWidget):
         self._traces = [(panels[i], trace)
                         for i, (_, trace) in zip(self._panel_index, self._traces)]
         row_mid = paper.ROW_HEIGHT_MM[self.layout_name] / 2
-        for (panel, trace), label in zip(self._traces, self._labels):
+        first = {k for k, _ in self._cal_pulses}
+        for k, ((panel, trace), label) in enumerate(zip(self._traces, self._labels)):
             trace.place(panel.x_mm, panel.y_mm, panel.t0_s, self.speed, self.gain)
-            label.setPos(panel.x_mm + 1.0, panel.y_mm + row_mid - 0.5)
+            label.setPos(paper.label_x_mm(panel.x_mm, k in first, self.speed),
+                         panel.y_mm + row_mid - 0.5)
         for k, pulse in self._cal_pulses:
             pulse.setData(*paper.calibration_pulse_mm(0.5, self._traces[k][0].y_mm, self.gain,
                                                       self.speed))

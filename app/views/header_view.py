@@ -9,6 +9,7 @@ from typing import Any
 
 from app.qt import QtCore, QtWidgets
 from engine.io.ecg_common import format_device_measurements, statement_texts, statements_confirmed
+from engine.measure.device import DEVICE_QTC_FORMULA, comparable_value, device_values, differences
 from engine.records import EcgRecord
 
 #: Measurements shown first when present (names as devices write them vary).
@@ -79,6 +80,57 @@ def header_fields(record: EcgRecord) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v}
 
 
+#: Computed measurement keys shown in the header: (key, label, unit).
+_COMPUTED = (("hr_bpm", "HR", " bpm"), ("pr_ms", "PR", " ms"), ("qrs_ms", "QRS", " ms"),
+             ("qt_ms", "QT", " ms"), ("qtc_ms", "QTc", " ms"), ("p_axis_deg", "P axis", "°"),
+             ("qrs_axis_deg", "QRS axis", "°"), ("t_axis_deg", "T axis", "°"))
+#: A computed value differing from the device's by more than this is highlighted.
+_DIFF_MATTERS = {"hr_bpm": 5.0, "pr_ms": 20.0, "qrs_ms": 20.0, "qt_ms": 20.0, "qtc_ms": 20.0,
+                 "p_axis_deg": 30.0, "qrs_axis_deg": 30.0, "t_axis_deg": 30.0}
+
+
+def computed_items(record: EcgRecord) -> list[dict[str, Any]]:
+    """One dict per computed value: key, label, text, tooltip, device (text or None),
+    differs (bool). Empty when the record has no `meta["computed_measurements"]`."""
+    m = record.meta.get("computed_measurements")
+    if m is None:
+        return []
+    device = device_values(record.meta)
+    diffs = differences(m, device)
+    out = []
+    for key, label, unit in _COMPUTED:
+        v = m.values.get(key)
+        if v is None:
+            text = f"{label} —"
+            tip = f"{label} not measured: {m.reasons.get(key, 'unknown')}"
+        else:
+            text = f"{label} {v:g}{unit}" if key == "hr_bpm" else f"{label} {v:.0f}{unit}"
+            tip = f"{label}: {m.methods.get(key, '')}"
+            if key == "qtc_ms":
+                tip += "; " + ", ".join(f"{k} {q:g} ms" for k, q in m.qtc_all.items())
+        d = device.get(key)
+        differs = key in diffs and abs(diffs[key]) > _DIFF_MATTERS[key]
+        if key == "qtc_ms" and d is not None and key in diffs:
+            tip += (f"\nThe device's QTc is compared with our {DEVICE_QTC_FORMULA.capitalize()} QTc "
+                    f"({comparable_value(m, key):g} ms), the correction carts report")
+        out.append({"key": key, "label": label, "text": text, "tooltip": tip,
+                    "device": None if d is None else (f"{d:g}{unit}" if key == "hr_bpm" else f"{d:.0f}{unit}"),
+                    "differs": bool(differs)})
+    return out
+
+
+def computed_line(record: EcgRecord) -> str:
+    """The computed measurements as one line ("" without them), missing values as "—",
+    device values in brackets where the file has them."""
+    items = computed_items(record)
+    if not items:
+        return ""
+    m = record.meta["computed_measurements"]
+    parts = [it["text"] + (f" [device {it['device']}]" if it["device"] is not None else "")
+             + (" (!)" if it["differs"] else "") for it in items]
+    return f"Computed (QTc {m.qtc_formula.capitalize()}): " + " · ".join(parts)
+
+
 class HeaderView(QtWidgets.QFrame):
     """Two-column header. `set_record(None)` clears it."""
 
@@ -95,11 +147,53 @@ class HeaderView(QtWidgets.QFrame):
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 4)
         lay.addWidget(self.left, 2)
-        lay.addWidget(self.right, 3)
+        # computed measurements: one label per value, each with its own tooltip
+        self.computed_box = QtWidgets.QWidget()
+        self.computed_lay = QtWidgets.QHBoxLayout(self.computed_box)
+        self.computed_lay.setContentsMargins(0, 0, 0, 0)
+        self.computed_labels: list[QtWidgets.QLabel] = []
+        self.computed: list[dict[str, Any]] = []
+        right_col = QtWidgets.QWidget()
+        rl = QtWidgets.QVBoxLayout(right_col)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.computed_box)
+        rl.addWidget(self.right)
+        lay.addWidget(right_col, 3)
         self.fields: dict[str, str] = {}
         self.set_record(None)
 
+    def _set_computed(self, record: EcgRecord | None) -> None:
+        while self.computed_lay.count():
+            item = self.computed_lay.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.computed_labels = []
+        self.computed = computed_items(record) if record is not None else []
+        if not self.computed:
+            self.computed_box.hide()
+            return
+        title = QtWidgets.QLabel("<b>Computed:</b>")
+        title.setToolTip("Measured by CroMoTEX on the median beats of all leads (engine.measure)")
+        self.computed_labels.append(title)
+        self.computed_lay.addWidget(title)
+        for it in self.computed:
+            text = html.escape(it["text"])
+            if it["device"] is not None:
+                style = "color:#b00;font-weight:bold" if it["differs"] else "color:#666"
+                text += f"<br><span style='{style}'>device {html.escape(it['device'])}</span>"
+            lab = QtWidgets.QLabel(text)
+            lab.setTextFormat(QtCore.Qt.TextFormat.RichText)
+            tip = it["tooltip"] + (f"\nDevice: {it['device']}" if it["device"] is not None else "")
+            if it["differs"]:
+                tip += "\nDiffers from the device's value by more than the tolerance: check on the median beats"
+            lab.setToolTip(tip)
+            self.computed_labels.append(lab)
+            self.computed_lay.addWidget(lab)
+        self.computed_lay.addStretch(1)
+        self.computed_box.show()
+
     def set_record(self, record: EcgRecord | None) -> None:
+        self._set_computed(record)
         if record is None:
             self.fields = {}
             self.left.setText("<b>No ECG open</b>")

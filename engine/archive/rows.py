@@ -33,8 +33,9 @@ from engine.predict_output import csv_text, dumps
 
 #: Bytes read at a time when hashing.
 HASH_BLOCK = 1 << 20
-#: Per-pathology column stems, as f"{stem}_{pathology}" (float64, float64, bool, bool, float64).
-PATHOLOGY_STEMS = ("probability", "threshold", "positive", "ood", "ood_distance")
+#: Per-pathology column stems, as f"{stem}_{pathology}" (float64, float64, bool, str, str, bool,
+#: float64): the predict object's probabilities, thresholds, positive, call, call_reason, ood.
+PATHOLOGY_STEMS = ("probability", "threshold", "positive", "call", "call_reason", "ood", "ood_distance")
 #: Columns holding JSON text (null when the predict object's field is null or absent).
 JSON_COLUMNS = ("window_probabilities", "quality", "preprocessing", "measurements",
                 "device_measurements", "statements")
@@ -139,6 +140,8 @@ def archive_row(obj: dict[str, Any], facts: FileFacts, scored_at: datetime) -> d
         row[f"probability_{p}"] = obj["probabilities"][p] if scored else None
         row[f"threshold_{p}"] = obj["thresholds"][p] if scored else None
         row[f"positive_{p}"] = obj["positive"][p] if scored else None
+        row[f"call_{p}"] = (obj.get("call") or {}).get(p) if scored else None
+        row[f"call_reason_{p}"] = (obj.get("call_reason") or {}).get(p) if scored else None
         row[f"ood_{p}"] = obj["ood"][p]["ood"] if scored else None
         row[f"ood_distance_{p}"] = obj["ood"][p]["distance"] if scored else None
     wp = obj.get("window_probabilities")
@@ -163,7 +166,8 @@ def schema():
               ("bundle_id", pa.string()), ("data", pa.string()), ("demo", pa.bool_()),
               ("precision", pa.string())]
     types = {"probability": pa.float64(), "threshold": pa.float64(), "positive": pa.bool_(),
-             "ood": pa.bool_(), "ood_distance": pa.float64()}
+             "call": pa.string(), "call_reason": pa.string(), "ood": pa.bool_(),
+             "ood_distance": pa.float64()}
     for p in PATHOLOGIES:
         fields += [(f"{stem}_{p}", types[stem]) for stem in PATHOLOGY_STEMS]
     fields += [("n_windows", pa.int32()), ("quality_ok", pa.bool_()), ("short_record", pa.bool_())]

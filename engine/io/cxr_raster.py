@@ -3,6 +3,10 @@
 8-bit grey is divided by 255, 16-bit grey by 65535; colour (RGB, palette, CMYK
 ...) becomes grey by ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), the same
 weights as Pillow's own "L" conversion. EXIF orientation is applied.
+
+The declared size is checked against `engine.io.limits` (IMAGE_MAX_PIXELS) before any
+pixel is decoded: a 280 KB PNG declaring 16384 x 16383 pixels is refused in
+milliseconds instead of decoding to gigabytes.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import CorruptFileError, UnsupportedFormatError
-from engine.io.cxr_pixels import MAX_PIXELS, luma, minmax_to_unit
+from engine.errors import UnsupportedFormatError
+from engine.io.cxr_pixels import chroma, luma, minmax_to_unit
 from engine.io.guard import corrupt_file_errors
+from engine.io.limits import IMAGE_MAX_PIXELS, check_image_size
 from engine.records import CxrImage, Source
 
 
@@ -22,6 +27,7 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
 
     Returns:
         CxrImage: `pixels` float32 `[H, W]` in [0, 1]; meta: mode (Pillow's),
+        chroma (colour modes only, `cxr_pixels.chroma`),
         bits (8 or 16), width, height. No spacing or view (these files carry none).
 
     Raises:
@@ -30,21 +36,30 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
     """
     from PIL import Image, ImageOps
 
+    Image.MAX_IMAGE_PIXELS = IMAGE_MAX_PIXELS  # Pillow's own bomb check, at our limit
     with corrupt_file_errors(  # Pillow: OSError (truncated), SyntaxError, DecompressionBombError ...
             path, lambda error: f"The image {path} is damaged or truncated and cannot be decoded "
                                 f"({error}). Export the image again.",
-            f"The image {path} claims more pixels than can be read."):
+            f"The image {path} declares more pixels than this program reads (at most "
+            f"{IMAGE_MAX_PIXELS // 1_000_000} megapixels). The file is damaged, or not a chest "
+            f"X-ray; export the image again.",
+            too_large_types=(MemoryError, Image.DecompressionBombError)):
         with Image.open(path) as im:
-            width, height = im.size
-            if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-                raise CorruptFileError(f"The image {path} declares an impossible size "
-                                       f"({width} x {height} pixels).")
+            width, height = im.size  # declared in the file's header; nothing decoded yet
+            check_image_size(height, width, str(path))
             im.load()
             im = ImageOps.exif_transpose(im)
             mode = im.mode
             pixels, bits = _to_grey(im, path)
+            colour = chroma(np.asarray(im.convert("RGB"))) if mode in _COLOUR_MODES else None
     meta = {"mode": mode, "bits": bits, "width": int(pixels.shape[1]), "height": int(pixels.shape[0])}
+    if colour is not None:
+        meta["chroma"] = colour
     return CxrImage(pixels=pixels, meta=meta, source=Source(path=str(path), format=kind))
+
+
+#: Pillow modes read as colour (converted to grey by luma; their `chroma` goes in meta).
+_COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 def _to_grey(im, path: Path) -> tuple[np.ndarray, int]:
@@ -61,7 +76,7 @@ def _to_grey(im, path: Path) -> tuple[np.ndarray, int]:
         return _minmax(np.asarray(im)), 32
     if mode in ("1", "L", "LA", "La"):
         return (np.asarray(im.convert("L")).astype(np.float32) / 255.0), 8
-    if mode in ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+    if mode in _COLOUR_MODES:
         grey = luma(np.asarray(im.convert("RGB")))
         return (np.clip(grey / 255.0, 0.0, 1.0).astype(np.float32)), 8
     raise UnsupportedFormatError(f"The image {path} uses the pixel mode {mode!r}, which is not "

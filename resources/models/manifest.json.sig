@@ -3,5 +3,5 @@
  "version": 1,
  "algorithm": "Ed25519",
  "key_id": "c862136d7256e190",
- "signature": "Glxigu8I5v9cj7HVuld2Scza4NaNYNti9aw0nP958PwJBocQxyZSxvje4Tg28Y6BU/JxEHA0BLkhdR9niiTcCA=="
+ "signature": "zWagHzqXlGYY2kXKdW7mazl0QLfA6FH8IxoMUPB5k4er0hQpRu1T9wPaKve98//8C7mpghexinjd8c1L2LFhAw=="
 }

@@ -64,3 +64,19 @@ def test_pdf_labels_the_filters_actually_applied(qapp, tmp_path):
     text = " ".join(subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
                                    text=True, check=True).stdout.split())
     assert "notch 50 Hz n/a at 100 Hz" in text
+
+
+def test_pdf_prints_measurement_line_and_median_beats(qapp, tmp_path):
+    from app.controller import _read_ecg
+
+    rec = _read_ecg(PTBXL)
+    m = rec.meta["computed_measurements"]
+    out = export_review(tmp_path / "m.pdf", ReviewContent(record=rec))
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+    assert "Pages:           2" in info
+    pages = [" ".join(subprocess.run(["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(out), "-"],
+                                     capture_output=True, text=True, check=True).stdout.split())
+             for i in (1, 2)]
+    assert f"QT {m.values['qt_ms']:g} ms" in pages[0] and "Computed" in pages[0]
+    assert "Automated measurements" in pages[1] and "qrs on" in pages[1] and "V6" in pages[1]
+    assert f"QTc {m.values['qtc_ms']:.0f} ms" in pages[1]

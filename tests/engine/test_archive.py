@@ -141,8 +141,10 @@ def test_rows_equal_cromotex_predict_and_the_model_loads_once_per_worker(
             assert row[f"probability_{p}"] == prob  # equal floats, not approximately
             assert row[f"positive_{p}"] == (obj["positive"][p] if obj["ok"] else None)
             assert row[f"ood_{p}"] == (obj["ood"][p]["ood"] if obj["ok"] else None)
+            assert row[f"call_{p}"] == (obj["call"][p] if obj["ok"] else None)
         assert json.loads(row["quality"] or "null") == obj["quality"]
         assert json.loads(row["device_measurements"] or "null") == obj["device_measurements"]
+        assert json.loads(row["measurements"] or "null") == obj["measurements"]
         assert row["bundle_id"] == "test-tiny-0" == obj["model"]["bundle_id"]
         assert row["sha256"] == _sha256(row["path"])
         st = os.stat(row["path"])

@@ -218,10 +218,12 @@ def test_gather_is_identity_without_distributed(batch):
 
 
 _DDP_WORKER = r'''
-import sys, torch, torch.distributed as dist
+import sys, datetime, torch, torch.distributed as dist
 from training.losses import ahnp_supcma, gather_with_grad
+torch.set_num_threads(1)                                     # two ranks on a shared 2-core machine
 rank, world, init, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world,
+                        timeout=datetime.timedelta(seconds=float(sys.argv[5])))
 g = torch.Generator().manual_seed(11)
 z_e, z_x = torch.randn(10, 6, generator=g, dtype=torch.float64), torch.randn(10, 6, generator=g, dtype=torch.float64)
 labels = torch.tensor([0, 1, 1, 0, 0, 1, 0, 0, 1, 0])
@@ -232,21 +234,58 @@ loss = ahnp_supcma(gather_with_grad(e), gather_with_grad(x), gather_with_grad(la
 torch.save({"loss": loss.detach(), "ge": e.grad, "gx": x.grad}, out)
 dist.destroy_process_group()
 '''
+#: Wall-clock limit of the two-rank run. Each rank spends most of its time importing torch:
+#: ~5 s alone, 60 s with the full suite and other jobs on 2 cores (the old 120 s limit was hit
+#: under load). The ranks' own collective timeout is the same, so a rank whose peer died exits
+#: with an error instead of waiting 30 minutes (gloo's default).
+_DDP_DEADLINE_S = 600.0
+
+
+def _run_ranks(tmp_path, world: int) -> None:
+    """Start `world` gloo ranks of _DDP_WORKER and wait for all of them; the first rank that
+    fails stops the others, and the failure shows every rank's stderr."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "worker.py"
+    script.write_text(_DDP_WORKER)
+    init = f"file://{tmp_path / 'rendezvous'}"                  # no TCP port to collide with
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo",            # loopback: no hostname lookup
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    logs = [open(tmp_path / f"{r}.log", "w+") for r in range(world)]
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), str(world), init,
+                               str(tmp_path / f"{r}.pt"), str(_DDP_DEADLINE_S)],
+                              stdout=logs[r], stderr=subprocess.STDOUT, env=env)
+             for r in range(world)]
+    deadline = time.monotonic() + _DDP_DEADLINE_S
+    try:
+        while any(p.poll() is None for p in procs):
+            if any(p.returncode not in (None, 0) for p in procs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    codes = [p.returncode for p in procs]
+    if codes != [0] * world:
+        text = []
+        for r, log in enumerate(logs):
+            log.seek(0)
+            text.append(f"--- rank {r} (exit {codes[r]}) ---\n{log.read()[-4000:]}")
+        pytest.fail("gloo ranks failed or passed the deadline:\n" + "\n".join(text))
+    for log in logs:
+        log.close()
 
 
 def test_gather_with_grad_across_two_processes(tmp_path):
     """Two gloo ranks with unequal shards: the gathered loss equals the one-process
     loss, and with the loss scaled by world_size, DDP's averaging over ranks (a
     division by 2 here, the shards being disjoint) gives the one-process gradient."""
-    import subprocess
-    import sys
-
-    script = tmp_path / "worker.py"
-    script.write_text(_DDP_WORKER)
-    init = f"file://{tmp_path / 'rendezvous'}"
-    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", init, str(tmp_path / f"{r}.pt")])
-             for r in range(2)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    _run_ranks(tmp_path, 2)
     got = [torch.load(tmp_path / f"{r}.pt") for r in range(2)]
 
     g = torch.Generator().manual_seed(11)
