@@ -60,6 +60,9 @@ EXCLUDES = [
     "pydantic", "pydantic_core", "yaml", "pyarrow", "openpyxl", "xlsxwriter", "sqlalchemy",
     "tables", "numexpr", "bottleneck", "jinja2", "lxml", "bs4", "fastparquet", "xarray",
     "PIL._avif", "PIL.AvifImagePlugin",  # AVIF (libavif, 5 MB): Pillow skips it when absent
+    # `cromotex archive` (engine.archive, extra .[cluster]) is a command-line tool for servers,
+    # never part of the desktop app: Dask and its dependencies stay out of the installer.
+    "engine.archive", "dask", "distributed", "msgpack", "zict", "tblib", "partd", "locket",
     "zmq", "tornado", "docutils", "sphinx", "setuptools", "pkg_resources", "pip", "sqlite3",
     "multidict", "yarl", "frozenlist", "aiosignal", "propcache", "aiohappyeyeballs",
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick",
@@ -116,7 +119,7 @@ QT_LIBS_MAYBE_UNUSED = ("libQt6Network", "libQt6EglFSDeviceIntegration", "libQt6
 
 #: Packages that must not be found in the build (directory names under _internal/).
 FORBIDDEN = ("torch", "training", "matplotlib", "tkinter", "PyQt5", "PyQt6", "PySide2",
-             "sklearn", "QtWebEngineCore")
+             "sklearn", "QtWebEngineCore", "dask")
 
 
 def _version() -> str:

@@ -22,7 +22,7 @@ from engine.batch import InputItem, files_per_task, iter_inputs, score_files
 from engine.errors import CromotexError
 from engine.inference import DEFAULT_THREADS, DEVICES, PRECISIONS, Predictor
 from engine.io import read_cxr
-from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, result_json
+from engine.predict_output import CsvWriter, cxr_json, dumps, help_text, model_json, result_json
 from engine.process_pool import PredictorSpec, ProcessScorer
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
             return 2
     if predictor.demo:
         err.write(f"WARNING: {predictor.bundle.disclaimer} (bundle {predictor.bundle.bundle_id})\n")
-    model = {**predictor.describe(), "files": dict(predictor.ecg_files)}
+    model = model_json(predictor)
     cxr, cxr_meta = _score_cxr(predictor, args.cxr) if args.cxr else (None, None)
     all_ok = cxr is None or cxr["ok"]
     if cxr is not None and not cxr["ok"]:
@@ -232,13 +232,19 @@ def _write_explanations(predictor: Predictor, args: argparse.Namespace, files: l
 
 
 SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`",
+               "archive": "score an ECG archive on a Dask cluster into Parquet (extra .[cluster]), "
+                          "see `cromotex archive --help`",
                "scan": "index ECG files into the study store, see `cromotex scan --help`",
                "audit": "verify or export the audit log, see `cromotex audit --help`",
                "deid": "write de-identified copies of ECG files, see `cromotex deid --help`"}
 
 
 def _other_subcommand(name: str, argv: list[str]) -> int:
-    """Run a subcommand other than predict (each lives beside what it drives)."""
+    """Run a subcommand other than predict (each lives beside what it drives; Dask and pyarrow
+    are imported by `archive` only)."""
+    if name == "archive":
+        from engine.archive.cli import main as archive_main
+        return archive_main(argv)
     if name == "scan":
         from engine.store.cli import run_scan_cli
         return run_scan_cli(argv)

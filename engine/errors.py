@@ -84,3 +84,5 @@ class AuditError(CromotexError):
 
 class DeidError(CromotexError):
     """A file could not be de-identified (unsupported format, or the output is not allowed)."""
+class ArchiveError(CromotexError):
+    """`cromotex archive` cannot run: an unusable output dataset, cluster or worker set-up."""

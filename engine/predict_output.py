@@ -141,6 +141,11 @@ def cxr_json(file: str, assessment: CxrAssessment | None, error: str | None,
             "ood": _ood(preds)}
 
 
+def model_json(predictor: Any) -> dict[str, Any]:
+    """The `model` field: the Predictor's description and its ECG model file per pathology."""
+    return {**predictor.describe(), "files": dict(predictor.ecg_files)}
+
+
 def paired_cxr_json(cxr: dict[str, Any], pairing: Pairing) -> dict[str, Any]:
     """The `cxr` field beside one ECG: withheld when the pairing says another patient."""
     if not pairing.withhold_teacher or not cxr["ok"] or cxr["withheld"]:
