@@ -157,3 +157,17 @@ def test_uncertain_labels_cluster_near_the_threshold():
     assert (vals[(margins > 0) & (margins < 0.2)] == "1.0").mean() < 0.6
     assert (vals[margins > 1.5] == "1.0").mean() > 0.95
     assert CARDIOMEGALY_Z > 0
+
+
+def test_difficulty_simulation_matches_the_plan():
+    """`training.phantom.difficulty` draws the planned stays' latents and labels of each stay."""
+    from training.phantom.difficulty import simulate
+    from training.phantom.layout import plan_subject
+
+    d = simulate(6, seed=7)
+    stays = [ep for k in range(6) for ep in plan_subject(7, k).episodes[1:]]
+    assert len(d["label"]) == len(stays) == len(d["ecg"]) == len(d["mv"])
+    np.testing.assert_allclose(d["latent"][:, 0], [e.heart_size_z for e in stays])
+    assert np.isfinite(d["ecg"]).all() and d["ecg"].shape[1] == len(ECG_FEATURES)
+    hr = d["ecg"][:, F["heart_rate_bpm"]]
+    assert np.all((hr > 35) & (hr < 190))
