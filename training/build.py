@@ -45,6 +45,7 @@ import numpy as np
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, preprocessing_constants
 from engine.errors import CromotexError
 from training import config as config_mod
+from training.calibration import calibrated_threshold
 from training.config import Config
 from training.jsonio import write_json
 
@@ -589,6 +590,15 @@ def assemble(args: argparse.Namespace, work: Path, cohort: Path, cfgs: dict[str,
             entry["int8_file"] = f"ecg_{p}.int8.onnx"
         shutil.copyfile(work / "evaluate" / f"embedding_stats_{p}.npz", out / f"embedding_stats_{p}.npz")
         rep = ex_info["ecg"][p]
+        cal = e["metrics"].get("calibration", {})
+        if np.isfinite(cal.get("temperature", float("nan"))):
+            # training-side calibration: the ONNX model still outputs the raw logit; an engine
+            # showing calibrated probabilities uses sigmoid(logit / temperature) against
+            # threshold_calibrated (the same decisions as sigmoid(logit) against threshold)
+            entry.update({"temperature": cal["temperature"],
+                          "threshold_calibrated": calibrated_threshold(thr, cal["temperature"]),
+                          "calibration": {k: cal[k] for k in ("rule", "bins", "val_ece_raw", "val_ece_calibrated",
+                                                              "test_ece_raw", "test_ece_calibrated")}})
         entry.update({
             "threshold": thr, "threshold_rule": "maximises F1 on the validation split",
             "embedding_stats": f"embedding_stats_{p}.npz", "ood_cutoff": e["ood_cutoff"],
@@ -746,7 +756,9 @@ def plot_training_curves(runner: StageRunner, path: Path) -> None:
 
 def write_results(results: Path, work: Path, manifest: dict, ev: dict, runner: StageRunner) -> None:
     """docs/results/-style outputs: metrics.md/json, ROC curves, embedding plots, training curves."""
+    from training.calibration import calibrated_probability, plot_reliability
     from training.evaluate import plot_embedding, plot_roc
+    from training.metrics import sigmoid
     results.mkdir(parents=True, exist_ok=True)
     plot_training_curves(runner, results / "training_curves.png")
     rows = ["| pathology | model | test AUROC [95% CI] | AUPRC [95% CI] | F1 [95% CI] | threshold | "
@@ -771,6 +783,12 @@ def write_results(results: Path, work: Path, manifest: dict, ev: dict, runner: S
         with np.load(work / "evaluate" / f"ecg_{p}_{prec}.npz") as z:
             pred = {k: z[k] for k in z.files}
         plot_roc([pred], [f"ECG {p}"], results / f"roc_{p}.png", f"{p}: test ROC")
+        temp = manifest["pathologies"][p]["ecg"].get("temperature")
+        if temp is not None:
+            y = pred["test_label"].astype(int)
+            plot_reliability({"raw": (sigmoid(pred["test_logit"]), y),
+                              f"T = {temp:.2f}": (calibrated_probability(pred["test_logit"], temp), y)},
+                             results / f"reliability_{p}.png", f"{p}: test reliability (ECG)")
         plot_embedding(pred["test_embedding"], pred["test_label"], results / f"embedding_{p}.png",
                        f"{p}: test ECG embeddings")
 

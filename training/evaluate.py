@@ -9,7 +9,11 @@ maximising F1) and applied to the test split; test AUROC, AUPRC and F1 with
 percentile bootstrap 95% CIs (`--n-boot` resamples of the test set, seeded).
 Across seeds: mean and sample standard deviation of each metric.
 
-Writes OUT/metrics.json, OUT/metrics.md, OUT/roc.png (test ROC of every seed)
+Calibration: a temperature fitted on the validation logits (`training.calibration`), with
+the test ECE before and after, in metrics.json ("calibration") and metrics.md.
+
+Writes OUT/metrics.json, OUT/metrics.md, OUT/roc.png (test ROC of every seed),
+OUT/reliability.png (test reliability diagram of the first run, raw and calibrated)
 and OUT/embedding.png (2-D projection of the test ECG embeddings by class:
 UMAP if `umap` is installed, else PCA).
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import CromotexError
+from training.calibration import calibrated_probability, calibration_report, plot_reliability
 from training.jsonio import write_json
 from training.metrics import auprc, auroc, best_f1_threshold, bootstrap_ci, f1_at, roc_curve, sigmoid
 
@@ -55,6 +60,10 @@ def evaluate_one(pred: dict[str, np.ndarray], n_boot: int = 1000, seed: int = 0)
            "n_test": int(len(y_test)), "n_test_positive": int(y_test.sum())}
     fns = {"auroc": auroc, "auprc": auprc, "f1": lambda y, s: f1_at(y, s, threshold)}
     out["test"] = {k: list(bootstrap_ci(y_test, p_test, fn, n_boot, seed)) for k, fn in fns.items()}
+    try:  # temperature fitted on validation; ECE before / after (training.calibration)
+        out["calibration"] = calibration_report(pred["val_logit"], y_val, pred["test_logit"], y_test, threshold)
+    except ValueError as exc:
+        out["calibration"] = {"temperature": float("nan"), "error": str(exc)}
     return out
 
 
@@ -77,6 +86,20 @@ def markdown_table(name: str, runs: list[dict], agg: dict) -> str:
     lines.append("| **mean ± s.d.** | " + " | ".join(f"{agg[k]['mean']:.3f} ± {agg[k]['sd']:.3f}" for k in METRICS)
                  + " | |")
     return "\n".join(lines) + "\n"
+
+
+def calibration_table(runs: list[dict]) -> str:
+    """Markdown: temperature and test ECE before / after per run ("" when none was fitted)."""
+    lines: list[str] = []
+    cal = [r.get("calibration", {}) for r in runs]
+    if any("test_ece_raw" in c for c in cal):
+        lines += ["", "Calibration (temperature scaling fitted on validation; ECE, 10 bins, test split):", "",
+                  "| run | temperature | ECE raw | ECE calibrated |", "|---|---|---|---|"]
+        for i, (r, c) in enumerate(zip(runs, cal)):
+            if "test_ece_raw" in c:
+                lines.append(f"| {r.get('source', i)} | {c['temperature']:.3f} | {c['test_ece_raw']:.3f} | "
+                             f"{c['test_ece_calibrated']:.3f} |")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def plot_roc(preds: list[dict[str, np.ndarray]], labels: list[str], path: Path, title: str) -> None:
@@ -163,8 +186,14 @@ def evaluate(preds: list[dict[str, np.ndarray]], sources: list[str], out: str | 
     agg = aggregate(runs)
     result = {"name": name, "n_boot": n_boot, "bootstrap_seed": seed, "runs": runs, "aggregate": agg}
     write_json(out / "metrics.json", result, nan="literal", trailing_newline=False)
-    (out / "metrics.md").write_text(markdown_table(name, runs, agg))
+    (out / "metrics.md").write_text(markdown_table(name, runs, agg) + calibration_table(runs))
     plot_roc(preds, sources, out / "roc.png", f"{name}: test ROC")
+    t0 = runs[0].get("calibration", {}).get("temperature", float("nan"))
+    if np.isfinite(t0):
+        y0 = preds[0]["test_label"].astype(int)
+        plot_reliability({"raw": (sigmoid(preds[0]["test_logit"]), y0),
+                          f"T = {t0:.2f}": (calibrated_probability(preds[0]["test_logit"], t0), y0)},
+                         out / "reliability.png", f"{name}: test reliability ({sources[0]})")
     if "test_embedding" in preds[0] and len(preds[0]["test_embedding"]) >= 3:
         result["embedding_projection"] = plot_embedding(preds[0]["test_embedding"], preds[0]["test_label"],
                                                         out / "embedding.png", f"{name}: test ECG embeddings")

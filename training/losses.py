@@ -28,13 +28,19 @@ Choices where the paper is loose (documented, tested):
   the cosine similarity `c` over the anchor's candidates (all 1 if they are equal).
 - `exp`: `w = 1 + exp(alpha * c)` with `c` the cosine similarity in [-1, 1]
   (not divided by tau: `exp(alpha * s)` would overflow at tau = 0.01).
-- beta: `beta_mode="equation"` (default) puts `(1 + beta)` in the numerator
-  as Eq. 3 is written. Note that this only adds the constant
-  `-log(1 + beta) / |P(i)|` to each anchor's loss: it changes the loss value,
-  never its gradient. `beta_mode="log_weight"` instead weights the
-  within-sample term of the sum by `(1 + beta)` and normalises by
-  `|P(i)| + beta`, as the authors' code does (`label_mask.fill_diagonal_(3.0)`);
-  there beta does change the gradient.
+- beta: `beta_mode="log_weight"` (default since issue 18) weights the
+  within-sample term of the sum over positives by `(1 + beta)` and normalises
+  by `|P(i)| + beta`:
+  `L_i = -1/(|P(i)| + beta) sum_{p in P(i)} (1 + beta 1[p=i]) log( exp(s_ip) / sum_a w_ia exp(s_ia) )`.
+  This is the reading in which beta does what Table 3 studies (the weight of
+  the within-sample pair against the other same-label pairs), and what the
+  authors' code does (`label_mask.fill_diagonal_(3.0)`).
+  `beta_mode="equation"` (selectable, e.g. for the ablation) puts `(1 + beta)`
+  inside the log of the numerator as Eq. 3 is printed. Measured (issue 18,
+  `tests/training/test_losses.py::test_beta_gradient_by_mode`): there it only
+  adds the constant `-log(1 + beta) / |P(i)|` to each anchor's loss, so the
+  gradient is identical for beta = 0, 2, 3 and 100 -- beta would change nothing
+  that is trained. With `log_weight` the gradient differs for every pair of them.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import torch.nn.functional as F
 log = logging.getLogger(__name__)
 
 WEIGHTINGS: tuple[str, ...] = ("topk", "linear", "exp")
-BETA_MODES: tuple[str, ...] = ("equation", "log_weight")
+BETA_MODES: tuple[str, ...] = ("log_weight", "equation")
 
 
 def _check_pair(z_a: torch.Tensor, z_b: torch.Tensor) -> None:
@@ -156,7 +162,7 @@ def hardness_weights(cos: torch.Tensor, weighting: str, alpha: float, k: float) 
 
 def ahnp_supcma(z_ecg: torch.Tensor, z_cxr: torch.Tensor, labels: torch.Tensor, tau: float,
                 weighting: str = "topk", alpha: float = 4.5, beta: float = 2.0,
-                k: float = 0.075, beta_mode: str = "equation") -> torch.Tensor:
+                k: float = 0.075, beta_mode: str = "log_weight") -> torch.Tensor:
     """AHNP-SupCMA, Eq. 3 (see the module docstring for every choice).
 
     Args:
@@ -167,7 +173,8 @@ def ahnp_supcma(z_ecg: torch.Tensor, z_cxr: torch.Tensor, labels: torch.Tensor, 
         alpha: hard-negative weight (topk: the weight; linear: the maximum; exp: the rate).
         beta: extra weight of the within-sample positive pair.
         k: fraction of the anchor's candidates counted as hard (topk only).
-        beta_mode: "equation" (Eq. 3 as written) or "log_weight" (authors' code).
+        beta_mode: "log_weight" (default: beta weights the within-sample term, as the
+            authors' code) or "equation" (Eq. 3 as printed: beta changes no gradient).
     """
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")

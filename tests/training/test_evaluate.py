@@ -47,7 +47,9 @@ def test_evaluate_across_seeds_writes_tables_and_plots(tmp_path):
     assert res["aggregate"]["auroc"]["sd"] == pytest.approx(np.std(vals, ddof=1))
     assert res["embedding_projection"] in ("PCA", "UMAP")
     md = (tmp_path / "out" / "metrics.md").read_text()
-    assert "mean ± s.d." in md and md.count("\n| ") == 5
+    table, cal = md.split("\nCalibration")
+    assert "mean ± s.d." in table and table.count("\n| ") == 5
+    assert cal.count("\n| ") == 4 and (tmp_path / "out" / "reliability.png").is_file()
     for png in ("roc.png", "embedding.png"):
         assert (tmp_path / "out" / png).read_bytes()[:4] == b"\x89PNG"
 

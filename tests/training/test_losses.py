@@ -137,6 +137,36 @@ def test_beta_in_numerator_only_shifts_the_loss(batch):
     assert (z.grad - grads[0]).abs().max() > 1e-3      # the authors' placement does act
 
 
+def _grad(z_e, z_x, labels, beta, mode):
+    z = z_e.clone().requires_grad_(True)
+    ahnp_supcma(z, z_x, labels, 0.1, beta=beta, beta_mode=mode).backward()
+    return z.grad
+
+
+def test_beta_gradient_by_mode(batch):
+    """Issue 18: under Eq. 3 as printed the gradient is identical for beta = 0, 2, 3, 100;
+    under the default `log_weight` reading every beta gives a different gradient."""
+    z_e, z_x, labels = batch
+    betas = (0.0, 2.0, 3.0, 100.0)
+    eq = [_grad(z_e, z_x, labels, b, "equation") for b in betas]
+    for g in eq[1:]:
+        torch.testing.assert_close(g, eq[0])
+    lw = [_grad(z_e, z_x, labels, b, "log_weight") for b in betas]
+    torch.testing.assert_close(lw[0], eq[0])          # beta = 0: both readings agree
+    for i in range(len(betas)):
+        for j in range(i + 1, len(betas)):
+            assert (lw[i] - lw[j]).abs().max() > 1e-4, (betas[i], betas[j])
+    # and the default is log_weight
+    torch.testing.assert_close(_grad(z_e, z_x, labels, 3.0, "log_weight"),
+                               _grad_default(z_e, z_x, labels, 3.0))
+
+
+def _grad_default(z_e, z_x, labels, beta):
+    z = z_e.clone().requires_grad_(True)
+    ahnp_supcma(z, z_x, labels, 0.1, beta=beta).backward()
+    return z.grad
+
+
 def test_topk_weight_count_and_detached():
     cos = torch.rand(5, 40, requires_grad=True)
     w = hardness_weights(cos, "topk", 4.5, 0.075)       # round(3.0) = 3 hard per anchor

@@ -19,8 +19,9 @@ from training.stages import align, common, finetune, pretrain_cxr, pretrain_ecg
 
 
 def make_cohort(root: Path) -> Path:
-    """A 30-subject phantom (seed 1: every split holds both classes of cardiomegaly) -> COHORT."""
-    assert phantom_cli.main(["--subjects", "30", "--seed", "1", "--out", str(root / "phantom"), "--quiet",
+    """A 45-subject phantom v2 (seed 2, split seed 0: every split holds both classes of every
+    label, which the stages now require) -> COHORT."""
+    assert phantom_cli.main(["--subjects", "45", "--seed", "2", "--out", str(root / "phantom"), "--quiet",
                              "--workers", "1"]) == 0
     assert cohort_build.main(["--mimic-root", str(root / "phantom"), "--out", str(root / "cohort"), "-q"]) == 0
     return root / "cohort"

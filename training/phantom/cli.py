@@ -1,4 +1,4 @@
-"""`cromotex-train phantom --subjects N --seed S --out DIR [--force] [--workers W]`."""
+"""`cromotex-train phantom [--subjects N] --seed S --out DIR [--force] [--workers W]`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ import sys
 from engine.errors import OutputExistsError
 from training.phantom.generate import generate
 
+#: Default cohort size (v2): ~4,000 subjects give ~4,000 linked pairs, 600 validation pairs.
+DEFAULT_SUBJECTS: int = 4000
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cromotex-train phantom",
                                 description="Write a synthetic phantom cohort in the MIMIC layout "
                                             "(see docs/phantom.md).")
-    p.add_argument("--subjects", type=int, required=True, help="number of subjects (>= 1)")
+    p.add_argument("--subjects", type=int, default=DEFAULT_SUBJECTS,
+                   help=f"number of subjects (>= 1; default {DEFAULT_SUBJECTS})")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same bytes)")
     p.add_argument("--out", required=True, help="output directory (must be empty or new)")
     p.add_argument("--force", action="store_true", help="write into a non-empty directory")

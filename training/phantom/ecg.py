@@ -9,15 +9,23 @@ Dower matrix (`training.dower.DOWER`, precordial rows perturbed per subject for 
 placement), electrode-level noise is added, and III, aVR, aVL, aVF are derived from I and II
 (`training.dower.limb_leads_from_i_ii`), so Einthoven's and Goldberger's laws hold exactly.
 
-Signs of each condition (chosen to survive the paper's per-lead [-1, 1] normalisation):
-- heart size (``heart_size_z``): wider QRS, leftward axis, taller R relative to T in the
-  same lead, and for large hearts a lateral "strain" T (T vector turned against the QRS:
-  T inversion in I, aVL, V5-V6);
-- pleural fluid (``fluid_z``): tachycardia and low QRS voltage; because noise stays in mV,
-  low voltage shows as a worse signal-to-noise ratio after normalisation (obesity and
-  female sex attenuate too);
-- congestion (``congestion_z``): tachycardia, ectopic beats (PVCs, PACs), atrial
-  fibrillation (irregular RR, no P, fibrillatory waves), broader P (left atrial strain).
+Signs of each condition (v2: graded in the continuous latents the X-ray shows, and made of
+ratios, morphology and timing so they survive the paper's per-lead [-1, 1] normalisation;
+docs/phantom.md gives the clinical source of each):
+- heart size (``heart_size_z``, LV enlargement): graded QRS widening (``qrs_ms``, ~6 ms per
+  s.d.; intraventricular conduction delay when large), leftward frontal axis (~7 degrees per
+  s.d.), a larger and more posterior QRS vector (taller R in I/aVL/V5-V6, deeper S in V1-V2,
+  so QRS/T ratios and R/S balance change within each lead), from ~1.5-2 s.d. a lateral
+  "strain" pattern (ST depression and T turned against the QRS in I, aVL, V5-V6), left atrial
+  abnormality (wider P, deeper terminal P in V1), and LBBB in a fraction (`EpisodeState.lbbb`:
+  no septal q, broad notched R leftward/posterior, QRS >= 125 ms, discordant ST-T);
+- pleural fluid (``fluid_z``): sinus tachycardia, QRS attenuation that is stronger in the limb
+  leads than in the chest leads (`limb_attenuation`; after normalisation it shows as a worse
+  limb-lead signal-to-noise ratio, noise staying in mV), electrical alternans in a fraction of
+  the largest effusions (`EpisodeState.alternans`: QRS size alternating beat to beat);
+- congestion (``congestion_z``): tachycardia, ectopic beats (PVCs, PACs), atrial fibrillation
+  (irregular RR, no P, fibrillatory waves), repolarisation changes (flatter T, longer QT),
+  broader P (left atrial pressure), slight limb-lead attenuation (peripheral oedema).
 Population variation: age, sex, BMI, personal axis, heart rotation, electrode placement,
 right bundle branch block (5%, label-independent wide QRS), mains 50/60 Hz, baseline
 wander, muscle noise.
@@ -38,6 +46,14 @@ N_SAMPLES: int = 5000
 MIMIC_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVF", "aVL",
                                 "V1", "V2", "V3", "V4", "V5", "V6")
 _PRECORDIAL_ROWS = [DOWER_LEADS.index(f"V{i}") for i in range(1, 7)]
+_LIMB_ROWS = [DOWER_LEADS.index("I"), DOWER_LEADS.index("II")]
+
+
+def limb_attenuation(state: EpisodeState) -> float:
+    """Extra factor (<= 1) on the limb leads' cardiac signal: pleural fluid (and, less,
+    the peripheral oedema of congestion) lowers limb-lead QRS voltage more than the
+    chest leads' (Madias 2003-2008). All six limb leads follow, being derived from I, II."""
+    return float(np.exp(-0.25 * max(state.fluid_z - 0.3, 0.0) - 0.05 * max(state.congestion_z, 0.0)))
 
 
 def _rot(axis: int, deg: float) -> np.ndarray:
@@ -120,44 +136,69 @@ def synthesize_vcg(rng: np.random.Generator, traits: SubjectTraits, state: Episo
     rr = 60.0 / state.heart_rate_bpm
 
     hz = state.heart_size_z
+    hzp = max(hz, 0.0)
+    cong = max(state.congestion_z, 0.0)
     age_z = (traits.age - 62.0) / 17.0
     wscale = state.qrs_ms / 92.0
-    axis = traits.axis_deg - 2.2 * max(hz, 0.0) - 6.0 * age_z - 0.25 * (traits.bmi - 27.0)
+    # LV enlargement turns the frontal axis leftward, ~7 degrees per s.d. of heart size
+    axis = traits.axis_deg - 7.0 * hzp - 6.0 * age_z - 0.25 * (traits.bmi - 27.0)
     frontal = _rot(2, axis)  # rotation in the frontal (X-Y) plane; negative = leftward/superior
     rot = geometry["rotation"] @ frontal
-    volt = geometry["gain"] * np.exp(-0.20 * max(state.fluid_z, 0.0))
-    r_amp = 1.0 + 0.015 * max(hz, 0.0)
+    volt = geometry["gain"] * np.exp(-0.10 * max(state.fluid_z, 0.0))
 
+    # LV hypertrophy/dilatation: larger, more posterior QRS vector (tall R in V5-6 / I /
+    # aVL, deep S in V1-V2) relative to an unchanged T (Sokolow-Lyon, Cornell)
     q_vec = rot @ np.array([-0.12, -0.02, -0.15])
-    r_vec = rot @ np.array([1.25, 0.70, 0.25]) * r_amp
-    s_vec = rot @ np.array([-0.25, -0.25, 0.55]) * (1.0 + 0.04 * max(hz, 0.0))
-    t_base = np.array([0.26, 0.18, -0.10])
-    strain = 0.4 / (1.0 + np.exp(-3.0 * (hz - 2.4)))
+    r_vec = rot @ (np.array([1.25, 0.70, 0.25]) * (1.0 + 0.05 * hzp) + np.array([0.0, 0.0, 0.05 * hzp]))
+    s_vec = rot @ np.array([-0.25, -0.25, 0.55]) * (1.0 + 0.10 * hzp)
     r_dir = r_vec / np.linalg.norm(r_vec)
-    t_vec = rot @ ((1.0 - strain) * t_base) - strain * 0.22 * r_dir
-    t_vec = t_vec * (1.0 - 0.015 * max(hz, 0.0))
-    p_width = 1.0 + 0.10 * max(state.congestion_z, 0.0) + rng.normal(0.0, 0.04)
+    # "strain": ST depression and T inversion opposite the QRS in the lateral leads, graded,
+    # appearing from about 1.5-2 s.d. of heart size
+    strain = 0.6 / (1.0 + np.exp(-2.5 * (hz - 2.2)))
+    # acute congestion: flatter T waves and a longer QT (repolarisation changes)
+    t_flat = float(np.clip(1.0 - 0.10 * max(state.congestion_z - 0.3, 0.0), 0.6, 1.0))
+    t_base = np.array([0.26, 0.18, -0.10]) * t_flat
+    t_vec = rot @ ((1.0 - strain) * t_base) - strain * 0.28 * r_dir
+    st_vec = -strain * 0.10 * r_dir
+    if state.lbbb:  # LBBB: no septal q, broad notched R leftward/posterior, discordant ST-T
+        r_lb = rot @ np.array([1.05, 0.25, 0.75]) * (1.0 + 0.08 * hzp)
+        t_vec = -0.30 * r_lb / np.linalg.norm(r_lb)
+        st_vec = -0.10 * r_lb / np.linalg.norm(r_lb)
+    # left atrial abnormality: wider P, deeper terminal P in V1 (posterior P2)
+    la = 0.10 * cong + 0.06 * hzp
+    p_width = 1.0 + la + rng.normal(0.0, 0.04)
     p1 = np.array([0.02, 0.10, -0.04])
-    p2 = np.array([0.07, 0.06, 0.05 + 0.03 * max(state.congestion_z, 0.0)])
+    p2 = np.array([0.07, 0.06, 0.05 + 0.3 * la])
 
-    qt = (0.39 + 0.006 * max(hz, 0.0)) * np.sqrt(np.clip(rr, 0.4, 1.5)) + (state.qrs_ms - 92) / 2000
+    qt = ((0.39 + 0.006 * hzp + 0.012 * cong) * np.sqrt(np.clip(rr, 0.4, 1.5))
+          + (state.qrs_ms - 92) / 2000)
     pr = 0.155 + 0.01 * age_z + rng.normal(0.0, 0.012)
     t_peak = qt - 0.10
+    half_qrs = state.qrs_ms / 2000.0
 
     centers, widths, vecs = [], [], []
-    for bt, kind in zip(beat_t, kinds):
+    for n_beat, (bt, kind) in enumerate(zip(beat_t, kinds)):
         jitter = rng.normal(1.0, 0.03)
+        # electrical alternans: QRS amplitude alternates beat to beat (swinging heart)
+        alt = (1.0 if n_beat % 2 else 0.72) if state.alternans else 1.0
         if kind == 1:  # PVC: wide, bizarre QRS, opposite T, no P
             pv = rot @ _rot(2, rng.uniform(-120, 120)) @ np.array([1.3, 0.6, 0.4])
             waves = [(bt - 0.03, 0.022, 0.8 * pv), (bt + 0.03, 0.025, -0.5 * pv),
                      (bt + t_peak + 0.06, 0.06, -0.25 * pv / np.linalg.norm(pv))]
         else:
-            waves = [(bt - 0.022 * wscale, 0.008 * wscale, q_vec),
-                     (bt, 0.011 * wscale, r_vec * jitter),
-                     (bt + 0.026 * wscale, 0.010 * wscale, s_vec)]
+            if state.lbbb:
+                w = state.qrs_ms / 1000.0
+                waves = [(bt - 0.18 * w, 0.11 * w, 0.75 * r_lb * jitter * alt),
+                         (bt + 0.16 * w, 0.12 * w, 0.85 * r_lb * jitter * alt)]
+            else:
+                waves = [(bt - 0.022 * wscale, 0.008 * wscale, q_vec * alt),
+                         (bt, 0.011 * wscale, r_vec * jitter * alt),
+                         (bt + 0.026 * wscale, 0.010 * wscale, s_vec * alt)]
             if traits.rbbb:
                 waves.append((bt + 0.065, 0.014, rot @ np.array([-0.35, 0.0, -0.45])))
             waves += [(bt + t_peak - 0.03, 0.045, 0.6 * t_vec), (bt + t_peak + 0.015, 0.03, 0.55 * t_vec)]
+            if np.any(st_vec):
+                waves.append((bt + half_qrs + 0.07, 0.035, st_vec))
             if not state.af:
                 pr_b = pr * (0.8 if kind == 2 else 1.0)
                 pvec = (p1 + p2) * (-0.6 if kind == 2 else 1.0)
@@ -213,7 +254,9 @@ def synthesize_ecg(rng: np.random.Generator, traits: SubjectTraits, state: Episo
                    geometry: dict, n_samples: int = N_SAMPLES, fs: int = FS_HZ) -> np.ndarray:
     """12-lead ECG float64 `[12, n_samples]` in mV, rows in canonical `engine.constants.LEADS` order."""
     vcg = synthesize_vcg(rng, traits, state, geometry, n_samples, fs)
-    eight = geometry["dower"] @ vcg + _noise8(rng, traits, n_samples, fs)
+    cardiac = geometry["dower"] @ vcg
+    cardiac[_LIMB_ROWS] *= limb_attenuation(state)
+    eight = cardiac + _noise8(rng, traits, n_samples, fs)
     return twelve_leads_from_independent(eight)
 
 

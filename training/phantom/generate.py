@@ -17,7 +17,7 @@ from training.phantom.layout import COLUMNS, assign_ids, plan_subject, render_su
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 #: Subjects (lowest indices with an in-stay ECG/CXR) that also get DICOM copies.
 DICOM_SUBJECTS: int = 3
 

@@ -1,22 +1,35 @@
-"""Per-subject traits and per-episode latent state of the phantom, and the labels.
+"""Per-subject traits and per-episode latent state of the phantom (v2), and the labels.
 
 One *subject* has traits that change the signals but not the labels (age, sex, body
-mass index, heart axis, electrode placement, mains frequency). One *episode* (an ED stay,
-or the subject's baseline state for studies outside any stay) has a disease state:
+mass index, heart axis, electrode placement, mains frequency, right bundle branch block).
+One *episode* (an ED stay, or the subject's baseline state for studies outside any stay)
+has a disease state:
 
 - ``hf_severity``: a shared heart-failure factor, standard normal; older subjects drift higher.
 - ``heart_size_z``, ``congestion_z``, ``fluid_z``: standard-normal latents, each
-  ``0.62 * hf_severity + 0.78 * own noise`` (pairwise correlation about 0.4, as the three
-  findings co-occur in heart failure). Heart size is mostly chronic (shared across a
-  subject's episodes); congestion and fluid vary more between episodes.
+  ``HF_LOADING * hf_severity + sqrt(1 - HF_LOADING^2) * own noise`` (v2: loading 0.45,
+  pairwise correlation about 0.2; v1 had 0.62 / 0.4, so one shared factor carried most of
+  what the ECG showed). Heart size is mostly chronic (shared across a subject's episodes);
+  congestion and fluid vary more between episodes.
 - True labels: a latent above a threshold chosen for MIMIC-like prevalence in the linked
   cohort (cardiomegaly 28%, edema 22%, pleural effusion 27%). ``ctr`` (cardiothoracic
   ratio) is ``0.50 + 0.06 * (heart_size_z - CARDIOMEGALY_Z)``, so cardiomegaly <=> ctr > 0.5.
+- Conduction and rhythm of the episode (drawn here so the truth table records them):
+  ``lbbb`` (left bundle branch block, rising with heart size: ~1% at heart_size_z = 0,
+  ~15% at 2.5), ``af`` (atrial fibrillation, driven by congestion, age and heart size),
+  ``alternans`` (electrical alternans, only in the largest effusions), ``heart_rate_bpm``
+  (each of congestion and fluid adds its own tachycardia; the shared factor adds little),
+  ``qrs_ms`` (graded widening with heart size; LBBB >= 125 ms; RBBB label-independent).
+  The ECG signs themselves are made in `training.phantom.ecg` (see docs/phantom.md for
+  every sign and its clinical source).
 
-Observed CheXpert labels (`chexpert_value`) add noise: a true positive is reported
-``1.0`` (90%), ``-1.0`` uncertain (6%) or missed (``0.0``/blank, 4%); a true negative is
-blank (55%), ``0.0`` (40%), ``-1.0`` (3%) or a false ``1.0`` (2%). The cohort builder
-counts -1 and blank as negative, so about 10% of positives and 2% of negatives flip.
+Observed CheXpert labels (`chexpert_value`), v2: the reader sees the latent with error
+(``N(0, READ_SD)``), so findings near the threshold are called either way; a read within
+``UNCERTAIN_BAND`` of the threshold is reported uncertain (``-1.0``) with probability 0.5
+(CheXpert's labeller marks hedged reports "uncertain"); on top, 3% of true positives are
+missed and 2% of negatives are reported positive. A negative read is blank (55%) or
+``0.0``. The cohort builder counts -1 and blank as negative, so roughly 15-20% of true
+positives and 3-5% of true negatives flip.
 """
 
 from __future__ import annotations
@@ -29,8 +42,13 @@ import numpy as np
 CARDIOMEGALY_Z: float = 0.583
 EDEMA_Z: float = 0.772
 EFFUSION_Z: float = 0.613
-#: Loading of each finding on the shared heart-failure factor.
-HF_LOADING: float = 0.62
+#: Loading of each finding on the shared heart-failure factor (v1: 0.62).
+HF_LOADING: float = 0.45
+#: Reader error (latent s.d. units) and the band around the threshold reported uncertain.
+READ_SD: float = 0.25
+UNCERTAIN_BAND: float = 0.25
+#: Threshold on fluid_z above which an effusion is "large" (electrical alternans possible).
+LARGE_EFFUSION_Z: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,15 @@ class EpisodeState:
     cardiomegaly: int
     edema: int
     pleural_effusion: int
+    lbbb: bool = False       #: left bundle branch block during this episode
+    alternans: bool = False  #: electrical alternans (large effusion)
+
+    @property
+    def margins(self) -> dict[str, float]:
+        """Latent minus label threshold per label (> 0 <=> true positive)."""
+        return {"cardiomegaly": self.heart_size_z - CARDIOMEGALY_Z,
+                "edema": self.congestion_z - EDEMA_Z,
+                "pleural_effusion": self.fluid_z - EFFUSION_Z}
 
     @property
     def labels(self) -> dict[str, int]:
@@ -107,40 +134,57 @@ def draw_episode(rng: np.random.Generator, traits: SubjectTraits) -> EpisodeStat
     fluid = HF_LOADING * sev + own * rng.normal()
     ctr = float(np.clip(0.50 + 0.06 * (heart - CARDIOMEGALY_Z), 0.36, 0.74))
     side = str(rng.choice(["bilateral", "right", "left"], p=[0.5, 0.3, 0.2]))
-    p_af = _sigmoid(-3.0 + 0.9 * age_z + 0.9 * cong + 0.35 * heart)
+    p_af = _sigmoid(-3.4 + 0.8 * age_z + 0.9 * cong + 0.3 * heart)
     af = bool(rng.random() < p_af)
-    hr = (74.0 + (4.0 if traits.sex == "F" else 0.0) + 7.0 * max(cong, 0.0)
-          + 6.0 * max(fluid, 0.0) + 2.0 * sev + rng.normal(0.0, 11.0))
+    # LBBB: ~1% at normal heart size, up to ~15-25% in marked LV dilatation (Baldasseroni 2002:
+    # ~25% of heart-failure outpatients); excludes the subject's RBBB.
+    lbbb = bool(not traits.rbbb and rng.random() < _sigmoid(-4.5 + 1.1 * heart))
+    # large effusions: electrical alternans in a fraction (swinging heart in co-existing
+    # pericardial fluid, see docs/phantom.md)
+    alternans = bool(fluid > LARGE_EFFUSION_Z and rng.random() < 0.35)
+    hr = (76.0 + (4.0 if traits.sex == "F" else 0.0) + 5.0 * max(cong, 0.0)
+          + 5.0 * max(fluid - 0.3, 0.0) + 1.0 * sev + rng.normal(0.0, 11.0))
     if af:
-        hr += 14.0
+        hr += 12.0
     hr = float(np.clip(hr, 42.0, 150.0))
+    # LV mass / dilatation prolongs the QRS (graded), about 6 ms per s.d. above average
     qrs = (92.0 - (6.0 if traits.sex == "F" else 0.0) + 3.0 * age_z
-           + 1.8 * max(heart, 0.0) + rng.normal(0.0, 8.0))
+           + 6.0 * max(heart, 0.0) + rng.normal(0.0, 7.0))
     if traits.rbbb:
         qrs += 38.0
-    qrs = float(np.clip(qrs, 70.0, 170.0))
+    if lbbb:
+        qrs = max(qrs + 40.0, 125.0 + abs(rng.normal(0.0, 8.0)))
+    qrs = float(np.clip(qrs, 70.0, 180.0))
     return EpisodeState(
         hf_severity=float(sev), heart_size_z=float(heart), congestion_z=float(cong),
         fluid_z=float(fluid), ctr=ctr, effusion_side=side, af=af, heart_rate_bpm=hr,
         qrs_ms=qrs, cardiomegaly=int(heart > CARDIOMEGALY_Z), edema=int(cong > EDEMA_Z),
-        pleural_effusion=int(fluid > EFFUSION_Z),
+        pleural_effusion=int(fluid > EFFUSION_Z), lbbb=lbbb, alternans=alternans,
     )
 
 
-def chexpert_value(rng: np.random.Generator, truth: int) -> str:
-    """Observed CheXpert cell for a finding with true label `truth` (0/1): '1.0', '0.0', '-1.0' or ''."""
+def chexpert_value(rng: np.random.Generator, truth: int, margin: float | None = None) -> str:
+    """Observed CheXpert cell for a finding: '1.0', '0.0', '-1.0' or ''.
+
+    `truth` is the true label (0/1), `margin` the latent minus the label threshold
+    (`EpisodeState.margins`; None: far from the threshold). The read is
+    ``margin + N(0, READ_SD)``; positive reads are '1.0', or '-1.0' (p 0.5) within
+    `UNCERTAIN_BAND`; negative reads are '' (55%) or '0.0', or '-1.0' (p 0.5) within the
+    band; then 3% of true positives are missed and 2% of true negatives reported '1.0'.
+    """
+    if margin is None:
+        margin = 3.0 if truth else -3.0
+    read = margin + rng.normal(0.0, READ_SD)
     u = rng.random()
-    if truth:
-        if u < 0.90:
-            return "1.0"
-        if u < 0.96:
-            return "-1.0"
-        return "0.0" if u < 0.98 else ""
-    if u < 0.55:
-        return ""
-    if u < 0.95:
-        return "0.0"
-    return "-1.0" if u < 0.98 else "1.0"
+    if truth and u < 0.03:
+        return "0.0" if rng.random() < 0.5 else ""
+    if not truth and u < 0.02:
+        return "1.0"
+    if abs(read) < UNCERTAIN_BAND and rng.random() < 0.5:
+        return "-1.0"
+    if read > 0:
+        return "1.0"
+    return "" if rng.random() < 0.55 else "0.0"
 
 
 def other_chexpert(rng: np.random.Generator, state: EpisodeState, view: str) -> dict[str, str]:

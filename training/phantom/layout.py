@@ -52,7 +52,7 @@ COLUMNS = {
             "anchor_year", "anchor_age", "dod"),
     "truth": ("subject_id", "stay_id", "episode", "age", "sex", "bmi", "hf_severity", "heart_size_z", "ctr",
               "congestion_z", "fluid_z", "effusion_side", "af", "heart_rate_bpm", "qrs_ms",
-              "cardiomegaly", "edema", "pleural_effusion"),
+              "cardiomegaly", "edema", "pleural_effusion", "lbbb", "alternans"),
     "studies": ("modality", "subject_id", "study_id", "dicom_id", "view_position", "time", "stay_id",
                 "episode", "path"),
 }
@@ -108,7 +108,7 @@ def plan_subject(seed: int, index: int) -> SubjectPlan:
     traits = draw_traits(rng)
     n_stays = int(rng.choice(4, p=[0.06, 0.64, 0.22, 0.08]))
     episodes = [draw_episode(rng, traits) for _ in range(n_stays + 1)]
-    first = dt.datetime(int(rng.integers(2110, 2206)), 1, 1) + dt.timedelta(
+    first = dt.datetime(int(rng.integers(2111, 2206)), 1, 1) + dt.timedelta(
         days=int(rng.integers(0, 365)), minutes=int(rng.integers(0, 1440)))
     stays: list[Stay] = []
     t = first
@@ -230,7 +230,8 @@ def render_subject(seed: int, plan: SubjectPlan, out: Path, write_dicom: bool = 
                               f"{tr.age:.1f}", tr.sex, f"{tr.bmi:.1f}", f"{ep.hf_severity:.4f}",
                               f"{ep.heart_size_z:.4f}", f"{ep.ctr:.4f}", f"{ep.congestion_z:.4f}",
                               f"{ep.fluid_z:.4f}", ep.effusion_side, int(ep.af), f"{ep.heart_rate_bpm:.1f}",
-                              f"{ep.qrs_ms:.1f}", ep.cardiomegaly, ep.edema, ep.pleural_effusion))
+                              f"{ep.qrs_ms:.1f}", ep.cardiomegaly, ep.edema, ep.pleural_effusion,
+                              int(ep.lbbb), int(ep.alternans)))
     for e in plan.ecgs:
         ep = plan.episodes[e.episode]
         leads = synthesize_ecg(rng, tr, ep, geometry)
@@ -263,8 +264,10 @@ def render_subject(seed: int, plan: SubjectPlan, out: Path, write_dicom: bool = 
         ep = plan.episodes[c.episode]
         stay = _stay_of(plan, c.episode)
         front = c.views[0]
-        labels = {"Cardiomegaly": chexpert_value(rng, ep.cardiomegaly), "Edema": chexpert_value(rng, ep.edema),
-                  "Pleural Effusion": chexpert_value(rng, ep.pleural_effusion)}
+        m = ep.margins
+        labels = {"Cardiomegaly": chexpert_value(rng, ep.cardiomegaly, m["cardiomegaly"]),
+                  "Edema": chexpert_value(rng, ep.edema, m["edema"]),
+                  "Pleural Effusion": chexpert_value(rng, ep.pleural_effusion, m["pleural_effusion"])}
         labels.update(other_chexpert(rng, ep, front))
         labels["No Finding"] = "" if any(v == "1.0" for v in labels.values()) else "1.0"
         rows["chexpert"].append((sid, c.study_id) + tuple(labels[k] for k in CHEXPERT_COLUMNS))

@@ -5,14 +5,21 @@ logistic regression on handcrafted features of the *preprocessed* ECG (what the
 model sees: 100 Hz, per-lead [-1, 1]), on the same features plus millivolt-only
 ones (`ECG_MV_FEATURES`) of the *raw* source ECG (read again from the MIMIC
 folder, see `training.phantom.raw_ecg`; skipped with a note when it is gone),
-and on CXR pixel statistics. Prints per-label AUROCs and prevalences per split;
-writes report.json, a contact sheet of CXRs per class and a 12-lead plot of ECGs
-per class.
+on CXR pixel statistics, on the heart rate alone (one feature of the preprocessed
+ECG), and -- for a phantom, whose `phantom_truth.csv` sits beside the MIMIC-IV-ECG
+folder -- on the X-ray's continuous latents (heart size, congestion, fluid of the
+pair's ED stay: what a perfect CXR reader could use, so an upper bound for the
+teacher). Prints per-label AUROCs and prevalences per split; writes report.json, a
+contact sheet of CXRs per class and a 12-lead plot of ECGs per class.
+
+Difficulty targets of the phantom (issue 18, the paper's range): ECG-only baselines
+AUROC ~0.72-0.80, CXR teacher ~0.86-0.95.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -27,11 +34,14 @@ from training.phantom.raw_ecg import RAW_RULE, read_raw_ecgs
 
 ECG_FEATURES: tuple[str, ...] = (
     "heart_rate_bpm", "rr_cv", "rr_rmssd_rel", "qrs_width_ms", "n_beats", "hf_noise",
-    *(f"qrs_t_log_ratio_{n}" for n in LEADS), *(f"qrs_polarity_{n}" for n in LEADS))
+    *(f"qrs_t_log_ratio_{n}" for n in LEADS), *(f"qrs_polarity_{n}" for n in LEADS),
+    *(f"t_polarity_{n}" for n in LEADS), "qrs_alternans", "limb_chest_noise_log_ratio")
+#: The scale-free features added for phantom v2 (T polarity per lead, alternans, limb/chest noise).
+_V2_START = 6 + 2 * len(LEADS)
 #: Features that exist only while the signal is in millivolts (all in mV).
 ECG_MV_FEATURES: tuple[str, ...] = (
     *(f"qrs_p2p_mv_{n}" for n in LEADS), "sokolow_lyon_mv", "cornell_mv",
-    "limb_qrs_p2p_mean_mv", "chest_qrs_p2p_mean_mv", "rms_mv")
+    "limb_qrs_p2p_mean_mv", "chest_qrs_p2p_mean_mv", "rms_mv", "limb_chest_p2p_log_ratio")
 _CXR_BLOCK = 14  # 224 / 14 = 16 x 16 block means
 
 
@@ -49,8 +59,14 @@ def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ,
         float64 `[len(ECG_FEATURES)]`: heart rate (bpm) and RR irregularity from QRS
         detection on the polarity-free slope envelope of all leads (sum of |dx/dt|,
         50 ms smoothing), QRS width proxy (ms above half the envelope peak), beat
-        count, high-frequency noise relative to QRS slope, and per lead the log ratio
-        of QRS to T amplitude and the QRS polarity ((max + min) / (max - min) around R).
+        count, high-frequency noise relative to QRS slope, per lead the log ratio
+        of QRS to T amplitude and the QRS polarity ((max + min) / (max - min) around R);
+        then (phantom v2 signs, all scale-free so they survive the per-lead scaling)
+        per lead the T polarity (mean level 120-400 ms after R over the QRS
+        peak-to-peak: strain / discordant T < 0, flat T ~ 0), the QRS alternans
+        (|mean size of even beats - odd beats| / mean size, 0 without alternans) and
+        the log ratio of the limb leads' to the chest leads' noise floor relative to
+        their QRS slope (low limb voltage -> higher).
     """
     x = np.asarray(x, dtype=np.float64)
     n_leads, n = x.shape
@@ -86,7 +102,18 @@ def ecg_features(x: np.ndarray, fs: float = ECG_FS_HZ,
         t_amp = np.abs(tw - base).max(axis=2)
         feats[6:6 + n_leads] = np.median(np.log((qrs_amp + 1e-3) / (t_amp + 1e-3)), axis=0)
         hi_, lo_ = (qrs - base).max(axis=2), (qrs - base).min(axis=2)
-        feats[6 + n_leads:] = np.median((hi_ + lo_) / (hi_ - lo_ + 1e-6), axis=0)
+        feats[6 + n_leads:6 + 2 * n_leads] = np.median((hi_ + lo_) / (hi_ - lo_ + 1e-6), axis=0)
+        # T polarity: mean level of the T window relative to the QRS peak-to-peak (lead-local)
+        p2p = hi_ - lo_ + 1e-6
+        feats[_V2_START:_V2_START + n_leads] = np.median((tw - base).mean(axis=2) / p2p, axis=0)
+        if len(inner) >= 4:  # beat-to-beat alternation of the QRS size
+            size = p2p.mean(axis=1)
+            feats[_V2_START + n_leads] = abs(size[0::2].mean() - size[1::2].mean()) / size.mean()
+        # noise relative to QRS slope, limb leads vs chest leads (low limb voltage -> worse SNR)
+        d1 = np.abs(np.diff(x, axis=1)).max(axis=1) + 1e-9
+        d2 = np.abs(np.diff(x, 2, axis=1))
+        quiet = np.median(d2, axis=1) / d1   # median second difference ~ noise floor
+        feats[_V2_START + n_leads + 1] = np.log(quiet[:6].mean() + 1e-9) - np.log(quiet[6:].mean() + 1e-9)
     return feats
 
 
@@ -115,12 +142,13 @@ def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ, peaks: np.ndarray | No
         QRS); Sokolow-Lyon S(V1) + max(R(V5), R(V6)); Cornell R(aVL) + S(V3) (R, S:
         median height above / depth below the lead's median level); the mean QRS
         peak-to-peak of the six limb and of the six chest leads; RMS of the whole
-        signal. NaN where fewer than one complete beat is found.
+        signal; log(limb mean / chest mean QRS peak-to-peak). NaN (except RMS) where
+        fewer than one complete beat is found.
     """
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[1]
     feats = np.full(len(ECG_MV_FEATURES), np.nan)
-    feats[-1] = np.sqrt(np.mean(x ** 2))
+    feats[len(LEADS) + 4] = np.sqrt(np.mean(x ** 2))
     if peaks is None:
         peaks, _ = qrs_peaks(x, fs)
     q = int(0.06 * fs)
@@ -138,6 +166,7 @@ def ecg_mv_features(x: np.ndarray, fs: float = ECG_FS_HZ, peaks: np.ndarray | No
     feats[len(LEADS) + 1] = r[li["aVL"]] + s[li["V3"]]
     feats[len(LEADS) + 2] = p2p[:6].mean()
     feats[len(LEADS) + 3] = p2p[6:].mean()
+    feats[len(LEADS) + 5] = np.log(p2p[:6].mean() + 1e-6) - np.log(p2p[6:].mean() + 1e-6)
     return feats
 
 
@@ -275,6 +304,34 @@ def _raw_baseline(cohort: Cohort, ecg_root: Path | None) -> tuple[np.ndarray | N
     return feats, raw.ok, info
 
 
+#: Columns of phantom_truth.csv the X-ray shows (continuous latents of the stay).
+CXR_LATENTS: tuple[str, ...] = ("heart_size_z", "congestion_z", "fluid_z")
+
+
+def latent_matrix(cohort: Cohort, ecg_root: Path | None = None) -> tuple[np.ndarray | None, str]:
+    """float64 `[N, 3]` X-ray latents (`CXR_LATENTS`) of each pair's ED stay, read from
+    `phantom_truth.csv` in the parent of the MIMIC-IV-ECG folder; (None, reason) when
+    the cohort is not a phantom or a pair's stay is not in the table."""
+    from training.phantom.raw_ecg import resolve_ecg_root
+
+    root, why = resolve_ecg_root(cohort, ecg_root)
+    if root is None:
+        return None, why or "no source folder"
+    truth = root.parent / "phantom_truth.csv"
+    if not truth.is_file():
+        return None, f"{truth} not found (not a phantom cohort)"
+    with truth.open(newline="") as fh:
+        by_stay = {r["stay_id"]: [float(r[c]) for c in CXR_LATENTS]
+                   for r in csv.DictReader(fh) if r["stay_id"]}
+    rows = []
+    for pair in cohort.pairs:
+        got = by_stay.get(str(pair.get("stay_id", "")))
+        if got is None:
+            return None, f"stay {pair.get('stay_id')!r} of a pair is not in {truth}"
+        rows.append(got)
+    return np.asarray(rows, dtype=np.float64), str(truth)
+
+
 def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
     """Fit the baselines, write report.json and the PNGs into `out`; returns the report.
 
@@ -288,11 +345,13 @@ def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
     ef = ecg_feature_matrix(cohort.ecg)
     cf = cxr_feature_matrix(cohort.cxr)
     rf, read, raw_info = _raw_baseline(cohort, ecg_root)
+    lat, lat_source = latent_matrix(cohort, ecg_root)
     result: dict = {
         "cohort": str(cohort.path),
         "pairs": {s: int(cohort.mask(s).sum()) for s in SPLITS},
         "prevalence": {s: cohort.prevalence(s) for s in SPLITS},
-        "auroc": {"ecg": {}, "ecg_raw": {}, "ecg_raw_mv_only": {}, "cxr": {}},
+        "auroc": {"ecg": {}, "ecg_raw": {}, "ecg_raw_mv_only": {}, "heart_rate": {}, "cxr": {},
+                  "cxr_latents": {}},
         "baselines": {"ecg": f"logistic regression (C=0.3) on {len(ECG_FEATURES)} features of "
                              "the preprocessed ECG: " + ", ".join(ECG_FEATURES[:6])
                              + ", per-lead QRS/T log ratio and QRS polarity",
@@ -302,9 +361,14 @@ def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
                                  + ", per-lead QRS peak-to-peak) of the raw ECG: " + RAW_RULE
                                  + "; pairs whose source could not be read are left out",
                       "ecg_raw_mv_only": "the same on the mV-only features alone",
-                      "cxr": "logistic regression (C=0.01) on 16x16 block means + mean, s.d."},
+                      "heart_rate": "logistic regression on the heart rate alone (preprocessed ECG)",
+                      "cxr": "logistic regression (C=0.01) on 16x16 block means + mean, s.d.",
+                      "cxr_latents": "logistic regression (C=1) on the stay's " + ", ".join(CXR_LATENTS)
+                                     + " (phantom_truth.csv): what the X-ray shows, read perfectly"},
         "ecg_feature_means": {},
         "raw_ecg": raw_info,
+        "cxr_latents_source": lat_source,
+        "ecg_features": list(ECG_FEATURES),
     }
     for name in PATHOLOGIES:
         y = cohort.labels[name]
@@ -314,6 +378,9 @@ def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
         result["auroc"]["ecg_raw_mv_only"][name] = float("nan") if rf is None else \
             fit_auroc(rf[:, len(ECG_FEATURES):], y, train & read, test & read, c=0.3)
         result["auroc"]["cxr"][name] = fit_auroc(cf, y, train, test, c=0.01)
+        result["auroc"]["heart_rate"][name] = fit_auroc(ef[:, :1], y, train, test, c=1.0)
+        result["auroc"]["cxr_latents"][name] = float("nan") if lat is None else \
+            fit_auroc(lat, y, train, test, c=1.0)
         result["ecg_feature_means"][name] = {
             cls: {f: float(ef[y == v, i].mean()) if (y == v).any() else float("nan")
                   for i, f in enumerate(ECG_FEATURES[:4])}
@@ -330,15 +397,21 @@ def report(cohort: Cohort, out: Path, ecg_root: Path | None = None) -> dict:
 def format_report(result: dict) -> str:
     """The report as a small text table."""
     au = result["auroc"]
+    nan = {n: float("nan") for n in PATHOLOGIES}
+    hr, lat = au.get("heart_rate", nan), au.get("cxr_latents", nan)
     lines = [f"{'':<18}" + "".join(f"{s:>8}" for s in SPLITS)
-             + "   AUROC ECG raw (mV only)   AUROC ECG prep   AUROC CXR"]
+             + "   AUROC ECG raw (mV only)   AUROC ECG prep   HR alone   AUROC CXR   CXR latents"]
     for name in PATHOLOGIES:
         prev = "".join(f"{result['prevalence'][s][name]:>8.3f}" for s in SPLITS)
         lines.append(f"{name:<18}{prev}   {au['ecg_raw'][name]:>15.3f}"
                      f" ({au['ecg_raw_mv_only'][name]:.3f})"
-                     f"   {au['ecg'][name]:>14.3f}   {au['cxr'][name]:>9.3f}")
+                     f"   {au['ecg'][name]:>14.3f}   {hr[name]:>8.3f}   {au['cxr'][name]:>9.3f}"
+                     f"   {lat[name]:>11.3f}")
     lines.append(f"{'pairs':<18}" + "".join(f"{result['pairs'][s]:>8}" for s in SPLITS))
-    lines.append("(prevalence per split; AUROCs of baselines fitted on train, scored on test)")
+    lines.append("(prevalence per split; AUROCs of baselines fitted on train, scored on test; "
+                 "targets: ECG ~0.72-0.80, teacher ~0.86-0.95)")
+    if "cxr_latents_source" in result and not np.isfinite(list(lat.values())).all():
+        lines.append(f"CXR latents: skipped ({result['cxr_latents_source']})")
     raw = result.get("raw_ecg", {})
     if raw.get("unavailable"):
         lines.append(f"ECG raw: skipped ({raw['unavailable']})")

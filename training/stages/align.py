@@ -150,6 +150,8 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, teacher: str | Path, i
     feats = load_teacher_features(teacher, len(co.split))
     labels = co.label(cfg.pathology).astype(np.int64)
     train, val = co.indices("train"), co.indices("val")
+    for split, idx in (("train", train), ("val", val)):
+        common.require_both_classes(labels, idx, split, cfg.pathology, f"align_{cfg.pathology}")
 
     if init:
         encoder, init_stage = common.load_encoder_from(init, cfg)

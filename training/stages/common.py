@@ -390,11 +390,35 @@ def _better(value: float, best: float, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+def require_both_classes(labels: np.ndarray, idx: np.ndarray, split: str, pathology: str, stage: str) -> None:
+    """StageError unless `labels[idx]` (int `[N]` 0/1) holds at least one positive and one
+    negative: AUROC and the balanced sampler are undefined otherwise, and a build that went on
+    would choose epochs on NaN."""
+    y = np.asarray(labels)[np.asarray(idx, dtype=np.int64)]
+    n_pos = int((y == 1).sum())
+    if len(y) == 0 or n_pos == 0 or n_pos == len(y):
+        raise StageError(
+            f"{stage}: the {split} split has {n_pos} positive of {len(y)} pairs for {pathology}, so "
+            "AUROC is undefined and training cannot choose an epoch. Build the cohort from more "
+            "subjects (cromotex-train phantom --subjects N, or more MIMIC data) or re-split it with "
+            "another --seed.")
+
+
+def smoothed(history: list[dict[str, float]], key: str, window: int) -> float:
+    """Mean of the last `window` (>= 1) values of `history[*][key]`: the validation metric
+    early stopping and the best checkpoint are chosen on (one noisy epoch does not win)."""
+    vals = [float(r[key]) for r in history[-max(1, window):]]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def fit(loop: Loop, cfg: Config, out_dir: Path, ctx: DistContext, resume: bool = False) -> FitResult:
     """Train for up to `schedule.epochs` epochs with validation every epoch, early stopping
-    after `patience` epochs without improvement, `last.pt` (full state, atomic) every epoch,
-    `best.pt` (models + config) on improvement. With `resume`, continue from `last.pt`
-    (a finished run returns at once)."""
+    after `patience` epochs without improvement of the validation metric smoothed over
+    `cfg.val_smooth_epochs` epochs (`smoothed`; history rows keep the raw value and
+    `val_smoothed`), `last.pt` (full state, atomic) every epoch, `best.pt` (models + config)
+    on improvement. A NaN validation metric raises StageError (a split without positives or
+    a diverged model; never silently "best"). With `resume`, continue from `last.pt` (a
+    finished run returns at once)."""
     from training.optim import clip_gradients, set_lr
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -449,7 +473,14 @@ def fit(loop: Loop, cfg: Config, out_dir: Path, ctx: DistContext, resume: bool =
         row = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(len(batches), 1),
                "samples_per_s": seen / max(train_time, 1e-9), "lr": loop.schedule.lr(max(step - 1, 0)),
                **{f"val_{k}": float(v) for k, v in metrics.items()}}
+        if not math.isfinite(value):
+            raise StageError(
+                f"{loop.stage}: validation {loop.metric} is {value} after epoch {epoch + 1}. A split "
+                "without positives or negatives makes AUROC undefined (build a bigger cohort or "
+                "re-split); a diverged model gives NaN losses (lower the learning rate).")
         history.append(row)
+        value = smoothed(history, f"val_{loop.metric}", getattr(cfg, "val_smooth_epochs", 1))
+        row["val_smoothed"] = value
         epoch += 1
         if _better(value, best, loop.mode):
             best, best_epoch, bad = value, epoch, 0
@@ -463,8 +494,9 @@ def fit(loop: Loop, cfg: Config, out_dir: Path, ctx: DistContext, resume: bool =
         stopped = stop and epoch < loop.schedule.epochs
         if ctx.is_main:
             save_checkpoint(last_path, _state(loop, cfg, epoch, step, best, best_epoch, bad, history, finished))
-            log.info("%s epoch %d/%d: train loss %.4f, val %s %.4f (best %.4f @ %d)%s", loop.stage, epoch,
-                     loop.schedule.epochs, row["train_loss"], loop.metric, value, best, best_epoch,
+            log.info("%s epoch %d/%d: train loss %.4f, val %s %.4f, smoothed %.4f (best %.4f @ %d)%s",
+                     loop.stage, epoch, loop.schedule.epochs, row["train_loss"], loop.metric,
+                     row[f"val_{loop.metric}"], value, best, best_epoch,
                      ", early stop" if stopped else "")
         barrier(ctx)
     if ctx.is_main and not best_path.exists():  # every validation was NaN: keep the last model

@@ -68,6 +68,8 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, init: str | Path | Non
     ft = cfg.finetune
     labels = co.label(cfg.pathology).astype(np.int64)
     train, val, test = co.indices("train"), co.indices("val"), co.indices("test")
+    for split, idx in (("train", train), ("val", val)):
+        common.require_both_classes(labels, idx, split, cfg.pathology, f"finetune_{cfg.pathology}")
 
     model = common.make_classifier(cfg)
     init_stage = "scratch"

@@ -82,6 +82,9 @@ def run(cfg: Config, cohort: str | Path, out: str | Path, resume: bool = False) 
     train, val = co.indices("train"), co.indices("val")
     if len(train) == 0 or len(val) == 0:
         raise common.StageError(f"Cohort {cohort} has no train or no val pairs; rebuild it with more subjects.")
+    for j, name in enumerate(paths):
+        for split, idx in (("train", train), ("val", val)):
+            common.require_both_classes(labels[:, j].astype(np.int64), idx, split, name, STAGE)
 
     model = build_teacher(cfg).to(device)
     ddp = common.wrap_ddp(model, device, ctx)
