@@ -47,6 +47,7 @@ class Settings:
     models_dir: str = ""        # "" = the shipped bundle
     trusted_keys: list[str] = field(default_factory=list)  # site .pub files/folders (engine.trust)
     dpi_override: float | None = None
+    store_path: str = ""        # "" = <user data dir>/store.sqlite3 (engine.store.location reads this key)
 
     def add_recent(self, kind: str, path: str | os.PathLike) -> None:
         """Put `path` first in the recent list of `kind` ("ecg" or "cxr")."""

@@ -27,7 +27,7 @@ import itertools
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ from engine.pairing import identity
 from engine.measure import measure_ecg
 from engine.preprocess import preprocess_ecg
 from engine.quality import assess_quality
-from engine.records import EcgInput, Prediction, QualityFlags
+from engine.records import EcgInput, EcgRecord, Prediction, QualityFlags
 
 log = logging.getLogger(__name__)
 
@@ -189,27 +189,51 @@ class _Loaded:
     statements: list[dict[str, Any]] | None = None
     identity: dict[str, Any] | None = None
     measurements: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None      # the record's meta, when it was read
+    format: str | None = None               # the record's `Source.format`, when it was read
+    extra: Any = None                       # what `load_file(on_record=...)` returned
 
     @property
     def n_windows(self) -> int:
         return 0 if self.ecg_input is None else int(self.ecg_input.windows.shape[0])
 
 
-def load_file(item: InputItem) -> _Loaded:
-    """Read, preprocess and quality-check one file; never raises."""
+def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = None) -> _Loaded:
+    """Read, preprocess and quality-check one file; never raises. `on_record(record)`, when
+    given, runs on the record read (e.g. measurements for the study store); its result is
+    `extra` (None, logged, when it raises)."""
     if item.error:
         return _Loaded(item, item.error)
+    loaded = _Loaded(item)
     try:
         record = read_ecg(item.path, annotations=False)  # XML readers keep measurements and statements
-        ecg_input = preprocess_ecg(record)
-        return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input),
-                       record.meta.get("device_measurements"), _statements(record.meta.get("statements")),
-                       identity(record.meta), _measure(record))
+        loaded.meta, loaded.format = record.meta, record.source.format if record.source else None
+        loaded.device_measurements = record.meta.get("device_measurements")
+        loaded.statements = _statements(record.meta.get("statements"))
+        loaded.identity = identity(record.meta)
+        if on_record is not None:
+            try:
+                loaded.extra = on_record(record)
+            except Exception:  # an optional extra must not fail the file
+                log.exception("on_record failed on %s", item.path)
+        loaded.ecg_input = preprocess_ecg(record)
+        loaded.quality = assess_quality(record, loaded.ecg_input)
+        loaded.measurements = _measure(record)
+        return loaded
     except CromotexError as exc:
-        return _Loaded(item, str(exc))
+        return _failed(loaded, str(exc))
     except Exception as exc:  # a reader bug must not stop a 100,000-file run
         log.exception("unexpected error on %s", item.path)
-        return _Loaded(item, f"unexpected error reading this file ({type(exc).__name__}: {exc})")
+        return _failed(loaded, f"unexpected error reading this file ({type(exc).__name__}: {exc})")
+
+
+def _failed(loaded: _Loaded, error: str) -> _Loaded:
+    """`loaded` as a failed file: no input, quality, measurements or statements (its `meta`
+    and `format` stay, for the study store)."""
+    loaded.error = error
+    loaded.ecg_input = loaded.quality = loaded.device_measurements = loaded.statements = None
+    loaded.measurements = None
+    return loaded
 
 
 def _statements(items: Any) -> list[dict[str, Any]] | None:
@@ -295,6 +319,24 @@ def load_and_score_many(predictor: Any, items: list[InputItem]) -> list[FileResu
     good = [g for g in loaded if g.error is None]
     scores = dict(zip(map(id, good), _scores_each(predictor, good))) if good else {}
     return [_file_result(predictor, g, scores.get(id(g))) for g in loaded]
+
+
+def load_and_score_loaded(predictor: Any | None, items: list[InputItem],
+                          on_record: Callable[[EcgRecord], Any] | None = None
+                          ) -> list[tuple[FileResult, _Loaded]]:
+    """`load_and_score_many`, also giving each file's loaded state (its `meta`, `format` and
+    `on_record` result) for the study store's scan. `predictor` None: read, preprocess and
+    quality-check only (the results then have no predictions)."""
+    loaded = [load_file(item, on_record) for item in items]
+    if predictor is None:
+        return [(FileResult(g.item.path, g.error is None, g.error,
+                            preprocessing=g.ecg_input.report if g.ecg_input else None, quality=g.quality,
+                            device_measurements=g.device_measurements, statements=g.statements,
+                            identity=g.identity, measurements=g.measurements), g)
+                for g in loaded]
+    good = [g for g in loaded if g.error is None]
+    scores = dict(zip(map(id, good), _scores_each(predictor, good))) if good else {}
+    return [(_file_result(predictor, g, scores.get(id(g))), g) for g in loaded]
 
 
 def load_and_score(predictor: Any, item: InputItem) -> FileResult:

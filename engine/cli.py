@@ -200,7 +200,22 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     return 0 if (all_ok and n_bad == 0) else 1
 
 
-SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`"}
+SUBCOMMANDS = {"predict": "score ECG files (JSON lines or CSV), see `cromotex predict --help`",
+               "scan": "index ECG files into the study store, see `cromotex scan --help`",
+               "audit": "verify or export the audit log, see `cromotex audit --help`",
+               "deid": "write de-identified copies of ECG files, see `cromotex deid --help`"}
+
+
+def _other_subcommand(name: str, argv: list[str]) -> int:
+    """Run a subcommand other than predict (each lives beside what it drives)."""
+    if name == "scan":
+        from engine.store.cli import run_scan_cli
+        return run_scan_cli(argv)
+    if name == "audit":
+        from engine.store.cli import run_audit
+        return run_audit(argv)
+    from engine.deid.cli import run_deid
+    return run_deid(argv)
 
 
 def _usage() -> str:
@@ -220,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"cromotex: unknown subcommand {argv[0]!r}\n\n{_usage()}\n")
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if argv[0] != "predict":
+        return _other_subcommand(argv[0], argv[1:])
     try:
         args = build_predict_parser().parse_args(argv[1:])
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

@@ -48,3 +48,39 @@ class InferenceError(CromotexError):
 
 class OutputExistsError(CromotexError):
     """An output directory already holds files and overwriting was not asked for (--force)."""
+
+
+class StoreError(CromotexError):
+    """The local study store (SQLite database) could not be opened, read or written."""
+
+
+class StoreCorruptError(StoreError):
+    """The study store's database file is damaged or is not a CroMoTEX Review store."""
+
+
+class StoreLockedError(StoreError):
+    """Another program (or another CroMoTEX Review window) holds the store's write lock."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The store's folder or database file cannot be written (read-only disk or permissions)."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the store's size limit) is full; the last change was not saved."""
+
+
+class OverreadError(StoreError):
+    """An overread cannot be saved as given (no reader name, an unknown agreement value, ...)."""
+
+
+class ReadConflictError(OverreadError):
+    """A signed read would be overwritten: amend the latest signed read instead."""
+
+
+class AuditError(CromotexError):
+    """The audit log's hash chain is broken (an entry was changed, removed or inserted)."""
+
+
+class DeidError(CromotexError):
+    """A file could not be de-identified (unsupported format, or the output is not allowed)."""
