@@ -336,7 +336,8 @@ def _process(predictor: Any, todos: list[_Todo], on_record: Callable[[EcgRecord]
     out = []
     for todo, (result, loaded) in zip(todos, pairs):
         values = row_values(todo.size, todo.mtime_ns, todo.sha256, result, loaded.meta, loaded.format,
-                            loaded.extra, bundle_id)
+                            loaded.extra if isinstance(loaded.extra, dict) else loaded.measurements,
+                            bundle_id)
         try:
             changed = fingerprint(todo.files) != (todo.size, todo.mtime_ns)
         except OSError:
@@ -370,7 +371,8 @@ def scan(paths: Iterable[str | os.PathLike], store: Store, *, predictor: Any | N
         chunk: files per worker task and per store transaction.
         cancel: stops the scan between chunks when it returns True / is set.
         on_record: called on each record read (in a worker thread); a dict it returns is
-            stored as the computed `measurements` (e.g. engine.measure's results).
+            stored as the computed `measurements` (by default engine.measure's results,
+            which `engine.batch.load_file` computes).
         rescan_failed: read files that failed before even when unchanged.
 
     Raises:
