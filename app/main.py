@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         app.setWindowIcon(QtGui.QIcon(str(icon)))
     window = MainWindow()
     ctl = Controller(window, models_dir=args.models)
+    from app.worklist_controller import WorklistController
+    worklist = WorklistController(ctl)  # worklist, serial comparison, overread (issue 20)
     ecg, cxr = (Path(args.ecg) if args.ecg else None), (Path(args.cxr) if args.cxr else None)
     if args.quit_when_ready:
         def done() -> None:
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if cxr is not None:
         ctl.open_cxr(cxr)
     app.aboutToQuit.connect(ctl.save_settings)
+    app.aboutToQuit.connect(worklist.shutdown)
     app.aboutToQuit.connect(ctl.shutdown)
     return int(app.exec())
 
