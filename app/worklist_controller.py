@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.controller import Controller, error_text
-from app.qt import QtCore, QtGui, QtWidgets
+from app.qt import QtCore, QtGui, QtWidgets, Signal
 from app.views.comparison_view import ComparisonView
 from app.views.overread_panel import OverreadPanel
 from app.views.worklist_view import WorklistView
@@ -91,7 +91,13 @@ class WorklistController(QtCore.QObject):
     Args:
         ctl: the review controller (its window, settings and predictor).
         store_file: the study store (default: settings.store_path, else engine.store's default).
+
+    Signals:
+        scan_finished(bool, str): (cancelled, error or "") after a scan ended and the
+            worklist was refreshed.
     """
+
+    scan_finished = Signal(bool, str)
 
     def __init__(self, ctl: Controller, store_file: str | os.PathLike | None = None) -> None:
         super().__init__(ctl)
@@ -281,6 +287,7 @@ class WorklistController(QtCore.QObject):
         self._guard(lambda: self.model.refresh(keep_loaded=True))
         if error:
             self.ctl.show_error("The scan stopped", error)
+        self.scan_finished.emit(cancelled, error)
 
     def wait_scan(self, timeout_ms: int = 60000) -> bool:
         """Wait for the scan thread (tests, quitting)."""
@@ -297,7 +304,7 @@ class WorklistController(QtCore.QObject):
     # ------------------------------------------------------------ opening
     def open_entry(self, entry: EcgEntry) -> None:
         """Open a worklist row in the review view (a failed file: its error)."""
-        if entry.error is not None and entry.sha256 is None:
+        if entry.error is not None:  # scan it again once the file is fixed
             self.ctl.show_error(f"Could not open {Path(entry.path).name}", entry.error)
             return
         self._opening = entry
