@@ -39,7 +39,7 @@ def by_name(entries: list[EcgEntry]) -> dict[str, EcgEntry]:
 
 
 def test_scan_indexes_every_format_with_ai_and_keeps_failures(store, folder, predictor):
-    progress = list(scan([folder], store, predictor=predictor, workers=2))
+    progress = list(scan([folder], store, predictor=predictor, workers=2, quick_index=False))
     assert [p.done for p in progress] == list(range(1, 10))
     assert progress[-1].indexed == 8 and progress[-1].failed == 1 and progress[-1].unchanged == 0
     rows = by_name(worklist(store))
@@ -124,19 +124,19 @@ def test_serial_comparison_and_ai_trend(store, folder, predictor):
 
 
 def test_rescan_is_incremental_by_size_mtime_then_hash(store, folder, predictor):
-    first = run_scan([folder], store, predictor=predictor)
+    first = run_scan([folder], store, predictor=predictor, quick_index=False)
     assert (first.indexed, first.failed) == (8, 1)
-    again = run_scan([folder], store, predictor=predictor)
+    again = run_scan([folder], store, predictor=predictor, quick_index=False)
     assert (again.indexed, again.unchanged, again.failed) == (0, 9, 0)
     muse = folder / "xml" / MUSE.name
     before = find_ecg(store, str(muse))
     os.utime(muse, ns=(1_000_000_000, 1_000_000_000))   # touched, same bytes: the hash decides
-    third = run_scan([folder], store, predictor=predictor)
+    third = run_scan([folder], store, predictor=predictor, quick_index=False)
     assert (third.indexed, third.unchanged) == (0, 9)
     touched = find_ecg(store, str(muse))
     assert touched.mtime_ns == 1_000_000_000 and touched.id == before.id and touched.sha256 == before.sha256
     muse.write_bytes(muse.read_bytes().replace(b"<VentricularRate>90<", b"<VentricularRate>91<"))
-    fourth = run_scan([folder], store, predictor=predictor)
+    fourth = run_scan([folder], store, predictor=predictor, quick_index=False)
     assert (fourth.indexed, fourth.unchanged) == (1, 8)
     changed = find_ecg(store, str(muse))
     assert changed.id == before.id and changed.sha256 != before.sha256
@@ -163,7 +163,7 @@ def test_bad_files_symlink_loops_and_vanished_files_get_clear_errors(store, tmp_
     os.symlink(folder / "gone.dcm", folder / "dangling.dcm")
     import shutil
     shutil.copyfile(MUSE, folder / "good.xml")
-    progress = list(scan([folder, tmp_path / "missing.xml"], store, predictor=predictor))
+    progress = list(scan([folder, tmp_path / "missing.xml"], store, predictor=predictor, quick_index=False))
     errors = {Path(p.path).name: p.error for p in progress if p.status == "failed"}
     assert "0 bytes" in errors["empty.dcm"]
     assert "not an ECG format" in errors["notes.hea"] or "header" in errors["notes.hea"]
@@ -186,10 +186,10 @@ def test_file_changing_during_the_scan_is_an_error_not_a_result(store, tmp_path,
         with open(f, "ab") as fh:
             fh.write(b"\n<!-- more -->")
 
-    (p,) = list(scan([f.parent], store, predictor=predictor, on_record=grow))
+    (p,) = list(scan([f.parent], store, predictor=predictor, on_record=grow, quick_index=False))
     assert p.status == "failed" and "changed (or vanished) while it was being read" in p.error
     assert find_ecg(store, str(f)).probabilities is None
-    (p2,) = list(scan([f.parent], store, predictor=predictor))  # complete now: indexed next time
+    (p2,) = list(scan([f.parent], store, predictor=predictor, quick_index=False))  # complete now: indexed next time
     assert p2.status == "indexed"
 
 
@@ -204,13 +204,13 @@ def test_on_record_results_are_stored_as_measurements(store, tmp_path):
 def test_cancel_stops_between_chunks_and_keeps_what_was_saved(store, folder, predictor):
     stop = threading.Event()
     seen = []
-    for p in scan([folder], store, predictor=predictor, chunk=2, cancel=stop):
+    for p in scan([folder], store, predictor=predictor, chunk=2, cancel=stop, quick_index=False):
         seen.append(p)
         if len(seen) == 3:
             stop.set()
     assert 3 <= len(seen) < 9
     assert count_worklist(store) == len(seen)
-    rest = run_scan([folder], store, predictor=predictor)
+    rest = run_scan([folder], store, predictor=predictor, quick_index=False)
     assert rest.unchanged == len(seen) and rest.done == 9
 
 
@@ -225,7 +225,7 @@ def test_dicomdir_lists_the_files_to_scan(store, tmp_path, predictor):
     media = tmp_path / "media"
     fs.write(media)
     dicomdir = media / "DICOMDIR"
-    (p,) = list(scan([dicomdir], store, predictor=predictor))
+    (p,) = list(scan([dicomdir], store, predictor=predictor, quick_index=False))
     assert p.status == "indexed" and Path(p.path).parent != media
     assert find_ecg(store, p.path).patient_id == "642341"
 
@@ -272,3 +272,20 @@ def test_upgrade_from_schema_v1_keeps_the_rows(tmp_path):
                 c.execute("INSERT INTO reads (ecg_id, sha256, version, reader, signed_at, statements, "
                           "agreement) VALUES (?, 'abc', 1, 'Dr A', 'now', '[]', '{}')", (e.id,))
                 c.execute("DELETE FROM reads")
+
+
+def test_quick_index_shows_rows_before_the_ai_pass(store, folder, predictor):
+    phases = []
+    for p in scan([folder], store, predictor=predictor):
+        if not phases or phases[-1][0] != p.phase:
+            if p.phase == "score":  # every file is listed (without AI) before any is scored
+                rows = worklist(store)
+                assert len(rows) == 9 and all(e.probabilities is None for e in rows)
+                assert by_name(rows)["egm_muse-sinus.xml"].patient_id == "081486213"
+            phases.append((p.phase, []))
+        phases[-1][1].append(p)
+    assert [ph for ph, _ in phases] == ["index", "score"]
+    index, score = phases[0][1], phases[1][1]
+    assert (index[-1].indexed, index[-1].failed) == (8, 1)
+    assert (score[-1].indexed, score[-1].unchanged) == (8, 1)  # the CXR's error stays
+    assert all(e.probabilities and e.quality for e in worklist(store, WorklistFilter(failed=False)))
