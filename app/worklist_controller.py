@@ -1,7 +1,7 @@
 """The reading workflow in the main window (issue 20): the worklist, the serial
 comparison with the AI trend, and the overread with sign / amend, all over the
-study store of `engine.store` (one connection on the GUI thread; the scan thread
-opens its own).
+study store of `engine.store` (one connection on the GUI thread; the scan runs in
+a child process with its own, `app.worklist.scan_process`).
 
 It adds three docks (Worklist, Comparison, Overread), File menu entries (open a
 folder, a DICOMDIR or files into the worklist) and Next / Previous unread
@@ -29,7 +29,7 @@ from app.views.comparison_view import ComparisonView
 from app.views.overread_panel import OverreadPanel
 from app.views.worklist_view import WorklistView
 from app.worklist.model import WorklistModel
-from app.worklist.scan_thread import ScanThread
+from app.worklist.scan_process import ScanProcess
 from engine.errors import CromotexError, StoreError
 from engine.records import EcgRecord
 from engine.store import (EcgEntry, SignedRead, Store, amend_read, find_ecg, get_ecg, latest_read,
@@ -105,10 +105,11 @@ class WorklistController(QtCore.QObject):
         self.w = ctl.w
         self.store: Store | None = None
         self.store_error = ""
-        self.thread: ScanThread | None = None
+        self.scan_job: ScanProcess | None = None
         self.current: EcgEntry | None = None   # the worklist entry of the ECG on screen
         self._opening: EcgEntry | None = None  # the entry whose file is being opened
-        self._last_progress: Any = None
+        self._last_progress: Any = None   # of the reading pass
+        self._score_progress: Any = None  # of the AI pass (two-pass scans)
         pathologies = tuple(ctl.predictor.pathologies) if ctl.predictor is not None else ()
         self.model = WorklistModel(pathologies, self)
         px = self.w.ecg_view.px_per_mm
@@ -244,45 +245,54 @@ class WorklistController(QtCore.QObject):
             self.scan(files)
 
     def scan(self, paths: list[str], predictor: Any | None = None) -> bool:
-        """Index `paths` (folders recursively, DICOMDIRs, files) in the background with the
-        loaded models (`predictor` overrides). False when the store is off or a scan runs."""
+        """Index `paths` (folders recursively, DICOMDIRs, files) in a background process: first
+        listed without AI, then scored with the loaded models' bundle (`predictor` overrides).
+        False when the store is off or a scan runs."""
         if self.store is None:
             self.ctl.show_error("Worklist unavailable", self.store_error)
             return False
-        if self.thread is not None and self.thread.isRunning():
+        if self.scan_job is not None and self.scan_job.isRunning():
             self.w.statusBar().showMessage("A scan is already running; cancel it or wait.", 5000)
             return False
         predictor = predictor if predictor is not None else self.ctl.predictor
         if predictor is not None and tuple(predictor.pathologies) != self.model.pathologies:
             self.model.set_pathologies(tuple(predictor.pathologies))
-        self.thread = ScanThread(paths, self.store.path, predictor, parent=self)
-        self.thread.progress.connect(self._scan_progress)
-        self.thread.finished_scan.connect(self._scan_finished)
+        self._last_progress = self._score_progress = None
+        models_dir = str(predictor.bundle.directory) if predictor is not None else None
+        self.scan_job = ScanProcess(paths, self.store.path, models_dir, predictor is not None, parent=self)
+        self.scan_job.progress.connect(self._scan_progress)
+        self.scan_job.finished_scan.connect(self._scan_finished)
         self.view.set_scanning(True)
         note = "" if predictor is not None else " (models not loaded: indexed without AI)"
         self.view.show_progress(0, None, f"Scanning {', '.join(Path(p).name for p in paths)}{note}…")
         self._refresh_timer.start()
         self.worklist_dock.raise_()
-        self.thread.start()
+        self.scan_job.start()
         return True
 
     def cancel_scan(self) -> None:
-        if self.thread is not None:
-            self.thread.cancel()
+        if self.scan_job is not None:
+            self.scan_job.cancel()
             self.view.cancel_button.setEnabled(False)
             self.view.show_progress(self.view.progress.value(), None, "Cancelling…")
 
     def _scan_progress(self, p: Any) -> None:
-        self._last_progress = p
-        self.view.show_progress(p.done, None, f"{p.done} files: {p.indexed} indexed, {p.unchanged} unchanged, "
-                                              f"{p.failed} failed")
+        if getattr(p, "phase", "index") == "score":
+            self._score_progress = p
+        else:
+            self._last_progress = p
+        what = "AI pass" if getattr(p, "phase", "index") == "score" else "Reading"
+        self.view.show_progress(p.done, None, f"{what}: {p.done} files: {p.indexed} indexed, "
+                                              f"{p.unchanged} unchanged, {p.failed} failed")
 
     def _scan_finished(self, cancelled: bool, error: str) -> None:
         self._refresh_timer.stop()
         self.view.set_scanning(False)
-        p = self._last_progress
+        p, ai = self._last_progress, self._score_progress
         totals = (f"{p.done} files: {p.indexed} indexed, {p.unchanged} unchanged, {p.failed} failed"
                   if p else "no ECG files found")
+        if ai is not None:
+            totals += f"; AI: {ai.indexed} scored, {ai.failed} not scored"
         self.view.show_progress(0, None, ("Scan cancelled; " if cancelled else "Scan finished; ") + totals)
         self._guard(lambda: self.model.refresh(keep_loaded=True))
         if error:
@@ -290,8 +300,8 @@ class WorklistController(QtCore.QObject):
         self.scan_finished.emit(cancelled, error)
 
     def wait_scan(self, timeout_ms: int = 60000) -> bool:
-        """Wait for the scan thread (tests, quitting)."""
-        return self.thread is None or self.thread.wait(timeout_ms)
+        """Wait for the scan process (tests, quitting)."""
+        return self.scan_job is None or self.scan_job.wait(timeout_ms)
 
     def _set_filter(self, filt: Any) -> None:
         self._guard(lambda: self.model.set_filter(filt))

@@ -25,6 +25,11 @@ PAGE = 256
 _Qt = QtCore.Qt
 _ROLE_ENTRY = int(_Qt.ItemDataRole.UserRole) + 1  # the row's EcgEntry
 ENTRY_ROLE = _ROLE_ENTRY
+_DISPLAY = int(_Qt.ItemDataRole.DisplayRole)
+_FOREGROUND = int(_Qt.ItemDataRole.ForegroundRole)
+_FONT = int(_Qt.ItemDataRole.FontRole)
+_TOOLTIP = int(_Qt.ItemDataRole.ToolTipRole)
+_ROLES = frozenset((_ROLE_ENTRY, _FOREGROUND, _FONT, _TOOLTIP))
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,9 @@ def ai_text(e: EcgEntry, pathology: str) -> str:
     return f"{p:.2f} POS" if (e.positive or {}).get(pathology) else f"{p:.2f}"
 
 
+_RED = _GREY = _ORANGE = None  # brushes, made with the first model (needs a QGuiApplication)
+
+
 class WorklistModel(QtCore.QAbstractTableModel):
     """The store's worklist, a page at a time, with the AI columns of `pathologies`.
 
@@ -120,6 +128,12 @@ class WorklistModel(QtCore.QAbstractTableModel):
 
     def __init__(self, pathologies: tuple[str, ...] = (), parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
+        global _RED, _GREY, _ORANGE
+        if _RED is None:
+            _RED, _GREY, _ORANGE = (QtGui.QBrush(QtGui.QColor(c)) for c in ("#b00020", "#777777", "#b35900"))
+        self._bold = QtGui.QFont()
+        self._bold.setBold(True)
+        self._cache: dict[int, tuple[str, ...]] = {}
         self.store: Store | None = None
         self.filter = WorklistFilter()
         self.sort_key = "acquired"
@@ -135,6 +149,7 @@ class WorklistModel(QtCore.QAbstractTableModel):
         ai = tuple(Column(f"ai:{p}", f"AI {p}", (lambda e, p=p: ai_text(e, p)), "ai_positive")
                    for p in self.pathologies)
         self.columns: tuple[Column, ...] = BASE_COLUMNS + ai + TAIL_COLUMNS
+        self._cache = {}
         self.endResetModel()
 
     def column_index(self, key: str) -> int:
@@ -154,6 +169,7 @@ class WorklistModel(QtCore.QAbstractTableModel):
         `keep_loaded`, e.g. while a scan adds rows)."""
         n = max(PAGE, len(self._rows)) if keep_loaded else PAGE
         self.beginResetModel()
+        self._cache = {}
         if self.store is None:
             self._rows, self._total = [], 0
         else:
@@ -198,33 +214,42 @@ class WorklistModel(QtCore.QAbstractTableModel):
             return "sortable" if c.sort else "not sortable"
         return None
 
-    def data(self, index: QtCore.QModelIndex, role: int = _Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+    def data(self, index: QtCore.QModelIndex, role: int = _DISPLAY) -> Any:
+        # called ~10 times per visible cell and paint: role first, texts cached per row
+        row = index.row()
+        if role == _DISPLAY:
+            return self._texts(row)[index.column()] if 0 <= row < len(self._rows) else None
+        if role not in _ROLES or not 0 <= row < len(self._rows):
             return None
-        e = self._rows[index.row()]
-        col = self.columns[index.column()]
-        if role == _Qt.ItemDataRole.DisplayRole:
-            return col.text(e)
+        e = self._rows[row]
         if role == _ROLE_ENTRY:
             return e
-        if role == _Qt.ItemDataRole.ToolTipRole:
+        key = self.columns[index.column()].key
+        if role == _FOREGROUND:
+            if e.error is not None:
+                return _RED
+            if key.startswith("ai:"):
+                if e.flagged:
+                    return _GREY
+                if (e.positive or {}).get(key[3:]):
+                    return _ORANGE
+            return None
+        if role == _FONT:
+            return self._bold if e.unread and e.error is None else None
+        if role == _TOOLTIP:
             if e.error is not None:
                 return e.error
-            if col.key == "flags" and e.flags:
+            if key == "flags" and e.flags:
                 return "AI result not assessable: " + ", ".join(e.flags)
-            return col.text(e) or None
-        if role == _Qt.ItemDataRole.ForegroundRole:
-            if e.error is not None:
-                return QtGui.QBrush(QtGui.QColor("#b00020"))
-            if col.key.startswith("ai:") and e.flagged:
-                return QtGui.QBrush(QtGui.QColor("#777777"))
-            if col.key.startswith("ai:") and (e.positive or {}).get(col.key[3:]):
-                return QtGui.QBrush(QtGui.QColor("#b35900"))
-        if role == _Qt.ItemDataRole.FontRole and e.unread and e.error is None:
-            f = QtGui.QFont()
-            f.setBold(True)
-            return f
+            return self._texts(row)[index.column()] or None
         return None
+
+    def _texts(self, row: int) -> tuple[str, ...]:
+        texts = self._cache.get(row)
+        if texts is None:
+            e = self._rows[row]
+            texts = self._cache[row] = tuple(c.text(e) for c in self.columns)
+        return texts
 
     def sort(self, column: int, order: Any = _Qt.SortOrder.AscendingOrder) -> None:
         """Sort by the column's store key (SQL); a column without one keeps the order."""

@@ -55,7 +55,7 @@ def scanned(tmp_path_factory, predictor) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("wl")
     folder = make_folder(root)
     with Store(root / "template.sqlite3") as s:
-        summary = run_scan([folder], s, predictor=predictor)
+        summary = run_scan([folder], s, predictor=predictor, quick_index=False)
     assert (summary.indexed, summary.failed) == (5, 1)
     return folder, root / "template.sqlite3"
 
@@ -105,7 +105,7 @@ def test_scan_in_background_fills_worklist_with_error_row(controller, tmp_path, 
         assert sig.args == [False, ""]
         qtbot.waitUntil(lambda: w.model.rowCount() == 6, timeout=5000)
         assert w.view.cancel_button.isHidden()
-        assert "6 files: 5 indexed, 0 unchanged, 1 failed" in w.view.scan_label.text()
+        assert "6 files: 5 indexed, 0 unchanged, 1 failed; AI: 5 scored" in w.view.scan_label.text()
         assert w.view.count_label.text() == "6 ECGs"
         m = w.model
         status = dict(zip(names(m), col(m, "status")))
