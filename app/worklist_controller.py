@@ -32,6 +32,7 @@ from app.worklist.model import WorklistModel
 from app.worklist.scan_process import ScanProcess
 from engine.errors import CromotexError, StoreError
 from engine.records import EcgRecord
+from engine.store.scan import content_files, content_sha256
 from engine.store import (EcgEntry, SignedRead, Store, amend_read, find_ecg, get_ecg, latest_read,
                           log_event, measurement_differences, patient_ecgs, read_history, sign_read,
                           store_path)
@@ -454,6 +455,15 @@ class WorklistController(QtCore.QObject):
         shown = self.ctl.record
         if shown is None or shown.source is None or not _same_file(shown.source.path, e.path):
             panel.show_message("The ECG on screen is not this worklist entry; open it again.", error=True)
+            return None
+        try:
+            on_disk = content_sha256(content_files(e.path))
+        except OSError as exc:
+            panel.show_message(f"Cannot read {e.path} to check it before signing ({exc.strerror}).", error=True)
+            return None
+        if on_disk != e.sha256:
+            panel.show_message("This file changed since it was indexed: scan its folder again, then read "
+                               "and sign the new content.", error=True)
             return None
         reader = panel.reader()
         bundle_id, version = self._bundle()

@@ -352,3 +352,21 @@ def test_store_unusable_turns_worklist_off(controller, tmp_path):
     assert w.open_store(tmp_path / "ok" / "store.sqlite3")
     assert not w.view.banner.isVisibleTo(w.view) and w.view.table.isEnabled()
     w.shutdown()
+
+
+def test_sign_refused_when_the_file_changed_since_indexing(wl, qtbot):
+    entry = open_row(wl, qtbot, "ecg_2013.dcm")
+    panel = wl.overread
+    panel.set_reader("Dr Ada Test")
+    for c in panel.agreement_combos.values():
+        c.setCurrentIndex(c.findData("disagree"))
+    ds = pydicom.dcmread(entry.path)
+    ds.PatientComments = "edited after indexing"
+    ds.save_as(entry.path)
+    try:
+        assert wl.sign() is None
+        assert "changed since it was indexed" in panel.message.text()
+        from engine.store import latest_read
+        assert latest_read(wl.store, entry.id) is None
+    finally:
+        shutil.copyfile(DICOM_ECG, entry.path)  # the module's folder is shared
