@@ -123,6 +123,7 @@ class WorklistController(QtCore.QObject):
         self._progress_dirty = False
         self._make_docks()
         self._make_actions()
+        self._use_bands(ctl.predictor)
         self._connect()
         self.open_store(store_file)
 
@@ -155,6 +156,8 @@ class WorklistController(QtCore.QObject):
         self.w.resizeDocks([self.worklist_dock], [max(220, self.w.height() * 32 // 100)],
                            QtCore.Qt.Orientation.Vertical)
         self.w.resizeDocks([self.overread_dock], [330], QtCore.Qt.Orientation.Horizontal)
+        h = self.w.right_splitter.height()
+        self.w.right_splitter.setSizes([h * 2 // 3, h - h * 2 // 3])  # the AI findings keep their room
 
     def _make_actions(self) -> None:
         w = self.w
@@ -276,6 +279,7 @@ class WorklistController(QtCore.QObject):
         predictor = predictor if predictor is not None else self.ctl.predictor
         if predictor is not None and tuple(predictor.pathologies) != self.model.pathologies:
             self.model.set_pathologies(tuple(predictor.pathologies))
+        self._use_bands(predictor)
         self._last_progress = self._score_progress = None
         models_dir = str(predictor.bundle.directory) if predictor is not None else None
         self.scan_job = ScanProcess(paths, self.store.path, models_dir, predictor is not None, parent=self)
@@ -340,9 +344,19 @@ class WorklistController(QtCore.QObject):
         self._guard(lambda: self.model.set_filter(filt))
 
     def _models_ready(self, ok: bool) -> None:
-        if ok and self.ctl.predictor is not None and not self.model.pathologies:
-            self.model.set_pathologies(tuple(self.ctl.predictor.pathologies))
+        if ok and self.ctl.predictor is not None:
+            if not self.model.pathologies:
+                self.model.set_pathologies(tuple(self.ctl.predictor.pathologies))
+            self._use_bands(self.ctl.predictor)
             self._guard(lambda: self.model.refresh())
+
+    def _use_bands(self, predictor: Any) -> None:
+        """Calls in the worklist and the overread as the AI panel makes them: with the
+        borderline bands of the loaded bundle (for the ECGs it scored)."""
+        if predictor is None or predictor.bundle.bundle_id in self.model.bands:
+            return
+        bands = {p: spec.band for p, spec in predictor.bundle.ecg.items() if spec.band is not None}
+        self.model.set_bands({**self.model.bands, predictor.bundle.bundle_id: bands})
 
     # ------------------------------------------------------------ opening
     def open_entry(self, entry: EcgEntry) -> None:
@@ -435,7 +449,7 @@ class WorklistController(QtCore.QObject):
             return
         latest = self._guard(lambda: latest_read(self.store, e.id)) if e.sha256 else None
         history = self._guard(lambda: read_history(self.store, e.sha256)) if e.sha256 else []
-        self.overread.set_entry(e, latest, history or [])
+        self.overread.set_entry(e, latest, history or [], bands=self.model.bands)
         if not self.overread.reader():
             self.overread.set_reader(self.ctl.settings.reader_name)
 

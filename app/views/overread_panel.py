@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.qt import QtCore, QtGui, QtWidgets, Signal
+from app.worklist.model import entry_call
 from engine.store import COMMON_STATEMENTS, EcgEntry, ReadStatement, SignedRead, device_statements
 
 _STATUS_ROLE = int(QtCore.Qt.ItemDataRole.UserRole) + 1
@@ -84,7 +85,8 @@ class OverreadPanel(QtWidgets.QWidget):
         self.set_entry(None, None)
 
     # ------------------------------------------------------------ filling
-    def set_entry(self, entry: EcgEntry | None, latest: SignedRead | None, history: list[SignedRead] = ()) -> None:
+    def set_entry(self, entry: EcgEntry | None, latest: SignedRead | None, history: list[SignedRead] = (),
+                  bands: dict | None = None) -> None:
         """Start an overread of `entry`: from the latest signed read when there is one (an
         amendment), else from the device's statements."""
         self.entry, self.latest = entry, latest
@@ -101,8 +103,7 @@ class OverreadPanel(QtWidgets.QWidget):
                 combo.addItem(v, v)
             if latest and path in latest.agreement:
                 combo.setCurrentIndex(combo.findData(latest.agreement[path]))
-            call = "not assessable" if entry.flagged else (
-                "positive" if (entry.positive or {}).get(path) else "negative")
+            call = (entry_call(entry, path, bands) or "").replace("_", " ")
             self.findings_layout.addRow(f"{path}: {p:.2f} ({call})", combo)
             self.agreement_combos[path] = combo
         self.findings_box.setVisible(bool(probs))

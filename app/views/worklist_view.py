@@ -9,6 +9,10 @@ from app.worklist.model import ENTRY_ROLE, WorklistModel
 from engine.store import EcgEntry, WorklistFilter
 
 
+#: Widest a column is made by the automatic sizing (statements, errors, paths are long).
+MAX_COLUMN_PX = 240
+
+
 class WorklistView(QtWidgets.QWidget):
     """Filters above the table, scan progress below.
 
@@ -101,6 +105,8 @@ class WorklistView(QtWidgets.QWidget):
         self.patient_edit.textChanged.connect(lambda _: self._patient_timer.start())
         model.modelReset.connect(self._update_count)
         model.rowsInserted.connect(self._update_count)
+        model.modelReset.connect(self._autosize_once)
+        self._autosized = False
 
     # ------------------------------------------------------------ state
     def current_filter(self) -> WorklistFilter:
@@ -149,6 +155,15 @@ class WorklistView(QtWidgets.QWidget):
 
     def _filter_changed(self, *_: object) -> None:
         self.filter_changed.emit(self.current_filter())
+
+    def _autosize_once(self) -> None:
+        """Columns sized to the first rows shown (text columns capped), once."""
+        if self._autosized or self.model.rowCount() == 0:
+            return
+        self._autosized = True
+        self.table.resizeColumnsToContents()
+        for c in range(self.model.columnCount()):
+            self.table.setColumnWidth(c, min(self.table.columnWidth(c), MAX_COLUMN_PX))
 
     def _update_count(self, *_: object) -> None:
         self.count_label.setText(f"{self.model.total} ECGs")

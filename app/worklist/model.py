@@ -106,17 +106,38 @@ TAIL_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def ai_text(e: EcgEntry, pathology: str) -> str:
-    """"0.82 POS", "0.10", "0.82 n/a" (flagged: not assessable) or "" (not scored)."""
+#: bundle id -> pathology -> (low, high) borderline band of the threshold (engine.calls).
+Bands = dict[str, dict[str, tuple[float, float]]]
+
+
+def entry_call(e: EcgEntry, pathology: str, bands: Bands | None = None) -> str | None:
+    """The call as the AI panel makes it (engine.calls): "not_assessable" (flagged),
+    "borderline" (inside the band of the bundle that scored it, when that bundle's bands
+    are known), "positive" or "negative"; None when not scored."""
     p = (e.probabilities or {}).get(pathology)
     if p is None:
-        return ""
+        return None
     if e.flagged:
-        return f"{p:.2f} n/a"
-    return f"{p:.2f} POS" if (e.positive or {}).get(pathology) else f"{p:.2f}"
+        return "not_assessable"
+    band = ((bands or {}).get(e.bundle_id or "") or {}).get(pathology)
+    if band is not None and band[0] <= p <= band[1]:
+        return "borderline"
+    return "positive" if (e.positive or {}).get(pathology) else "negative"
 
 
-_RED = _GREY = _ORANGE = None  # brushes, made with the first model (needs a QGuiApplication)
+_CALL_SUFFIX = {"not_assessable": " n/a", "borderline": " borderline", "positive": " POS", "negative": ""}
+
+
+def ai_text(e: EcgEntry, pathology: str, bands: Bands | None = None) -> str:
+    """"0.82 POS", "0.21 borderline", "0.10", "0.82 n/a" (flagged: not assessable) or ""
+    (not scored)."""
+    call = entry_call(e, pathology, bands)
+    if call is None:
+        return ""
+    return f"{e.probabilities[pathology]:.2f}{_CALL_SUFFIX[call]}"
+
+
+_RED = _GREY = _ORANGE = _AMBER = None  # brushes, made with the first model (needs a QGuiApplication)
 
 
 class WorklistModel(QtCore.QAbstractTableModel):
@@ -128,12 +149,14 @@ class WorklistModel(QtCore.QAbstractTableModel):
 
     def __init__(self, pathologies: tuple[str, ...] = (), parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        global _RED, _GREY, _ORANGE
+        global _RED, _GREY, _ORANGE, _AMBER
         if _RED is None:
-            _RED, _GREY, _ORANGE = (QtGui.QBrush(QtGui.QColor(c)) for c in ("#b00020", "#777777", "#b35900"))
+            _RED, _GREY, _ORANGE, _AMBER = (QtGui.QBrush(QtGui.QColor(c))
+                                            for c in ("#b00020", "#777777", "#b35900", "#8a6d00"))
         self._bold = QtGui.QFont()
         self._bold.setBold(True)
         self._cache: dict[int, tuple[str, ...]] = {}
+        self.bands: Bands = {}
         self.store: Store | None = None
         self.filter = WorklistFilter()
         self.sort_key = "acquired"
@@ -146,9 +169,16 @@ class WorklistModel(QtCore.QAbstractTableModel):
     def set_pathologies(self, pathologies: tuple[str, ...] | list[str]) -> None:
         self.beginResetModel()
         self.pathologies = tuple(pathologies)
-        ai = tuple(Column(f"ai:{p}", f"AI {p}", (lambda e, p=p: ai_text(e, p)), "ai_positive")
+        ai = tuple(Column(f"ai:{p}", f"AI {p}", (lambda e, p=p: ai_text(e, p, self.bands)), "ai_positive")
                    for p in self.pathologies)
         self.columns: tuple[Column, ...] = BASE_COLUMNS + ai + TAIL_COLUMNS
+        self._cache = {}
+        self.endResetModel()
+
+    def set_bands(self, bands: Bands) -> None:
+        """The borderline bands of the bundles known (calls as the AI panel makes them)."""
+        self.bands = dict(bands)
+        self.beginResetModel()
         self._cache = {}
         self.endResetModel()
 
@@ -231,8 +261,11 @@ class WorklistModel(QtCore.QAbstractTableModel):
             if key.startswith("ai:"):
                 if e.flagged:
                     return _GREY
-                if (e.positive or {}).get(key[3:]):
+                call = entry_call(e, key[3:], self.bands)
+                if call == "positive":
                     return _ORANGE
+                if call == "borderline":
+                    return _AMBER
             return None
         if role == _FONT:
             return self._bold if e.unread and e.error is None else None

@@ -27,7 +27,10 @@ def run(paths: list[str], store_file: str, models_dir: str | None, use_models: b
         from engine.store import Store, scan
         try:
             with Store(store_file) as store:
-                for item in scan(paths, store, predictor=None, workers=workers, cancel=cancel.is_set):
+                # without models the only pass measures too (with models the AI pass does)
+                on_record = None if use_models else _measure
+                for item in scan(paths, store, predictor=None, workers=workers, cancel=cancel.is_set,
+                                 on_record=on_record):
                     queue.put(("progress", item))
                 if use_models and not cancel.is_set():
                     from engine.inference import Predictor
@@ -41,6 +44,12 @@ def run(paths: list[str], store_file: str, models_dir: str | None, use_models: b
         log.exception("scan failed")
         error = f"The scan stopped on an unexpected error ({type(exc).__name__}: {exc})."
     queue.put(("done", bool(cancel.is_set()), error))
+
+
+def _measure(record: Any) -> dict[str, Any] | None:
+    """engine.measure's values of `record` (stored as the computed measurements)."""
+    from engine.measure import measure_ecg
+    return measure_ecg(record).to_dict()
 
 
 def _phase(item: Any, phase: str) -> Any:

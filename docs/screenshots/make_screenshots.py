@@ -24,6 +24,8 @@ of real files: the MUSE sample (2023), a copy of it as a 2022 visit (rate 72), t
 sample relabelled as the same patient's 2021 visit (so the trend has a different signal),
 the DICOM ECG and a 2014 copy of it, three LUDB records, PTB s0010 and a truncated DICOM:
 
+- worklist_window.png: the review window with the Worklist, Serial comparison and Overread docks,
+  the 2023 MUSE ECG opened from the worklist;
 - worklist.png: the worklist filled by a scan with the shipped models (the error row at the end);
 - comparison_trend.png: the 2023 MUSE ECG above its 2022 prior, measurement differences and
   the patient's AI trend;
@@ -235,19 +237,17 @@ def workflow_shots(app, wait, models: str) -> None:
     wl.scan([str(folder)])
     wait(lambda: bool(done), 180000)
     wl.model.refresh()
-    wl.view.table.resizeColumnsToContents()
-    for c in ("statements", "error", "path"):
-        wl.view.table.setColumnWidth(wl.model.column_index(c), 230)
+    row = next(i for i in range(wl.model.rowCount()) if wl.model.entry(i).path.endswith("doe_2023.xml"))
+    wl.view.select_row(row)
+    wl.open_entry(wl.model.entry(row))
+    wait(lambda: wl.current is not None and bool(ctl.ecg_predictions))
+    wait(lambda: False, 500)
+    _save(w, "worklist_window.png")
     wl.view.setParent(None)
     wl.view.resize(1600, 420)
     wl.view.show()
     wait(lambda: False, 300)
     _save(wl.view, "worklist.png")
-
-    row = next(i for i in range(wl.model.rowCount()) if wl.model.entry(i).path.endswith("doe_2023.xml"))
-    wl.view.select_row(row)
-    wl.open_entry(wl.model.entry(row))
-    wait(lambda: wl.current is not None and bool(ctl.ecg_predictions))
     comp = wl.comparison
     comp.setParent(None)
     comp.resize(1600, 900)

@@ -160,8 +160,10 @@ def test_filters_and_sorting(wl, qtbot):
     v.flagged_check.setChecked(False)
     v.positive_check.setChecked(True)
     assert all(m.entry(i).ai_positive for i in range(m.rowCount()))
-    assert all("POS" in " ".join(m.index(i, c).data() for c in range(m.columnCount()))
-               or m.entry(i).flagged for i in range(m.rowCount()))
+    # the store's filter is probability >= threshold: borderline calls are in it too
+    row_text = [" ".join(m.index(i, c).data() for c in range(m.columnCount())) for i in range(m.rowCount())]
+    assert row_text and all("POS" in t or "borderline" in t or m.entry(i).flagged
+                            for i, t in enumerate(row_text))
     v.positive_check.setChecked(False)
     v.unread_check.setChecked(True)
     assert m.rowCount() == 6  # none read yet; the failed file stays listed with its error
@@ -370,3 +372,23 @@ def test_sign_refused_when_the_file_changed_since_indexing(wl, qtbot):
         assert latest_read(wl.store, entry.id) is None
     finally:
         shutil.copyfile(DICOM_ECG, entry.path)  # the module's folder is shared
+
+
+def test_worklist_calls_match_the_ai_panel_borderline_bands(wl, qtbot, predictor):
+    """A probability inside the bundle's borderline band reads "borderline" in the worklist
+    and the overread panel, as in the AI panel (engine.calls), never "POS"."""
+    from app.worklist.model import entry_call
+    entry = open_row(wl, qtbot, "egm_muse-sinus.xml")
+    qtbot.waitUntil(lambda: bool(wl.ctl.ecg_predictions), timeout=30000)
+    m = wl.model
+    row = names(m).index("egm_muse-sinus.xml")
+    for p, pred in wl.ctl.ecg_predictions.items():
+        assert entry_call(entry, p, m.bands) == pred.call
+        text = m.index(row, m.column_index(f"ai:{p}")).data()
+        assert text.startswith(f"{entry.probabilities[p]:.2f}")
+        assert ("borderline" in text) == (pred.call == "borderline")
+        assert ("POS" in text) == (pred.call == "positive")
+    labels = [wl.overread.findings_layout.itemAt(i, wl.overread.findings_layout.ItemRole.LabelRole).widget().text()
+              for i in range(wl.overread.findings_layout.rowCount())]
+    assert [lab.split("(")[-1].rstrip(")") for lab in labels] == \
+        [wl.ctl.ecg_predictions[p].call.replace("_", " ") for p in entry.probabilities]
