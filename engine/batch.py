@@ -210,7 +210,6 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
         loaded.meta, loaded.format = record.meta, record.source.format if record.source else None
         loaded.device_measurements = record.meta.get("device_measurements")
         loaded.statements = _statements(record.meta.get("statements"))
-        loaded.identity = identity(record.meta)
         if on_record is not None:
             try:
                 loaded.extra = on_record(record)
@@ -218,7 +217,7 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
                 log.exception("on_record failed on %s", item.path)
         loaded.ecg_input = preprocess_ecg(record)
         loaded.quality = assess_quality(record, loaded.ecg_input)
-        loaded.measurements = _measure(record)
+        loaded.identity, loaded.measurements = identity(record.meta), _measure(record)
         return loaded
     except CromotexError as exc:
         return _failed(loaded, str(exc))
@@ -228,11 +227,11 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
 
 
 def _failed(loaded: _Loaded, error: str) -> _Loaded:
-    """`loaded` as a failed file: no input, quality, measurements or statements (its `meta`
-    and `format` stay, for the study store)."""
+    """`loaded` as a failed file: no input, quality, measurements, statements or identity (its
+    `meta` and `format` stay, for the study store)."""
     loaded.error = error
     loaded.ecg_input = loaded.quality = loaded.device_measurements = loaded.statements = None
-    loaded.measurements = None
+    loaded.identity = loaded.measurements = None
     return loaded
 
 

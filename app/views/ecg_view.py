@@ -121,7 +121,7 @@ class EcgView(QtWidgets.QWidget):
         """(panel, trace item) for every lead segment drawn."""
         return list(self._traces)
 
-    def lead_labels(self) -> list[tuple[paper.Panel, pg.TextItem]]:
+    def lead_label_items(self) -> list[tuple[paper.Panel, pg.TextItem]]:
         """(panel, label item) for every lead segment drawn (label position in paper mm)."""
         return [(panel, label) for (panel, _), label in zip(self._traces, self._labels)]
 

@@ -10,7 +10,7 @@
 - GE MUSE / Philips / HL7 aECG XML: patient, staff and site fields blanked, the
   patient ID replaced by a pseudonym, dates shifted (`engine.deid.xml_ecg`).
 - EDF / EDF+ / BDF: header patient / recording fields, start date shifted (`engine.deid.edf`).
-- SCP-ECG: not supported in this version (the file is reported, not exported).
+- SCP-ECG: section 1 patient tags overwritten in place, CRCs recomputed (`engine.deid.scp`).
 
 Consistency: one secret key (`key`; random per export when None) gives each
 patient one date offset and one pseudonym, and each DICOM UID one replacement,
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 REPORT_NAME = "deid_report.json"
 #: Formats `deidentify` exports.
-SUPPORTED = ("dicom", "wfdb", "muse-xml", "philips-xml", "hl7-aecg", "edf")
+SUPPORTED = ("dicom", "wfdb", "muse-xml", "philips-xml", "hl7-aecg", "edf", "scp-ecg")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class DeidFileReport:
 
     Attributes:
         source_sha256: the original's content hash (None when it could not be read).
-        format: "dicom", "wfdb", "muse-xml", "philips-xml", "hl7-aecg", "edf", or the kind found.
+        format: "dicom", "wfdb", "muse-xml", "philips-xml", "hl7-aecg", "edf", "scp-ecg".
         outputs: names of the files written in the output folder.
         ok: the copy was written; error: why not.
         patient_pseudonym: the patient's replacement ID in this export.
@@ -155,7 +155,7 @@ def _one(path: Path, out: Path, keys: DeidKeys, keep: bool) -> DeidFileReport:
             res = deid_wfdb(path, out, f"r{token}", keep_characteristics=keep)
             res["patient_pseudonym"] = keys.pseudonym(fallback)
             outputs = tuple(res.pop("outputs"))
-        elif kind in ("muse-xml", "philips-xml", "hl7-aecg"):
+        elif kind in ("muse-xml", "philips-xml", "hl7-aecg"):  # the patient from the reader's meta
             from engine.deid.xml_ecg import deid_xml
 
             name = f"{token}.xml"
@@ -168,8 +168,11 @@ def _one(path: Path, out: Path, keys: DeidKeys, keep: bool) -> DeidFileReport:
             res = deid_edf(path, out / name, keys, edf_patient(path) or fallback, keep_characteristics=keep)
             outputs = (name,)
         elif kind == "scp-ecg":
-            raise DeidError(f"{path} is an SCP-ECG file; de-identified export of SCP-ECG is not "
-                            f"supported in this version (the file was not exported).")
+            from engine.deid.scp import deid_scp
+
+            name = f"{token}.scp"
+            res = deid_scp(path, out / name, keys, _xml_patient(path, fallback), keep_characteristics=keep)
+            outputs = (name,)
         else:
             raise DeidError(f"{path} is not a format the de-identified export handles "
                             f"({', '.join(SUPPORTED)}); it was not exported.")
@@ -244,12 +247,18 @@ def deidentify(paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, ke
 def _inputs(srcs: list[str], expand) -> list[tuple[str, str | None]]:
     """Files named by the arguments; a folder also yields EDF / SCP files."""
     out: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
     for s in srcs:
-        out.extend(expand([s]))
+        found = list(expand([s]))
         if os.path.isdir(s):
             for root, _dirs, names in os.walk(s):
-                out.extend((os.path.join(root, n), None) for n in sorted(names)
-                           if n.lower().endswith((".edf", ".bdf", ".scp")))
+                found.extend((os.path.join(root, n), None) for n in sorted(names)
+                             if n.lower().endswith((".edf", ".bdf", ".scp")))
+        for path, error in found:
+            key = os.path.abspath(path)
+            if key not in seen:
+                seen.add(key)
+                out.append((path, error))
     return out
 
 

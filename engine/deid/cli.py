@@ -32,7 +32,8 @@ def build_deid_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def run_deid(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_deid(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from engine.deid import deidentify
 
     try:

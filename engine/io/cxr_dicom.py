@@ -6,6 +6,12 @@ first frame only, colour -> grey (ITU-R 601 luma), modality LUT (rescale slope /
 intercept or LUT), VOI LUT or window (centre / width) when the file has one,
 scaled to [0, 1] over the VOI output range (or the image's min..max when there is
 no VOI), and MONOCHROME1 inverted so that larger is always brighter.
+
+Before pixel data is decoded, the declared size (Rows x Columns, frames, samples per
+pixel, bits allocated) is checked against `engine.io.limits` (IMAGE_MAX_PIXELS per frame,
+IMAGE_MAX_DECODED_BYTES for what the decoder produces). Non-finite or zero rescale slopes,
+non-finite intercepts and window parameters are refused as damaged files, and a decoded
+image with any non-finite pixel is refused rather than shown or scored.
 """
 
 from __future__ import annotations
@@ -17,14 +23,18 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CorruptFileError, UnsupportedFormatError
-from engine.io.cxr_pixels import MAX_PIXELS, chroma, luma, minmax_to_unit, scale_to_unit
+from engine.io.cxr_pixels import chroma, luma, minmax_to_unit, scale_to_unit
+from engine.io.demographics import age_sex_meta
 from engine.io.dicom_common import dicom_kind, open_dicom, sop_class_name, text_fields, text_value
 from engine.io.guard import corrupt_file_errors
-from engine.io.demographics import age_sex_meta
+from engine.io.limits import IMAGE_MAX_DECODED_BYTES, check_image_size
 from engine.records import CxrImage, Source
 
-#: Longest side accepted, pixels.
-MAX_SIDE = 32768
+#: Bits allocated per sample that DICOM images use.
+_BITS_ALLOCATED = (1, 8, 16, 32, 64)
+#: Elements whose every value must be a finite number when present (scale factors and
+#: window parameters: a NaN or infinite one would make every pixel NaN or the image flat).
+_FINITE_KEYWORDS = ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth")
 
 
 def read_dicom_cxr(path: Path) -> CxrImage:
@@ -70,10 +80,21 @@ def _read(ds, path: Path) -> CxrImage:
 
     rows, cols = int(ds.Rows), int(ds.Columns)
     spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    if not (0 < rows <= MAX_SIDE and 0 < cols <= MAX_SIDE and rows * cols <= MAX_PIXELS
-            and spp in (1, 3)):
-        raise CorruptFileError(f"The DICOM image {path} declares an impossible size "
-                               f"({rows} x {cols}, {spp} samples per pixel).")
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    check_image_size(rows, cols, str(path))
+    if spp not in (1, 3) or bits not in _BITS_ALLOCATED or frames < 1:
+        raise CorruptFileError(f"The DICOM image {path} declares an impossible pixel format "
+                               f"({spp} samples per pixel, {bits} bits allocated, {frames} "
+                               f"frames). The file is damaged; export the image again.")
+    decoded = rows * cols * spp * frames * max(bits, 8) // 8
+    if decoded > IMAGE_MAX_DECODED_BYTES:
+        raise CorruptFileError(
+            f"The DICOM image {path} declares {frames} frames of {cols} x {rows} pixels, "
+            f"{decoded / 2**20:,.0f} MiB decoded, more than this program reads (at most "
+            f"{IMAGE_MAX_DECODED_BYTES // 2**20:,} MiB). Export the chest X-ray as a single "
+            f"image.")
+    _check_finite(ds, path)
     ts = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
     if ts is not None and ts.is_compressed:
         decoder = get_decoder(ts)
@@ -83,8 +104,6 @@ def _read(ds, path: Path) -> CxrImage:
                 f"Install pylibjpeg with its libjpeg and openjpeg plugins (pip install "
                 f"pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg).")
     elif "PixelData" in ds:
-        bits = int(ds.BitsAllocated)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
         need = rows * cols * spp * frames * bits // 8
         if len(ds.PixelData) < need:
             raise CorruptFileError(f"The DICOM image {path} is truncated: {rows} x {cols} pixels "
@@ -104,6 +123,9 @@ def _read(ds, path: Path) -> CxrImage:
         pixels = scale_to_unit(values, low, high)
     if arr.shape[:2] != (rows, cols):
         raise CorruptFileError(f"The DICOM image {path} decoded to {arr.shape}, not {rows} x {cols}.")
+    if not np.isfinite(pixels).all():
+        raise CorruptFileError(f"The DICOM image {path} decodes to pixels that are not numbers "
+                               f"(NaN or infinite). The file is damaged; export the image again.")
     photometric = str(ds.get("PhotometricInterpretation", "") or "").upper()
     if photometric == "MONOCHROME1":
         pixels = 1.0 - pixels
@@ -113,6 +135,24 @@ def _read(ds, path: Path) -> CxrImage:
     return CxrImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32),
                     pixel_spacing_mm=_spacing(ds), view_position=text_value(ds, "ViewPosition"),
                     meta=meta, source=Source(path=str(path), format="dicom-cxr"))
+
+
+def _check_finite(ds, path: Path) -> None:
+    """Refuse non-finite rescale and window values, and a zero rescale slope.
+
+    Raises:
+        CorruptFileError: naming the element and its value."""
+    for keyword in _FINITE_KEYWORDS:
+        value = ds.get(keyword, None)
+        if value is None or value == "":
+            continue
+        values = list(value) if not isinstance(value, (str, bytes)) and hasattr(value, "__iter__") \
+            else [value]
+        numbers = [float(v) for v in values]
+        if not all(math.isfinite(v) for v in numbers) or keyword == "RescaleSlope" and 0.0 in numbers:
+            raise CorruptFileError(f"The DICOM image {path} has an impossible {keyword} "
+                                   f"({', '.join(map(str, values))}), so its grey levels cannot be "
+                                   f"computed. The file is damaged; export the image again.")
 
 
 def _voi_range(ds, values: np.ndarray) -> tuple[str, float, float]:

@@ -11,8 +11,6 @@ import math
 
 import numpy as np
 
-#: Largest image accepted (pixels per frame); a 43 cm detector at 0.1 mm is ~18 M.
-MAX_PIXELS = 1 << 28
 #: ITU-R BT.601 luma weights (R, G, B), the same as Pillow's own "L" conversion.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
 

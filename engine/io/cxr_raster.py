@@ -3,6 +3,10 @@
 8-bit grey is divided by 255, 16-bit grey by 65535; colour (RGB, palette, CMYK
 ...) becomes grey by ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), the same
 weights as Pillow's own "L" conversion. EXIF orientation is applied.
+
+The declared size is checked against `engine.io.limits` (IMAGE_MAX_PIXELS) before any
+pixel is decoded: a 280 KB PNG declaring 16384 x 16383 pixels is refused in
+milliseconds instead of decoding to gigabytes.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import CorruptFileError, UnsupportedFormatError
-from engine.io.cxr_pixels import MAX_PIXELS, chroma, luma, minmax_to_unit
+from engine.errors import UnsupportedFormatError
+from engine.io.cxr_pixels import chroma, luma, minmax_to_unit
 from engine.io.guard import corrupt_file_errors
+from engine.io.limits import IMAGE_MAX_PIXELS, check_image_size
 from engine.records import CxrImage, Source
 
 
@@ -31,15 +36,17 @@ def read_raster_cxr(path: Path, kind: str) -> CxrImage:
     """
     from PIL import Image, ImageOps
 
+    Image.MAX_IMAGE_PIXELS = IMAGE_MAX_PIXELS  # Pillow's own bomb check, at our limit
     with corrupt_file_errors(  # Pillow: OSError (truncated), SyntaxError, DecompressionBombError ...
             path, lambda error: f"The image {path} is damaged or truncated and cannot be decoded "
                                 f"({error}). Export the image again.",
-            f"The image {path} claims more pixels than can be read."):
+            f"The image {path} declares more pixels than this program reads (at most "
+            f"{IMAGE_MAX_PIXELS // 1_000_000} megapixels). The file is damaged, or not a chest "
+            f"X-ray; export the image again.",
+            too_large_types=(MemoryError, Image.DecompressionBombError)):
         with Image.open(path) as im:
-            width, height = im.size
-            if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-                raise CorruptFileError(f"The image {path} declares an impossible size "
-                                       f"({width} x {height} pixels).")
+            width, height = im.size  # declared in the file's header; nothing decoded yet
+            check_image_size(height, width, str(path))
             im.load()
             im = ImageOps.exif_transpose(im)
             mode = im.mode

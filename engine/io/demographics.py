@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+_AGE = re.compile(r"^\s*(\d{1,3})\s*(y|years?)?\s*$", re.IGNORECASE)
+#: Longest text read as an age, characters.
+_MAX_AGE_CHARS = 32
+
 
 def parse_age(text: str) -> int | None:
-    """Age in whole years from "51", "042Y", "77 years"; None when not a plausible age."""
-    m = re.match(r"^\s*(\d{1,3})\s*(y|years?)?\s*$", str(text), re.IGNORECASE)
+    """Age in whole years from "51", "042Y", "77 years"; None when not a plausible age.
+
+    A text over _MAX_AGE_CHARS is no age (the pattern's two blank runs take time in n squared)."""
+    text = str(text)
+    if len(text) > _MAX_AGE_CHARS:
+        return None
+    m = _AGE.match(text)
     if not m:
         return None
     age = int(m.group(1))

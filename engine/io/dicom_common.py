@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from engine.errors import ReadError, UnsupportedFormatError
+from engine.errors import CorruptFileError, ReadError, UnsupportedFormatError
 from engine.io.dicom_skim import skim
 from engine.io.guard import corrupt_file_errors
+from engine.io.limits import INFLATED_MAX_BYTES
 
 DicomKind = Literal["waveform", "image", "pdf", "other"]
 
@@ -26,6 +28,10 @@ _ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 #: Largest file (bytes) whose unwanted elements `open_dicom` cuts out in memory before
 #: parsing (`engine.io.dicom_skim`); a larger one is parsed from disk with `specific_tags`.
 SKIM_MAX_BYTES = 32 * 1024 * 1024
+#: Deflated Explicit VR Little Endian: pydicom inflates the whole data set in one call.
+_DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+#: Bytes searched for the deflated transfer syntax UID (the file meta group comes first).
+_META_HEAD_BYTES = 4096
 
 
 @lru_cache(maxsize=8)
@@ -36,20 +42,59 @@ def _tags(keywords: tuple[str, ...]) -> frozenset[int]:
 
 
 def _source(path: Path, keywords: tuple[str, ...] | None):
-    """What pydicom reads: `path`, or for a partial read of a file of at most SKIM_MAX_BYTES,
-    its bytes without the top-level elements outside `keywords` (`dicom_skim.skim`)."""
-    if keywords is None:
-        return path
+    """What pydicom reads: for a file of at most SKIM_MAX_BYTES its bytes in memory (for a
+    partial read without the top-level elements outside `keywords`: `dicom_skim.skim`),
+    else `path`."""
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size > SKIM_MAX_BYTES:
             return path
         raw = fh.read(SKIM_MAX_BYTES + 1)  # + 1: a file that grew since fstat is left to pydicom
-    skimmed = skim(raw, _tags(keywords)) if len(raw) <= SKIM_MAX_BYTES else None
-    return path if skimmed is None else io.BytesIO(skimmed)
+    if len(raw) > SKIM_MAX_BYTES:
+        return path
+    skimmed = skim(raw, _tags(keywords)) if keywords is not None else None
+    # from memory: an element claiming more bytes than the file has costs only what the file
+    # has (from disk, Python allocates the claimed length first: 4 GB for a damaged length)
+    return io.BytesIO(raw if skimmed is None else skimmed)
+
+
+def check_inflated_size(path: Path, limit: int = INFLATED_MAX_BYTES) -> None:
+    """Refuse a deflated DICOM whose data set inflates to more than `limit` bytes, before
+    pydicom inflates it whole (`zlib.decompress` in one call: a 3 MB file inflated to 7.8 GB).
+    The stream is inflated in 1 MiB pieces that are counted and dropped, so this costs at most
+    `limit` bytes of inflating and 1 MiB of memory; files of another transfer syntax cost one
+    4 KiB read.
+
+    Raises:
+        CorruptFileError: the data set inflates to more than `limit` bytes (the message names
+            the limit), or the file meta group cannot be read."""
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    with open(path, "rb") as fh:
+        if _DEFLATED_UID not in fh.read(_META_HEAD_BYTES):
+            return
+        fh.seek(0)
+        read_preamble(fh, True)
+        meta = _read_file_meta_info(fh)  # leaves fh at the data set
+        if str(meta.get("TransferSyntaxUID", "")).encode("ascii", "replace") != _DEFLATED_UID:
+            return  # the UID's text was somewhere else in the head
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while not inflater.eof and (chunk := fh.read(1 << 16)):
+            while chunk and not inflater.eof:
+                total += len(inflater.decompress(chunk, 1 << 20))
+                chunk = inflater.unconsumed_tail
+                if total > limit:
+                    raise CorruptFileError(
+                        f"The DICOM file {path} is deflated and inflates to more than "
+                        f"{limit // 2**20} MiB, more than this program reads; it is damaged or "
+                        f"not an ECG or chest X-ray. Export it again without deflate compression.")
 
 
 def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
     """Parse `path` with pydicom (`pydicom.Dataset`); typed errors only.
+
+    A deflated file is refused before it is inflated when it would inflate to more than
+    `engine.io.limits.INFLATED_MAX_BYTES` (`check_inflated_size`).
 
     `keywords`: parse only these top-level elements (the others are cut out of the bytes
     first where `engine.io.dicom_skim` can, else pydicom skips them without decoding
@@ -67,8 +112,9 @@ def open_dicom(path: Path, what: str, keywords: tuple[str, ...] | None = None):
                                 f"Export the {what} again.",
             f"The DICOM file {path} claims more data than can be read; it is damaged."):
         try:
+            check_inflated_size(path)
             if keywords is None:
-                return pydicom.dcmread(path, force=True)
+                return pydicom.dcmread(_source(path, None), force=True)
             return pydicom.dcmread(_source(path, keywords), force=True, specific_tags=list(keywords))
         except InvalidDicomError as exc:
             raise UnsupportedFormatError(f"{path} is not a DICOM file ({exc}). Open a DICOM {what}.") from exc

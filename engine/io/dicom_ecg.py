@@ -38,6 +38,7 @@ from engine.io.dicom_common import dicom_kind, element_text, open_dicom, sop_cla
 from engine.io.guard import corrupt_file_errors
 from engine.io.dicom_ecg_meta import PATIENT_KEYWORDS, annotations_meta, device_measurements_of, patient_meta
 from engine.io.leadnames import canonical_lead, order_leads
+from engine.io.limits import WAVEFORM_MAX_CHANNELS, WAVEFORM_MAX_GROUPS, check_waveform_size
 from engine.io.units import mv_factor
 from engine.records import EcgRecord, Source
 
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {(8, "SB"): "i1", (8, "UB"): "u1", (16, "SS"): "<i2", (16, "US"): "<u2",
            (32, "SL"): "<i4", (32, "UL"): "<u4", (64, "SV"): "<i8", (64, "UV"): "<u8"}
-#: Most channels / samples a multiplex group may declare.
-_MAX_CHANNELS = 4096
+#: Most channels a multiplex group may declare (`engine.io.limits`).
+_MAX_CHANNELS = WAVEFORM_MAX_CHANNELS
 #: Top-level keywords a signal-only read (`annotations=False`) parses: what `dicom_kind` and the
 #: error messages look at, the character set, the waveform and the patient fields.
 SIGNAL_ONLY_KEYWORDS: tuple[str, ...] = (
@@ -109,6 +110,9 @@ def _read(ds, path: Path, annotations: bool) -> EcgRecord:
     groups = list(ds.get("WaveformSequence", None) or [])
     if not groups:
         raise CorruptFileError(f"The DICOM ECG {path} has an empty waveform sequence.")
+    if len(groups) > WAVEFORM_MAX_GROUPS:
+        raise CorruptFileError(f"The DICOM ECG {path} has {len(groups)} multiplex groups; at most "
+                               f"{WAVEFORM_MAX_GROUPS} are read. The file is probably damaged.")
     rhythm = _pick_rhythm(groups)
     signal, fs, labels, units = _decode_group(groups[rhythm], path)
     padded = int(np.isnan(signal).sum())
@@ -223,6 +227,7 @@ def _decode_group(group, path: Path) -> tuple[np.ndarray, float, list[str], list
     if not (0 < n_ch <= _MAX_CHANNELS and n_s > 0 and np.isfinite(fs) and 0 < fs <= 1e6):
         raise CorruptFileError(f"The DICOM waveform {path} declares impossible sizes "
                                f"({n_ch} channels, {n_s} samples, {fs} Hz).")
+    check_waveform_size(n_ch, n_s, f"The DICOM waveform {path}")
     dtype = _DTYPES.get((bits, interp))
     if dtype is None:
         raise UnsupportedFormatError(f"The DICOM waveform {path} stores samples as {bits}-bit "

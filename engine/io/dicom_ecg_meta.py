@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from engine.io.demographics import age_sex_meta
 from engine.io.ecg_common import device_measurements, iso_date, iso_datetime, person_name
 from engine.io.dicom_common import text_fields, text_value
+from engine.errors import ReadError
+from engine.io.guard import corrupt_file_errors
 
 #: Every top-level keyword `patient_meta` reads (a signal-only read parses just these and the waveform).
 PATIENT_KEYWORDS: tuple[str, ...] = (
@@ -48,6 +51,9 @@ def patient_meta(ds) -> dict[str, Any]:
     return meta
 
 
+log = logging.getLogger(__name__)
+
+
 def _code_meaning(item, keyword: str) -> str | None:
     seq = item.get(keyword, None)
     if seq:
@@ -64,6 +70,19 @@ def _unit_code(item) -> str:
 
 
 def annotations_meta(ds) -> dict[str, Any]:
+    """`_annotations_meta(ds)`; a damaged annotation sequence gives only
+    {"warnings": [what was not read]}: the annotations never decide whether a file is read,
+    so the app's read and the signal-only read (`annotations=False`) of `cromotex predict`
+    accept and refuse the same files (issue 15)."""
+    try:
+        with corrupt_file_errors("the DICOM ECG", lambda error: f"damaged ({error})", "too large"):
+            return _annotations_meta(ds)
+    except ReadError as exc:
+        log.warning("annotations not read: %s", exc)
+        return {"warnings": [f"statements and measurements not read: {exc}"]}
+
+
+def _annotations_meta(ds) -> dict[str, Any]:
     """From the Waveform Annotation Sequence: `statements` (free-text and coded
     interpretation statements, in file order), `measurements` (list of
     {"name", "value" float, "units" (UCUM code, e.g. "ms"), "group"}), `fiducials` (list of

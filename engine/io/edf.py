@@ -176,7 +176,11 @@ def _record(edf, path: Path, bdf: bool, annotations: bool) -> EcgRecord:
                 "record_duration_s": float(edf.data_record_duration)}}
     meta.update(_patient_meta(edf))
     if annotations:
-        found = _annotations(edf)
+        try:
+            found = _annotations(edf)
+        except Exception as exc:  # a damaged annotation channel costs only the annotations, so that
+            found = []            # the signal-only read (annotations=False) accepts the same files
+            warnings.append(f"annotations not read ({type(exc).__name__}: {exc})")
         if found:
             meta["annotations"] = found
     if warnings:

@@ -6,6 +6,7 @@ and says what to do, so that no `OSError` escapes a reader.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -25,16 +26,26 @@ def check_file(path: str | os.PathLike, what: str = "file") -> Path:
         what: how to call the file in messages (e.g. "ECG file", "WFDB signal file").
 
     Raises:
-        MissingFileError: the path does not exist.
-        ReadError: it is a folder, not a regular file, or cannot be read.
+        MissingFileError: the path, or its folder, does not exist (the message says which).
+        ReadError: it is a folder, a symbolic link loop, not a regular file, or cannot be read.
     """
-    p = Path(os.fspath(path))
+    text = os.fspath(path)
+    p = Path(text)
     try:
         mode = _mode(p)
         if mode is not None and stat.S_ISDIR(mode):
             raise ReadError(f"{p} is a folder, not {_a(what)}. Choose a file inside it "
                             f"(for WFDB records, the .hea header file).")
         if mode is None:
+            if _is_link_loop(p):
+                raise ReadError(f"{p} is a symbolic link that points back to itself (a link "
+                                f"loop), not {_a(what)}. Open the file it was meant to point to.")
+            folder = p.parent
+            if str(folder) not in ("", ".") and not folder.is_dir():
+                raise MissingFileError(f"The folder {folder} does not exist, so the {what} "
+                                       f"{p.name} cannot be found there. Check the path.")
+            if str(text).endswith(os.sep) or not p.suffix:
+                raise MissingFileError(f"There is no file or folder {p}. Check the path.")
             raise MissingFileError(f"The {what} {p} does not exist. Check the path, or copy the "
                                    f"file here again.")
         if not stat.S_ISREG(mode):
@@ -58,6 +69,17 @@ def _mode(p: Path) -> int | None:
         if p.exists():  # asked again on this error path only: exists() knows what to ignore
             raise
         return None
+
+
+def _is_link_loop(p: Path) -> bool:
+    """True when following the symbolic links of `p` loops (ELOOP)."""
+    try:
+        os.stat(p)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    except ValueError:
+        return False
+    return False
 
 
 def file_size(path: Path, what: str = "file") -> int:

@@ -29,6 +29,8 @@ _MDC_NUMBERS: dict[int, str] = {
     61: "III", 62: "aVR", 63: "aVL", 64: "aVF",
 }
 
+#: Longest channel label that may name a lead, characters.
+MAX_LABEL_CHARS = 64
 _CODE_RE = re.compile(r"^\s*(?:2:|5\.6\.3-9-|MDC_ECG_LEAD_)(\d+)\s*$", re.IGNORECASE)
 _PARENS_RE = re.compile(r"\([^)]*\)")
 _PREFIX_RE = re.compile(r"^(?:MDC_ECG_LEAD_|ECG_LEAD_|LEAD_|LEAD|ECG_|ECG)", re.IGNORECASE)
@@ -48,7 +50,10 @@ def canonical_lead(name: str | None) -> str | None:
     """
     if not name:
         return None
-    return _canonical_text(str(name))
+    text = str(name)
+    if len(text) > MAX_LABEL_CHARS:  # no lead name is this long; keeps the patterns' time bounded
+        return None
+    return _canonical_text(text)
 
 
 @lru_cache(maxsize=1024)

@@ -8,8 +8,10 @@ Every other format goes through `wfdb.rdrecord(physical=False)`.
 Both paths then apply the same conversion: (digital - baseline) / gain in float64,
 NaN for the format's invalid-sample value, times the unit factor to mV, float32.
 
-File sizes are checked against the header before anything is allocated, and the
-header's checksum field is verified for every signal.
+File sizes are checked against the header, and the samples it declares against
+`engine.io.limits` (WAVEFORM_MAX_SAMPLES_PER_CHANNEL, WAVEFORM_MAX_TOTAL_SAMPLES), before
+anything is allocated: a sparse file declaring 24 hours is refused, not read into 8 GB.
+The header's checksum field is verified for every signal.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from engine.errors import CorruptFileError, LeadError, MissingFileError, ReadErr
 from engine.io.files import check_file, file_size, read_bytes
 from engine.io.guard import corrupt_file_errors
 from engine.io.leadnames import canonical_lead, order_leads
+from engine.io.limits import HEADER_MAX_BYTES, check_waveform_size
 from engine.io.units import mv_factor
 from engine.io.wfdb_header import WfdbHeader, WfdbSignal, parse_header
 from engine.io.wfdb_meta import header_meta
 from engine.records import EcgRecord, Source
 
-#: Largest header file accepted, bytes.
-MAX_HEADER_BYTES = 4 * 1024 * 1024
+#: Largest header file accepted, bytes (`engine.io.limits.HEADER_MAX_BYTES`).
+MAX_HEADER_BYTES = HEADER_MAX_BYTES
 #: Bits per sample of the uncompressed WFDB formats (for size checks).
 _BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16,
          "212": 12, "310": 32 / 3, "311": 32 / 3}
@@ -67,6 +70,8 @@ def read_wfdb(header_path: Path) -> EcgRecord:
         raise LeadError(f"The WFDB record {header_path} has no signals, so it has no ECG "
                         f"leads to show. Check that this is the right header file.")
     n_samples = _check_sizes(header, header_path.parent)
+    check_waveform_size(sum(s.samps_per_frame for s in header.signals), n_samples,
+                        f"The WFDB record {header_path}")
     if all(s.fmt in _FAST_FORMATS and s.samps_per_frame == 1 and s.skew == 0
            for s in header.signals):
         digital = _read_fast(header, header_path.parent, n_samples)

@@ -19,9 +19,11 @@ from PIL import Image
 from engine.constants import CXR_RANGE, CXR_SIZE
 from engine.errors import PreprocessError
 from engine.io.cxr_pixels import luma
+from engine.io.limits import IMAGE_MAX_PIXELS
 from engine.records import CxrImage
 
 logger = logging.getLogger(__name__)
+
 
 def to_grey(pixels: np.ndarray) -> np.ndarray:
     """Grey float64 `[H, W]` in [0, 1] from `[H, W]`, `[H, W, 1]`, `[H, W, 3]` or
@@ -64,9 +66,25 @@ def preprocess_cxr(image: CxrImage) -> np.ndarray:
         `CXR_RANGE` ([-1024, 1024]): value = 2048 * p - 1024 for grey level p.
 
     Raises:
-        PreprocessError: the pixel array is not a non-empty grey (or colour) image.
+        PreprocessError: the pixel array is not a non-empty grey (or colour) image, or
+            there is not enough memory for it (a MemoryError becomes this typed error).
     """
-    square = centre_square(to_grey(image.pixels)).astype(np.float32)
+    try:
+        return _preprocess(image.pixels)
+    except MemoryError as exc:
+        raise PreprocessError(
+            f"Not enough memory to prepare the chest X-ray of {np.shape(image.pixels)} pixels for "
+            f"the model. Close other programs and try again, or use a smaller export of the "
+            f"image (the readers accept up to {IMAGE_MAX_PIXELS // 1_000_000} megapixels).") from exc
+
+
+def _preprocess(pixels: np.ndarray) -> np.ndarray:
+    """`preprocess_cxr` of a pixel array. A 2-D image is cropped before `to_grey` (which is
+    per pixel, so the result is the same) so that only the square is copied to float64."""
+    px = np.asarray(pixels)
+    if px.ndim == 2 and px.shape[0] >= 1 and px.shape[1] >= 1:
+        px = centre_square(px)
+    square = centre_square(to_grey(px)).astype(np.float32)
     if square.shape[0] != CXR_SIZE:
         resized = Image.fromarray(square).resize(
             (CXR_SIZE, CXR_SIZE), resample=Image.Resampling.BILINEAR)

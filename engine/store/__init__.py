@@ -11,6 +11,7 @@ Worklist:   `worklist(store, WorklistFilter(...), sort="acquired", descending=Tr
             -> list[EcgEntry]`; `count_worklist`; `get_ecg`; `find_ecg`.
 Comparison: `patient_ecgs(store, patient_key)`, `ai_trend(store, patient_key) -> list[TrendPoint]`,
             `measurement_differences(a, b) -> list[MeasurementDiff]`.
+Upkeep:     `forget_missing(store, under=None) -> list[str]` (rows of deleted / moved files).
 Overread:   `sign_read`, `amend_read`, `latest_read`, `read_history`, `device_statements`,
             `ReadStatement`, `SignedRead`, COMMON_STATEMENTS.
 Audit:      `log_event(store, action, user, ...)`, `verify(store) -> VerifyResult`,
@@ -23,7 +24,7 @@ from engine.store.audit import AuditEntry, VerifyResult, entries_for, iter_entri
 from engine.store.db import Store, open_store
 from engine.store.fields import acquired_iso, patient_key
 from engine.store.index import (SORT_KEYS, EcgEntry, MeasurementDiff, TrendPoint, WorklistFilter,
-                                ai_trend, count_worklist, find_ecg, get_ecg, measurement_differences,
+                                ai_trend, count_worklist, find_ecg, forget_missing, get_ecg, measurement_differences,
                                 patient_ecgs, worklist)
 from engine.store.location import store_path
 from engine.store.reads import (AGREEMENT_VALUES, COMMON_STATEMENTS, STATEMENT_STATUSES, ReadStatement,
@@ -35,6 +36,6 @@ __all__ = [
     "AGREEMENT_VALUES", "AuditEntry", "COMMON_STATEMENTS", "EcgEntry", "MeasurementDiff",
     "ReadStatement", "SORT_KEYS", "STATEMENT_STATUSES", "ScanProgress", "ScanSummary", "SignedRead",
     "Store", "TrendPoint", "VerifyResult", "WorklistFilter", "acquired_iso", "ai_trend", "amend_read",
-    "count_worklist", "device_statements", "entries_for", "find_ecg", "get_ecg", "iter_entries",
+    "count_worklist", "device_statements", "forget_missing", "entries_for", "find_ecg", "get_ecg", "iter_entries",
     "latest_read", "log_event", "measurement_differences", "open_store", "patient_ecgs",
     "patient_key", "read_history", "run_scan", "scan", "sign_read", "store_path", "verify", "worklist"]

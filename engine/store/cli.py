@@ -47,7 +47,8 @@ def _login() -> str:
         return "unknown"
 
 
-def run_audit(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_audit(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from engine.store.audit import export, log_event, verify
     from engine.store.db import Store
     from engine.store.location import store_path
@@ -99,7 +100,8 @@ def build_scan_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def run_scan_cli(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_scan_cli(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from engine.store.db import Store
     from engine.store.scan import run_scan, scan
 
@@ -120,21 +122,28 @@ def run_scan_cli(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.st
             import time
 
             t0 = time.perf_counter()
-            last = None
-            for last in scan(args.inputs, store, predictor=predictor, workers=args.workers,
-                             rescan_failed=args.rescan_failed):
-                if last.status == "failed" and not args.quiet:
-                    err.write(f"failed: {last.error}\n")
+            finals: dict[str, object] = {}
+            for p in scan(args.inputs, store, predictor=predictor, workers=args.workers,
+                          rescan_failed=args.rescan_failed):
+                finals[p.phase] = p
+                if p.status == "failed" and not args.quiet:
+                    err.write(f"failed: {p.error}\n")
             seconds = time.perf_counter() - t0
-            if last is None:
+            index = finals.get("index")
+            if index is None:
                 out.write(f"no ECG files found; store {store.path}\n")
                 return 1
-            out.write(f"{last.done} files in {seconds:.1f} s: {last.indexed} indexed, {last.unchanged} "
-                      f"unchanged, {last.failed} failed; store {store.path}\n")
-            return 0 if last.failed == 0 else 1
+            line = (f"{index.done} files in {seconds:.1f} s: {index.indexed} indexed, {index.unchanged} "
+                    f"unchanged, {index.failed} failed")
+            score = finals.get("score")
+            if score is not None:
+                line += f"; AI: {score.indexed} scored, {score.failed} could not be scored"
+            out.write(f"{line}; store {store.path}\n")
+            failed = index.failed + (score.failed if score is not None else 0)
+            return 0 if failed == 0 else 1
     except CromotexError as exc:
         err.write(f"cromotex scan: {exc}\n")
         return 2
 
 
-__all__ = ["run_audit", "run_scan_cli", "build_audit_parser", "build_scan_parser", "run_scan"]
+__all__ = ["run_audit", "run_scan_cli", "build_audit_parser", "build_scan_parser"]

@@ -108,8 +108,12 @@ class Store:
             if row is None or row[0] != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed ({row[0] if row else '?'})")
         if self.readonly:
-            if current_version(self.conn) != SCHEMA_VERSION:
-                raise ValueError(f"schema {current_version(self.conn)}, read-only")
+            version = current_version(self.conn)
+            if version > SCHEMA_VERSION:
+                raise ValueError(f"schema {version}")
+            if version < SCHEMA_VERSION:
+                raise sqlite3.OperationalError(
+                    f"readonly: schema {version} needs an upgrade to {SCHEMA_VERSION}, which needs write access")
             return
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             self.conn.execute("PRAGMA journal_mode = WAL")

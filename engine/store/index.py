@@ -7,6 +7,7 @@ ISO 8601 text `YYYY-MM-DDTHH:MM:SS` (the file's local time, as written).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,7 +16,6 @@ from typing import Any
 from engine.errors import StoreError
 from engine.io.ecg_common import DEVICE_MEASUREMENT_KEYS, DEVICE_MEASUREMENT_LABELS
 from engine.store.db import Store
-from engine.store.fields import from_json
 
 #: Columns written by `upsert_ecg` (besides `path`, the key).
 ECG_COLUMNS: tuple[str, ...] = (
@@ -149,15 +149,19 @@ def upsert_ecg(conn: sqlite3.Connection, path: str, values: dict[str, Any]) -> i
     return int(cur.fetchone()[0])
 
 
+_FIELDS = tuple(EcgEntry.__dataclass_fields__)
+
+
 def entry_from_row(row: sqlite3.Row) -> EcgEntry:
-    d = dict(row)
+    d = dict(zip(row.keys(), row))
     for c in _JSON_COLUMNS:
-        d[c] = from_json(d.get(c))
+        text = d[c]
+        d[c] = None if text is None else json.loads(text)
     d["flags"] = tuple(d["flags"] or ())
     d["ai_positive"] = bool(d["ai_positive"])
     d["flagged"] = bool(d["flagged"])
     d["read_version"] = int(d.get("read_version") or 0)
-    return EcgEntry(**{k: d.get(k) for k in EcgEntry.__dataclass_fields__})
+    return EcgEntry(*[d.get(k) for k in _FIELDS])
 
 
 def _where(f: WorklistFilter) -> tuple[str, list[Any]]:
@@ -191,7 +195,7 @@ def _where(f: WorklistFilter) -> tuple[str, list[Any]]:
 def worklist(store: Store, filt: WorklistFilter = WorklistFilter(), *, sort: str = "acquired",
              descending: bool = True, limit: int | None = None, offset: int = 0) -> list[EcgEntry]:
     """The ECGs matching `filt`, sorted by `sort` (a SORT_KEYS key; rows without a value
-    last), then by path. `limit`/`offset` page through a long list.
+    last), then by id (indexing order) in the same direction. `limit`/`offset` page through a long list.
 
     Raises:
         StoreError (ValueError for an unknown sort key).
@@ -200,13 +204,24 @@ def worklist(store: Store, filt: WorklistFilter = WorklistFilter(), *, sort: str
         raise ValueError(f"unknown sort key {sort!r}; one of {', '.join(SORT_KEYS)}")
     where, params = _where(filt)
     expr = SORT_KEYS[sort]
-    order = f" ORDER BY ({expr}) IS NULL, {expr} {'DESC' if descending else 'ASC'}, e.path"
+    if sort == "read":
+        expr = _READ_VERSION
+    direction = "DESC" if descending else "ASC"
+    # NULLS LAST and the rowid tie-break let SQLite walk an index (acquired, patient_name)
+    # instead of sorting every row
+    order = f" ORDER BY {expr} {direction} NULLS LAST, e.id {direction}"
     page = ""
     if limit is not None:
         page = " LIMIT ? OFFSET ?"
         params += [int(limit), int(offset)]
-    return [entry_from_row(r) for r in store.query(_SELECT + where + order + page, params,
-                                                   "read the worklist")]
+    # sort the ids only (small rows), then fetch the page's full rows
+    ids = [r[0] for r in store.query(f"SELECT e.id FROM ecg e{where}{order}{page}", params,
+                                     "read the worklist")]
+    if not ids:
+        return []
+    rows = store.query(f"{_SELECT} WHERE e.id IN ({', '.join('?' * len(ids))})", ids, "read the worklist")
+    by_id = {r["id"]: r for r in rows}
+    return [entry_from_row(by_id[i]) for i in ids if i in by_id]
 
 
 def count_worklist(store: Store, filt: WorklistFilter = WorklistFilter()) -> int:
@@ -307,3 +322,20 @@ def measurement_differences(a: EcgEntry, b: EcgEntry,
         delta = vb - va if va is not None and vb is not None else None
         out.append(MeasurementDiff(key, label, unit, va, vb, delta, sa, sb))
     return out
+
+
+def forget_missing(store: Store, under: str | None = None) -> list[str]:
+    """Remove the index rows of files that no longer exist (moved or deleted), optionally only
+    those whose path starts with `under`; returns their paths. Rows a signed read points at
+    are kept (the read and its audit entries must keep their ECG); the audit log is untouched."""
+    import os
+
+    keep_read = "NOT EXISTS (SELECT 1 FROM reads r WHERE r.ecg_id = ecg.id)"
+    rows = store.query(f"SELECT id, path FROM ecg WHERE {keep_read}"
+                       + (" AND substr(path, 1, ?) = ?" if under else ""),
+                       (len(under), under) if under else (), "read the worklist")
+    gone = [(r["id"], r["path"]) for r in rows if not os.path.exists(r["path"])]
+    if gone:
+        with store.write("update the worklist") as conn:
+            conn.executemany("DELETE FROM ecg WHERE id = ?", [(i,) for i, _ in gone])
+    return [p for _, p in gone]

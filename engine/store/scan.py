@@ -265,7 +265,7 @@ def row_values(size: int, mtime_ns: int, sha256: str | None, result: FileResult,
                               else _statements(meta.get("statements"))),
         "device_measurements": to_json(result.device_measurements if result.ok
                                        else meta.get("device_measurements")),
-        "measurements": to_json(measurements) if isinstance(measurements, dict) else None,
+        "measurements": to_json(measurements if isinstance(measurements, dict) else result.measurements),
         "quality": to_json(quality_json(result.quality)),
         "probabilities": to_json({p: v.probability for p, v in preds.items()}) if preds else None,
         "thresholds": to_json({p: v.threshold for p, v in preds.items()}) if preds else None,
@@ -372,8 +372,7 @@ def _process(predictor: Any, todos: list[_Todo], on_record: Callable[[EcgRecord]
     out = []
     for todo, (result, loaded) in zip(todos, pairs):
         values = row_values(todo.size, todo.mtime_ns, todo.sha256, result, loaded.meta, loaded.format,
-                            loaded.extra if isinstance(loaded.extra, dict) else loaded.measurements,
-                            bundle_id)
+                            loaded.extra, bundle_id)
         try:
             changed = fingerprint(todo.files) != (todo.size, todo.mtime_ns)
         except OSError:
@@ -407,8 +406,7 @@ def scan(paths: Iterable[str | os.PathLike], store: Store, *, predictor: Any | N
         chunk: files per worker task and per store transaction.
         cancel: stops the scan between chunks when it returns True / is set.
         on_record: called on each record read (in a worker thread); a dict it returns is
-            stored as the computed `measurements` (by default engine.measure's results,
-            which `engine.batch.load_file` computes).
+            stored as the computed `measurements` (e.g. engine.measure's results).
         rescan_failed: read files that failed before even when unchanged.
         quick_index: with a predictor, first index every file without AI (rows appear at
             the reading speed, ~10x the scoring speed), then score them in a second pass

@@ -102,6 +102,7 @@ def _v2(conn: sqlite3.Connection) -> None:
         ALTER TABLE ecg ADD COLUMN quality TEXT;
         CREATE INDEX ecg_patient_time ON ecg(patient_key, acquired);
         CREATE INDEX ecg_acquired ON ecg(acquired);
+        CREATE INDEX ecg_patient_name ON ecg(patient_name);
         CREATE TRIGGER reads_no_update BEFORE UPDATE ON reads
             BEGIN SELECT RAISE(ABORT, 'signed reads are never changed: amend instead'); END;
         CREATE TRIGGER reads_no_delete BEFORE DELETE ON reads

@@ -97,7 +97,7 @@ def test_calibration_pulse_does_not_overlap_the_lead_label(shown, qtbot, speed):
     assert len(pulses) == 4
     for panel, pulse in pulses:
         xs, _ = pulse.getData()
-        label = next(lab for p, lab in view.lead_labels() if p == panel)
+        label = next(lab for p, lab in view.lead_label_items() if p == panel)
         assert label.pos().x() > xs.max(), (speed, panel.label)   # right of the pulse
         assert label.pos().x() < panel.x_mm + (panel.t1_s - panel.t0_s) * speed  # in its panel
 

@@ -112,9 +112,11 @@ def disclaimer_changed(d: Path) -> str:
 
 
 def threshold_changed(d: Path, p: str = "edema", value: float = 0.01) -> str:
-    """The threshold changed in the manifest and in the ONNX metadata alike."""
+    """The threshold changed in the manifest and in the ONNX metadata alike (a borderline band
+    that no longer holds it dropped, as a careful forger would)."""
     m = _manifest(d)
     m["pathologies"][p]["ecg"]["threshold"] = value
+    m["pathologies"][p]["ecg"].pop("borderline", None)
     for name in _ecg_files(m, p):
         model = onnx.load_from_string((d / name).read_bytes())
         _set_meta(model, threshold=json.dumps([value]))

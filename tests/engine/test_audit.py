@@ -119,3 +119,19 @@ def test_cli_verify_and_export(store, tmp_path, capsys):
     assert main(["audit", "verify", "--store", path]) == 1
     assert "BROKEN at entry 5" in capsys.readouterr().out
     assert main(["audit", "export", "-o", str(tmp_path / "x.json"), "--format", "xml", "--store", path]) == 2
+
+
+def test_cli_scan_indexes_into_the_store(tmp_path, capsys):
+    import shutil
+    from store_helpers import DICOM_CXR, MUSE
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(MUSE, src / "a.xml")
+    shutil.copyfile(DICOM_CXR, src / "b.dcm")
+    db = str(tmp_path / "s.sqlite3")
+    assert main(["scan", str(src), "--store", db]) == 1  # the chest X-ray is not an ECG
+    out, err = capsys.readouterr()
+    assert "2 files in" in out and "1 indexed, 0 unchanged, 1 failed; AI: 1 scored, 0 could not" in out
+    assert "not an ECG waveform" in err
+    assert main(["scan", str(src), "--store", db, "--no-ai", "--quiet"]) == 0
+    assert "0 indexed, 2 unchanged, 0 failed" in capsys.readouterr().out

@@ -97,11 +97,15 @@ def test_a_band_that_does_not_hold_the_threshold_is_refused(tmp_path):
     import shutil
 
     from engine.bundle import load_bundle
+    from bundle_factory import sign, trust_test_key
+
     from engine.errors import BundleError
     bundle = tmp_path / "b"
     shutil.copytree(REPO / "resources/models", bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["pathologies"]["edema"]["ecg"]["borderline"].update(low=0.5, high=0.6)
     (bundle / "manifest.json").write_text(json.dumps(manifest))
+    trust_test_key()
+    sign(bundle)  # validly signed by a trusted (test) key: the band check itself must refuse it
     with pytest.raises(BundleError, match="borderline"):
         load_bundle(bundle)

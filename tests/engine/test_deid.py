@@ -204,18 +204,44 @@ def test_edf_header_fields_replaced_and_start_date_shifted(sources, tmp_path):
     assert out[88:168].decode().split() == ["Startdate", start.strftime("%d-%b-%Y").upper(), "X", "X",
                                             "Telemetry03"]
     assert out[176:] == src[176:]  # the rest of the header and every data record unchanged
-    import pyedflib  # the copy is still a valid EDF+ file
+    pyedflib = pytest.importorskip("pyedflib")  # the copy is still a valid EDF+ file (an oracle)
     with pyedflib.EdfReader(str(Path(report.out_dir) / f.outputs[0])) as r:
         assert r.signals_in_file == 12 and r.getPatientName() == "X"
+
+
+def test_scp_ecg_patient_section_cleared_crcs_valid(tmp_path):
+    folder = DATA / "formats" / "scp_ecg"
+    report = deidentify([folder], tmp_path / "out", key=KEY)
+    assert report.n_ok == 2 and {f.format for f in report.files} == {"scp-ecg"}
+    keys = DeidKeys(KEY)
+    src = {content_sha256([str(p)]): p for p in folder.iterdir()}
+    for f in report.files:
+        o = read_ecg(src[f.source_sha256])
+        d = read_ecg(Path(report.out_dir) / f.outputs[0])  # the reader checks every CRC
+        assert np.array_equal(o.signal, d.signal) and o.leads == d.leads
+        pkey = patient_key(o.meta)
+        assert d.meta["patient_id"] == keys.pseudonym(pkey)[: len(d.meta["patient_id"])]
+        assert d.meta["patient_id"].startswith("ANON-")
+        for k in ("patient_name", "birth_date", "age", "sex", "institution", "confirming_physician"):
+            assert d.meta.get(k) is None, (k, d.meta.get(k))
+        if "acquired" in o.meta:
+            fmt = "%Y-%m-%d %H:%M:%S"
+            delta = datetime.strptime(d.meta["acquired"], fmt) - datetime.strptime(o.meta["acquired"], fmt)
+            assert delta.days == keys.offset_days(pkey) and delta.seconds == 0
+        data = (Path(report.out_dir) / f.outputs[0]).read_bytes()
+        for ident in ("Clark", "SBJ-123", "REMOVED", "ANON000002"):
+            assert ident.encode() not in data
 
 
 def test_unsupported_and_refused_outputs(sources, tmp_path):
     scp = tmp_path / "in" / "ecg.scp"
     scp.parent.mkdir()
     scp.write_bytes(bytes(200))
-    r = deidentify([scp, sources / "dicom" / "ecg.dcm"], tmp_path / "out", key=KEY)
-    assert [f.ok for f in r.files] == [False, True]
-    assert "SCP-ECG" in r.files[0].error and "not supported" in r.files[0].error
+    (tmp_path / "in" / "notes.txt").write_text("not an ECG")
+    r = deidentify([scp, tmp_path / "in" / "notes.txt", sources / "dicom" / "ecg.dcm"], tmp_path / "out", key=KEY)
+    assert [f.ok for f in r.files] == [False, False, True]
+    assert "patient data section" in r.files[0].error and "not exported" in r.files[0].error
+    assert "not a format the de-identified export handles" in r.files[1].error
     with pytest.raises(DeidError, match="inside the source folder"):
         deidentify([sources], sources / "xml" / "deid")
     with pytest.raises(DeidError, match="already holds files"):

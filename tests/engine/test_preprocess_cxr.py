@@ -101,3 +101,13 @@ def test_colour_array_is_made_grey_and_bad_shapes_raise() -> None:
     nan = grey.copy()
     nan[10:20, 10:20] = np.nan
     assert np.isfinite(preprocess_cxr(image(nan))).all()
+
+
+def test_out_of_memory_becomes_a_typed_error() -> None:
+    """An image too large for memory (a 200,000 x 200,000 view of one value: no memory
+    until preprocessing copies it) gives PreprocessError naming the size, not MemoryError
+    (which stopped `cromotex predict --cxr` without writing its line; issue 15)."""
+    pixels = np.broadcast_to(np.float32(0.5), (200_000, 200_000))
+    with pytest.raises(PreprocessError, match=r"Not enough memory.*\(200000, 200000\)") as info:
+        preprocess_cxr(CxrImage(pixels=pixels))
+    assert isinstance(info.value.__cause__, MemoryError)

@@ -84,7 +84,7 @@ def test_a_dicom_file_is_parsed_once(path, monkeypatch):
 
     monkeypatch.setattr(pydicom, "dcmread", counting)
     read_any(path)
-    assert calls == [path]
+    assert len(calls) == 1  # the path, or its bytes read in memory (engine.io.dicom_common._source)
 
 
 def _bad_files(tmp: Path) -> dict[str, Path]:

@@ -158,3 +158,60 @@ def test_damaged_images(tmp_path):
     (tmp_path / "a.txt").write_text("hello")
     with pytest.raises(UnsupportedFormatError, match="not an image format"):
         read_cxr(tmp_path / "a.txt")
+
+
+# --- issue 15: non-finite scale factors and size limits ----------------------------------
+
+def _siim_with(path: Path, **values: str) -> Path:
+    """A copy of the real SIIM DICOM with DS elements set to `values` (text as written in
+    the file, e.g. "NaN"), written raw so that pydicom's checks do not refuse them."""
+    from pydicom.dataelem import DataElement
+    from pydicom.datadict import tag_for_keyword
+
+    ds = pydicom.dcmread(SIIM)
+    for keyword, text in values.items():
+        ds[tag_for_keyword(keyword)] = DataElement(tag_for_keyword(keyword), "DS", text,
+                                                   validation_mode=0)
+    raw = io.BytesIO()
+    with pydicom.config.disable_value_validation():
+        ds.save_as(raw, enforce_file_format=True)
+    path.write_bytes(raw.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("values", [
+    {"WindowCenter": "NaN", "WindowWidth": "400"}, {"WindowCenter": "128", "WindowWidth": "inf"},
+    {"WindowCenter": "128", "WindowWidth": "NaN"}, {"WindowCenter": "-inf", "WindowWidth": "256"},
+    {"RescaleSlope": "NaN", "RescaleIntercept": "0"}, {"RescaleSlope": "1", "RescaleIntercept": "inf"},
+    {"RescaleSlope": "0", "RescaleIntercept": "0"},
+    {"WindowCenter": "128\\NaN", "WindowWidth": "256\\256"}])
+def test_non_finite_window_or_rescale_refused(tmp_path, values):
+    """read_cxr refuses a non-finite window or rescale value (and a zero slope) as a damaged
+    file instead of returning NaN or flat pixels (before: all-NaN pixels for a NaN width)."""
+    with pytest.raises(CorruptFileError, match="impossible (Window|Rescale)"):
+        read_cxr(_siim_with(tmp_path / "x.dcm", **values))
+
+
+def test_finite_window_on_real_dicom_still_read(tmp_path):
+    image = read_cxr(_siim_with(tmp_path / "x.dcm", WindowCenter="128", WindowWidth="256",
+                                RescaleSlope="1", RescaleIntercept="0"))
+    plain = read_cxr(SIIM)
+    assert image.meta["voi"] == "window" and np.isfinite(image.pixels).all()
+    np.testing.assert_allclose(image.pixels, plain.pixels, atol=1 / 255 + 1e-6)
+
+
+def test_declared_size_over_limits_refused_before_decoding(tmp_path):
+    """A DICOM declaring more than 100 megapixels, or more decoded bytes than the limit in
+    its frames, is refused from its header (the pixel data is not even present)."""
+    from engine.io.limits import IMAGE_MAX_DECODED_BYTES
+
+    ds = pydicom.dcmread(SIIM)
+    ds.Rows, ds.Columns = 20000, 20000
+    ds.save_as(tmp_path / "big.dcm")
+    with pytest.raises(CorruptFileError, match="at most 100 megapixels"):
+        read_cxr(tmp_path / "big.dcm")
+    ds = pydicom.dcmread(SIIM)
+    ds.NumberOfFrames = IMAGE_MAX_DECODED_BYTES // (1024 * 1024) + 1
+    ds.save_as(tmp_path / "frames.dcm")
+    with pytest.raises(CorruptFileError, match="at most 1,024 MiB"):
+        read_cxr(tmp_path / "frames.dcm")

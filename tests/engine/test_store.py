@@ -108,19 +108,17 @@ def test_serial_comparison_and_ai_trend(store, folder, predictor):
     assert [t.ecg_id for t in trend] == [e.id for e in series]
     assert trend[1].probabilities == series[1].probabilities
     assert set(trend[0].ood) == set(series[0].probabilities)
-    # the scan stores engine.measure's values; the same signal measures the same in both copies
-    computed = {d.key: d for d in measurement_differences(series[0], series[1])}
-    assert computed["hr_bpm"].source_a == "computed" and computed["hr_bpm"].delta == 0
-    from dataclasses import replace
-    series = [replace(e, measurements=None) for e in series]  # the device's values (edited in the prior)
+    # engine.measure's values (stored from the batch pipeline) win over the device's: the two
+    # files share one signal, so the computed rate is the same; only the device's 72 differs
     diffs = {d.key: d for d in measurement_differences(series[0], series[1])}
-    assert diffs["hr_bpm"].a == 72 and diffs["hr_bpm"].b == 90 and diffs["hr_bpm"].delta == 18
-    assert diffs["hr_bpm"].source_a == "device" and diffs["hr_bpm"].label == "HR"
-    assert diffs["qtc_ms"].delta == 0
-    # a computed measurement wins over the device's
-    computed = replace(series[1], measurements={"hr_bpm": 88.0})
-    d = {x.key: x for x in measurement_differences(series[0], computed)}["hr_bpm"]
-    assert d.b == 88.0 and d.source_b == "computed" and d.delta == 16.0
+    assert diffs["hr_bpm"].source_a == diffs["hr_bpm"].source_b == "computed"
+    assert diffs["hr_bpm"].a == series[0].measurements["hr_bpm"] and diffs["hr_bpm"].delta == 0
+    assert diffs["hr_bpm"].label == "HR" and diffs["hr_bpm"].unit == "bpm"
+    from dataclasses import replace
+    device_only = [replace(e, measurements=None) for e in series]
+    d = {x.key: x for x in measurement_differences(*device_only)}
+    assert (d["hr_bpm"].a, d["hr_bpm"].b, d["hr_bpm"].delta, d["hr_bpm"].source_a) == (72, 90, 18, "device")
+    assert d["qtc_ms"].delta == 0
 
 
 def test_rescan_is_incremental_by_size_mtime_then_hash(store, folder, predictor):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from store_helpers import MUSE
@@ -98,3 +99,18 @@ def test_a_read_follows_the_content_not_the_path(scanned, tmp_path, predictor):
         b"<VentricularRate>90<", b"<VentricularRate>95<"))
     run_scan([moved], s, predictor=predictor)
     assert find_ecg(s, str(moved / "renamed.xml")).read_version == 0  # changed content: unread
+
+
+def test_forget_missing_drops_deleted_files_but_not_read_ones(scanned, tmp_path, predictor):
+    from engine.store import forget_missing
+    s, e = scanned
+    other = tmp_path / "src" / "b.xml"
+    shutil.copyfile(MUSE, other)
+    other.write_bytes(other.read_bytes().replace(b"<VentricularRate>90<", b"<VentricularRate>80<"))
+    run_scan([other], s)
+    sign_read(s, e.id, "Dr A", [], AGREE)
+    Path(e.path).unlink()
+    other.unlink()
+    assert forget_missing(s, under=str(tmp_path / "elsewhere")) == []
+    assert forget_missing(s) == [str(other)]  # the signed ECG's row stays with its read
+    assert find_ecg(s, str(other)) is None and find_ecg(s, e.path).read_version == 1
