@@ -392,3 +392,26 @@ def test_worklist_calls_match_the_ai_panel_borderline_bands(wl, qtbot, predictor
               for i in range(wl.overread.findings_layout.rowCount())]
     assert [lab.split("(")[-1].rstrip(")") for lab in labels] == \
         [wl.ctl.ecg_predictions[p].call.replace("_", " ") for p in entry.probabilities]
+
+
+def test_scan_cancel_keeps_what_was_saved(controller, tmp_path, qtbot):
+    from app.worklist_controller import WorklistController
+    folder = tmp_path / "many"
+    for i in range(60):
+        copy_wfdb(PTBXL, folder / f"{i // 20}", f"r{i:03d}")
+    w = WorklistController(controller, tmp_path / "db" / "store.sqlite3")
+    try:
+        with qtbot.waitSignal(w.scan_finished, timeout=120000) as sig:
+            assert w.scan([str(folder)])
+            qtbot.waitUntil(lambda: w._last_progress is not None, timeout=60000)
+            w.cancel_scan()
+            assert w.view.scan_label.text() == "Cancelling…"
+        assert sig.args == [True, ""]
+        assert w.view.scan_label.text().startswith("Scan cancelled; ")
+        saved = w.model.total
+        assert 1 <= saved < 60
+        with Store(tmp_path / "db" / "store.sqlite3") as s:
+            from engine.store import count_worklist
+            assert count_worklist(s) == saved
+    finally:
+        w.shutdown()
