@@ -157,7 +157,7 @@ class WorklistController(QtCore.QObject):
                            QtCore.Qt.Orientation.Vertical)
         self.w.resizeDocks([self.overread_dock], [330], QtCore.Qt.Orientation.Horizontal)
         h = self.w.right_splitter.height()
-        self.w.right_splitter.setSizes([h * 2 // 3, h - h * 2 // 3])  # the AI findings keep their room
+        self.w.right_splitter.setSizes([h * 4 // 5, h - h * 4 // 5])  # the AI findings keep their room
 
     def _make_actions(self) -> None:
         w = self.w
