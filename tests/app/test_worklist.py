@@ -295,6 +295,17 @@ def test_overread_sign_amend_versions_and_audit(wl, qtbot, tmp_path):
     assert js1["read"]["version"] == 1 and js1["ecg"]["sha256"] == entry.sha256
     assert js1["ai"]["probabilities"] == entry.probabilities
     assert pdf1.read_bytes()[:4] == b"%PDF"
+    if shutil.which("pdftotext"):  # the signed read's page closes the report
+        import subprocess
+        import unicodedata
+        text = " ".join(unicodedata.normalize("NFKC", subprocess.run(  # NFKC: the "fi" ligatures
+            ["pdftotext", "-layout", str(pdf1), "-"], capture_output=True, text=True, check=True).stdout).split())
+        last = text.split("Signed overread, version 1")[-1]
+        assert "Signed overread, version 1" in text and "Signed by Dr Ada Test" in last
+        assert "No significant change from prior ECG [added]" in last
+        assert f"{device[0]} (confirmed by reader) [edited; device: {device[0]}]" in last
+        assert f"– {device[-1]}" in last  # struck device statement listed as such
+        assert entry.sha256 in last
     # the worklist row is read now; the panel offers an amendment
     row = names(wl.model).index("egm_muse-sinus.xml")
     assert read_status(wl.model.entry(row)) == "read v1"
@@ -413,5 +424,21 @@ def test_scan_cancel_keeps_what_was_saved(controller, tmp_path, qtbot):
         with Store(tmp_path / "db" / "store.sqlite3") as s:
             from engine.store import count_worklist
             assert count_worklist(s) == saved
+    finally:
+        w.shutdown()
+
+
+def test_scan_a_list_of_files(controller, tmp_path, qtbot, scanned):
+    """File > Open files into worklist: only the files given are indexed."""
+    from app.worklist_controller import WorklistController
+    folder = scanned[0]
+    files = [str(folder / MUSE.name), str(folder / "dicom" / "broken.dcm")]
+    w = WorklistController(controller, tmp_path / "db" / "store.sqlite3")
+    try:
+        with qtbot.waitSignal(w.scan_finished, timeout=120000):
+            assert w.scan(files)
+        assert sorted(names(w.model)) == ["broken.dcm", MUSE.name]
+        assert w.model.entry(names(w.model).index("broken.dcm")).error
+        assert not w.worklist_dock.isHidden() and not w.overread_dock.isHidden()
     finally:
         w.shutdown()
