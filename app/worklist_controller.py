@@ -207,8 +207,7 @@ class WorklistController(QtCore.QObject):
             self.store.close()
             self.store = None
         try:
-            target = Path(path) if path else (Path(self.ctl.settings.store_path) if self.ctl.settings.store_path
-                                              else store_path())
+            target = Path(path) if path else store_path()  # $CROMOTEX_REVIEW_STORE, the setting, the default
             self.store = Store(target)
         except CromotexError as exc:
             self.store_error = f"The worklist is off: {exc}"
