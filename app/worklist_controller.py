@@ -33,7 +33,7 @@ from app.worklist.scan_process import ScanProcess
 from engine.errors import CromotexError, StoreError
 from engine.records import EcgRecord
 from engine.store.scan import content_files, content_sha256
-from engine.store import (EcgEntry, SignedRead, Store, amend_read, find_ecg, get_ecg, latest_read,
+from engine.store import (EcgEntry, SignedRead, Store, ai_trend, amend_read, find_ecg, get_ecg, latest_read,
                           log_event, measurement_differences, patient_ecgs, read_history, sign_read,
                           store_path)
 
@@ -399,16 +399,9 @@ class WorklistController(QtCore.QObject):
             self.comparison.trend.set_points([])
             return
         others = (self._guard(lambda: patient_ecgs(self.store, e.patient_key)) or []) if e.patient_key else []
-        self.comparison.trend.set_points(
-            self._trend(others) if others else [], current_id=e.id)
+        trend = (self._guard(lambda: ai_trend(self.store, e.patient_key)) or []) if e.patient_key else []
+        self.comparison.trend.set_points(trend, current_id=e.id)
         self.comparison.set_patient(e, [o for o in others if o.id != e.id])
-
-    @staticmethod
-    def _trend(entries: list[EcgEntry]) -> list[Any]:
-        from engine.store import TrendPoint
-        return [TrendPoint(x.id, x.acquired, x.sha256, x.probabilities, x.thresholds, x.positive,
-                           {p: bool(v.get("ood")) for p, v in x.ood.items()} if x.ood else None,
-                           x.flagged, x.flags, x.error) for x in entries]
 
     def _prior_changed(self, ecg_id: int) -> None:
         if ecg_id < 0 or self.store is None or self.current is None:

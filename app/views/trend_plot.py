@@ -20,7 +20,7 @@ from datetime import datetime
 import numpy as np
 import pyqtgraph as pg
 
-from app.qt import QtCore, QtGui, QtWidgets
+from app.qt import QtCore, QtWidgets
 from engine.store import TrendPoint
 
 #: Pathology colours (colour-blind safe Okabe-Ito order).

@@ -14,7 +14,6 @@ import logging
 import multiprocessing as mp
 import queue as queue_mod
 from pathlib import Path
-from typing import Any
 
 from app.qt import QtCore, Signal
 from app.worklist import scan_child

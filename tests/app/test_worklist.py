@@ -22,8 +22,8 @@ from store_helpers import DICOM_ECG, MUSE, PTBXL, copy_wfdb, muse_visit  # noqa:
 sys.path.pop(0)
 
 from app.qt import QtCore  # noqa: E402
-from app.worklist.model import ENTRY_ROLE, read_status  # noqa: E402
-from engine.store import Store, WorklistFilter, entries_for, iter_entries, run_scan, verify  # noqa: E402
+from app.worklist.model import read_status  # noqa: E402
+from engine.store import Store, entries_for, run_scan, verify  # noqa: E402
 
 
 @pytest.fixture(scope="module")
