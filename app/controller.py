@@ -614,8 +614,9 @@ class Controller(QtCore.QObject):
         if path:
             self.export_pdf(path)
 
-    def export_pdf(self, path: str | Path) -> Path:
-        """Write the review (ECG at 25 mm/s, 10 mm/mV, findings, CXR, disclaimer) to PDF."""
+    def export_pdf(self, path: str | Path, signed_read: list[str] | None = None) -> Path:
+        """Write the review (ECG at 25 mm/s, 10 mm/mV, findings, CXR, disclaimer) to PDF;
+        `signed_read`: lines of a signed overread, printed on a page of their own."""
         from app.export_pdf import ReviewContent, export_review
         v = self.w.ecg_view
         withheld = teacher_note(self.guard.pairing, self.cxr_gate) if self.cxr is not None else ""
@@ -628,7 +629,8 @@ class Controller(QtCore.QObject):
                                 filters=v.filters, rhythm_lead=v.rhythm_lead, cabrera=v.cabrera,
                                 demo=(self.predictor.demo if self.predictor is not None else True),
                                 bundle=(self.predictor.describe() if self.predictor else None),
-                                page_start_s=v.page_start_s, saliency=self.saliency.export_maps())
+                                page_start_s=v.page_start_s, saliency=self.saliency.export_maps(),
+                                signed_read=list(signed_read or []))
         out = export_review(path, content)
         self.w.statusBar().showMessage(f"Exported {out}", 5000)
         return out

@@ -65,6 +65,8 @@ class ReviewContent:
     cxr_inverted: bool = False
     #: optional saliency page: {"ecg"|"cxr": {pathology: engine.explain.SaliencyMap}}
     saliency: dict[str, dict] = field(default_factory=dict)
+    #: The signed overread as lines of text (title first), printed on its own page; empty: none.
+    signed_read: list[str] = field(default_factory=list)
 
 
 class _Page:
@@ -184,6 +186,13 @@ MEDIAN_COLUMNS = (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"),
 MEDIAN_ROW_MM, MEDIAN_GAP_MM, MEDIAN_TOP_MM = 40.0, 6.0, 62.0
 FIDUCIAL_RGB = {"p_on": (0, 120, 0), "p_off": (0, 120, 0), "qrs_on": (0, 0, 200),
                 "qrs_off": (0, 0, 200), "t_off": (170, 0, 170)}
+
+
+def _draw_signed_read(pg_: _Page, lines: list[str]) -> None:
+    """The page of the signed overread (app.worklist_controller.read_lines): title, then text."""
+    pg_.text(MARGIN_MM, MARGIN_MM, 250, 8, lines[0], 13, bold=True)
+    pg_.fitted_text(MARGIN_MM, MARGIN_MM + 10, PAGE_W_MM - 2 * MARGIN_MM, PAGE_H_MM - 2 * MARGIN_MM - 10,
+                    "\n".join(lines[1:]), 9.0)
 
 
 def _draw_median_page(pg_: _Page, c: ReviewContent) -> None:
@@ -382,6 +391,9 @@ def export_review(path: str | Path, content: ReviewContent) -> Path:
             from engine.preprocess import preprocess_cxr
             x = preprocess_cxr(content.cxr) if content.cxr is not None else None
             draw_saliency_page(writer, page, content.saliency, x, PAGE_W_MM, MARGIN_MM)
+        if content.signed_read:
+            writer.newPage()
+            _draw_signed_read(page, content.signed_read)
     finally:
         painter.end()
     log.info("exported review to %s", out)

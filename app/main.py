@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+    multiprocessing.freeze_support()  # the worklist's scan process (app.worklist.scan_process) in frozen builds
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         app.setWindowIcon(QtGui.QIcon(str(icon)))
     window = MainWindow()
     ctl = Controller(window, models_dir=args.models)
+    from app.worklist_controller import WorklistController
+    worklist = WorklistController(ctl)  # worklist, serial comparison, overread (issue 20)
     ecg, cxr = (Path(args.ecg) if args.ecg else None), (Path(args.cxr) if args.cxr else None)
     if args.quit_when_ready:
         def done() -> None:
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if cxr is not None:
         ctl.open_cxr(cxr)
     app.aboutToQuit.connect(ctl.save_settings)
+    app.aboutToQuit.connect(worklist.shutdown)
     app.aboutToQuit.connect(ctl.shutdown)
     return int(app.exec())
 

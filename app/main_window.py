@@ -125,6 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _make_menus(self) -> None:
         mb = self.menuBar()
         m = mb.addMenu("&File")
+        self.file_menu = m  # app.worklist_controller adds its open actions here
         m.addAction(self.act_open_ecg)
         m.addAction(self.act_open_cxr)
         self.recent_menu = m.addMenu("Open &recent")

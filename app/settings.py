@@ -48,6 +48,8 @@ class Settings:
     trusted_keys: list[str] = field(default_factory=list)  # site .pub files/folders (engine.trust)
     dpi_override: float | None = None
     store_path: str = ""        # "" = <user data dir>/store.sqlite3 (engine.store.location reads this key)
+    reader_name: str = ""       # who signs overreads (mandatory to sign; app.worklist_controller)
+    reports_dir: str = ""       # signed reads' PDF + JSON; "" = <store folder>/reports
 
     def add_recent(self, kind: str, path: str | os.PathLike) -> None:
         """Put `path` first in the recent list of `kind` ("ecg" or "cxr")."""

@@ -18,6 +18,19 @@ Then the trust states of issue 14, with the real files of tests/data/:
   thresholds the shipped bundle states;
 - cxr_out_of_distribution.png: LUDB record 2 with a real NIH film: the phantom-trained
   teacher's embedding check refuses it, every teacher call "not assessable".
+
+Then the reading workflow of issue 20 (`--workflow`: only these), on a temporary study store
+of real files: the MUSE sample (2023), a copy of it as a 2022 visit (rate 72), the second MUSE
+sample relabelled as the same patient's 2021 visit (so the trend has a different signal),
+the DICOM ECG and a 2014 copy of it, three LUDB records, PTB s0010 and a truncated DICOM:
+
+- worklist_window.png: the review window with the Worklist, Serial comparison and Overread docks,
+  the 2023 MUSE ECG opened from the worklist;
+- worklist.png: the worklist filled by a scan with the shipped models (the error row at the end);
+- comparison_trend.png: the 2023 MUSE ECG above its 2022 prior, measurement differences and
+  the patient's AI trend;
+- overread_panel.png: the overread panel with an edited, an added and a struck statement,
+  agreement recorded, after signing version 1 and amending it.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's app and engine, not the installed ones
 
 
 def _models_dir() -> str:
@@ -123,6 +137,7 @@ def main() -> None:
     _save(w.header, "header_device_comparison.png")
     del errors
     trust_states(app, wait, _models_dir())
+    workflow_shots(app, wait, _models_dir())
 
 
 def trust_states(app, wait, models: str) -> None:
@@ -172,5 +187,110 @@ def trust_states(app, wait, models: str) -> None:
                                          ("cxr", data / "cxr/png/nih/00000001_000.png")])
 
 
+def workflow_shots(app, wait, models: str) -> None:
+    """The screenshots of issue 20 (see the module docstring)."""
+    import shutil
+
+    import pydicom
+
+    from app.controller import Controller
+    from app.main_window import MainWindow
+    from app.worklist_controller import WorklistController
+    from engine.inference import Predictor
+
+    data = REPO / "tests" / "data"
+    root = Path(tempfile.mkdtemp(prefix="worklist-shots-"))
+    folder = root / "inbox"
+    (folder / "muse").mkdir(parents=True)
+    (folder / "dicom").mkdir()
+    muse = (data / "formats/muse_xml/egm_muse-sinus.xml").read_text(encoding="latin-1")
+    (folder / "muse" / "doe_2023.xml").write_text(muse, encoding="latin-1")
+    (folder / "muse" / "doe_2022.xml").write_text(
+        muse.replace("<AcquisitionDate>04-29-2023</AcquisitionDate>", "<AcquisitionDate>04-29-2022</AcquisitionDate>")
+        .replace("<VentricularRate>90</VentricularRate>", "<VentricularRate>72</VentricularRate>"), encoding="latin-1")
+    other = (data / "formats/muse_xml/musephi_muse_ecg1.xml").read_text(encoding="latin-1")
+    (folder / "muse" / "doe_2021.xml").write_text(
+        other.replace("<PatientID>JAX01234</PatientID>", "<PatientID>081486213</PatientID>")
+        .replace("<PatientLastName>TEST 05</PatientLastName>", "<PatientLastName>DOE</PatientLastName>"),
+        encoding="latin-1")
+    dcm = data / "ecg/dicom/pydicom_waveform_ecg.dcm"
+    shutil.copyfile(dcm, folder / "dicom" / "ecg_2013.dcm")
+    ds = pydicom.dcmread(dcm)
+    ds.AcquisitionDateTime = "20140301093000"
+    ds.save_as(folder / "dicom" / "ecg_2014.dcm")
+    (folder / "dicom" / "truncated.dcm").write_bytes(dcm.read_bytes()[:3000])
+    for src in ("ludb/1", "ludb/2", "ludb/3", "ptb_diagnostic/s0010_re"):
+        for f in (data / "ecg/wfdb").glob(src + ".*"):
+            (folder / "wfdb").mkdir(exist_ok=True)
+            shutil.copyfile(f, folder / "wfdb" / f.name)
+
+    w = MainWindow()
+    ctl = Controller(w, models_dir=models, error_presenter=lambda t, m: None)
+    ctl.settings.reader_name = "Dr A. Reader"
+    ctl.settings.reports_dir = str(root / "reports")
+    wl = WorklistController(ctl, root / "store.sqlite3")
+    w.resize(1600, 1000)
+    w.show()
+    ctl.predictor = Predictor(models)
+    done = []
+    wl.scan_finished.connect(lambda c, e: done.append(e))
+    wl.scan([str(folder)])
+    wait(lambda: bool(done), 180000)
+    wl.model.refresh()
+    row = next(i for i in range(wl.model.rowCount()) if wl.model.entry(i).path.endswith("doe_2023.xml"))
+    wl.view.select_row(row)
+    wl.open_entry(wl.model.entry(row))
+    wait(lambda: wl.current is not None and bool(ctl.ecg_predictions))
+    wait(lambda: False, 500)
+    _save(w, "worklist_window.png")
+    wl.view.setParent(None)
+    wl.view.resize(1600, 420)
+    wl.view.show()
+    wait(lambda: False, 300)
+    _save(wl.view, "worklist.png")
+    comp = wl.comparison
+    comp.setParent(None)
+    comp.resize(1600, 900)
+    comp.show()
+    comp.current_view.zoom_fit()
+    wait(lambda: comp.prior_view.record is not None)
+    wait(lambda: False, 500)
+    _save(comp, "comparison_trend.png")
+
+    panel = wl.overread
+    panel.list.item(0).setText(panel.list.item(0).text() + " (rate 90)")
+    panel.add_statement("No significant change from prior ECG")
+    if panel.list.count() > 2:
+        panel.list.setCurrentRow(panel.list.count() - 2)
+        panel.remove_selected()
+    for combo in panel.agreement_combos.values():
+        combo.setCurrentIndex(combo.findData("agree"))
+    wl.sign()
+    panel.add_statement("Sinus tachycardia")
+    panel.reason_edit.setText("rhythm statement added")
+    wl.sign()
+    panel.comment_edit.setText("")
+    panel.setParent(None)
+    panel.resize(520, 900)
+    panel.show()
+    wait(lambda: False, 300)
+    _save(panel, "overread_panel.png")
+    wl.shutdown()
+    w.close()
+
+
 if __name__ == "__main__":
-    main()
+    if "--workflow" in sys.argv:
+        os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
+        from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
+        quiet_offscreen_noise()
+        _app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+        def _wait(pred, ms=30000):
+            t = QtCore.QElapsedTimer()
+            t.start()
+            while not pred() and t.elapsed() < ms:
+                _app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        workflow_shots(_app, _wait, _models_dir())
+    else:
+        main()

@@ -19,6 +19,7 @@ from app_samples import PPM, REPO  # noqa: E402
 @pytest.fixture(autouse=True)
 def _config_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("CROMOTEX_REVIEW_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("CROMOTEX_REVIEW_STORE", str(tmp_path / "store" / "store.sqlite3"))  # the worklist's
 
 
 @pytest.fixture(scope="session")
