@@ -332,9 +332,15 @@ def trust_section(manifest: dict) -> list[str]:
             if not band:
                 continue
             lines.append(f"| {p} | {band['model']} | {entry[kind]['threshold']:.3f} | "
-                         f"{band['low']:.3f}-{band['high']:.3f} | {band['test_fraction_borderline']:.0%} | "
-                         f"{band['test_accuracy_inside']:.2f} / {band['test_accuracy_outside']:.2f} |")
+                         f"{band['low']:.3f}-{band['high']:.3f} | {_num(band.get('test_fraction_borderline'), '.0%')} | "
+                         f"{_num(band.get('test_accuracy_inside'), '.2f')} / "
+                         f"{_num(band.get('test_accuracy_outside'), '.2f')} |")
     return lines + [""]
+
+
+def _num(value: float | None, spec: str) -> str:
+    """`value` formatted with `spec`, or "n/a" when there is none (no test case on that side)."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def replace_section(card: str, heading: str, section: list[str], before: str | None = None) -> str:

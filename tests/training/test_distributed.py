@@ -105,12 +105,12 @@ def install(rank):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """A 30-subject phantom cohort, random cached teacher features (align reads only
-    the file), and the worker scripts."""
+    """The stage tests' small phantom cohort (every split holds both classes of every label, which
+    the stages require), random cached teacher features (align reads only the file), and the
+    worker scripts."""
+    from test_stages import make_cohort
     root = tmp_path_factory.mktemp("ddp")
-    assert phantom_cli.main(["--subjects", "30", "--seed", "1", "--out", str(root / "phantom"), "--quiet",
-                             "--workers", "1"]) == 0
-    assert cohort_build.main(["--mimic-root", str(root / "phantom"), "--out", str(root / "cohort"), "-q"]) == 0
+    make_cohort(root)
     n = len(common.open_cohort(root / "cohort").split)
     (root / "teacher").mkdir()
     feats = np.random.default_rng(0).standard_normal((n, align.TEACHER_DIM)).astype(np.float32)
