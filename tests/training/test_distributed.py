@@ -32,8 +32,6 @@ import pytest
 import torch
 
 from training.checkpoint import load_checkpoint
-from training.cohort import build as cohort_build
-from training.phantom import cli as phantom_cli
 from training.stages import align, common, finetune, pretrain_cxr, pretrain_ecg
 
 # The worker runs one stage's main(argv) with recording hooks; run under torchrun
