@@ -36,10 +36,9 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CromotexError, InferenceError
-from engine.io import read_ecg
 from engine.pairing import identity
 from engine.measure import measure_ecg
-from engine.preprocess import preprocess_ecg
+from engine.preprocess.long_record import read_for_scoring
 from engine.quality import assess_quality
 from engine.records import EcgInput, Prediction, QualityFlags
 
@@ -200,8 +199,8 @@ def load_file(item: InputItem) -> _Loaded:
     if item.error:
         return _Loaded(item, item.error)
     try:
-        record = read_ecg(item.path, annotations=False)  # XML readers keep measurements and statements
-        ecg_input = preprocess_ecg(record)
+        # XML readers keep measurements and statements; a long record is read window by window
+        record, ecg_input = read_for_scoring(item.path, annotations=False)
         return _Loaded(item, None, ecg_input, assess_quality(record, ecg_input),
                        record.meta.get("device_measurements"), _statements(record.meta.get("statements")),
                        identity(record.meta), _measure(record))
