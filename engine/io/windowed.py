@@ -9,10 +9,11 @@ on demand, so memory is bounded by the window, not the record:
   memory-mapped (numpy memmap); a window's digital samples are converted with the
   same code as the full read (`wfdb_reader._build_record`), so a window equals the
   same samples of the full read bit for bit (tested).
-- EDF / EDF+C / BDF: `edfio` opened lazily; a window reads only the data records it
+- EDF / EDF+C: `edfio` opened lazily; a window reads only the data records it
   overlaps (`EdfSignal.get_data_slice`) and goes through the full read's lead
   assembly (`edf._record`) on a view of the file cut to the window.
-- Every other format (DICOM, XML, SCP, other WFDB formats) is read whole by
+- Every other format (DICOM, XML, SCP, BDF (edfio 0.4 has no lazy BDF read), other
+  WFDB formats) is read whole by
   `read_ecg`, under its limits: those files are 10 s to a few minutes by nature
   (a DICOM waveform's 32-bit value length caps it at 4 GiB anyway).
 
@@ -162,7 +163,7 @@ def open_ecg(path: str | os.PathLike, *, annotations: bool = True) -> EcgSource:
             src = _open_wfdb(header)
             if src is not None:
                 return src
-        if kind in ("edf", "bdf"):
+        if kind == "edf":  # edfio 0.4 reads BDF only whole: BDF goes to read_ecg
             return _open_edf(p)
         return _whole(p, annotations)
 
@@ -270,7 +271,7 @@ class _SliceEdf:
 
 
 def _open_edf(path: Path) -> EcgSource:
-    """A record-wise source for an EDF / EDF+C / BDF file (edfio, lazily loaded)."""
+    """A record-wise source for an EDF / EDF+C file (edfio, lazily loaded)."""
     from engine.io import edf as edf_mod
     from engine.io.files import file_size, read_bytes
     from engine.io.guard import corrupt_file_errors
@@ -283,8 +284,7 @@ def _open_edf(path: Path) -> EcgSource:
     with corrupt_file_errors(path, lambda error: f"{what} is damaged ({error}). Export the ECG again.",
                              f"{what} claims more data than can be read."):
         import edfio
-        edf = (edfio.read_bdf if bdf else edfio.read_edf)(path, lazy_load_data=True,
-                                                          header_encoding="latin-1")
+        edf = edfio.read_edf(path, lazy_load_data=True, header_encoding="latin-1")
     signals = [s for s in edf.signals if s.label not in labels]
     leads = [s for s in signals if edf_mod.ecg_lead_of_label(s.label) is not None]
     if not leads:
