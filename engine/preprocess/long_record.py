@@ -28,6 +28,7 @@ import os
 import numpy as np
 
 from engine.constants import ECG_SECONDS
+from engine.errors import CromotexError
 from engine.io import read_ecg
 from engine.io.windowed import EcgSource, open_ecg
 from engine.preprocess.ecg import MAX_RECORD_SECONDS, preprocess_ecg
@@ -127,10 +128,14 @@ def read_for_scoring(path: str | os.PathLike, *, annotations: bool = False
     Raises:
         the errors of `read_ecg` and `preprocess_ecg`.
     """
-    source = open_ecg(path, annotations=annotations)
-    if source.windowed and source.duration_s > MAX_RECORD_SECONDS:
+    try:
+        source: EcgSource | None = open_ecg(path, annotations=annotations)
+    except CromotexError as exc:  # read_ecg below gives its own message (the same files fail)
+        logger.debug("open_ecg(%s): %s", path, exc)
+        source = None
+    if source is not None and source.windowed and source.duration_s > MAX_RECORD_SECONDS:
         logger.info("%s: %.0f s long, scored window by window", path, source.duration_s)
         return preprocess_source(source)
-    record = read_ecg(path, annotations=annotations) if source.windowed \
-        else source.record(0, source.n_samples)
+    record = source.record(0, source.n_samples) if source is not None and not source.windowed \
+        else read_ecg(path, annotations=annotations)
     return record, preprocess_ecg(record)
