@@ -40,6 +40,13 @@ PAGE_BRUSH = (200, 30, 30, 60)
 WINDOW_PEN = (20, 90, 200)
 
 
+def clock(seconds: float) -> str:
+    """`seconds` as H:MM:SS.s (e.g. 3725.5 -> "1:02:05.5")."""
+    h, rest = divmod(float(seconds), 3600.0)
+    m, s = divmod(rest, 60.0)
+    return f"{int(h)}:{int(m):02d}:{s:04.1f}"
+
+
 class OverviewStrip(pg.PlotWidget):
     """The whole record in a strip: envelope of one lead, current page, scored windows.
 
@@ -51,7 +58,7 @@ class OverviewStrip(pg.PlotWidget):
     def __init__(self, duration_s: float, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent=parent, background="w")
         self.duration_s = float(duration_s)
-        self.setFixedHeight(70)
+        self.setFixedHeight(90)
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
@@ -59,14 +66,16 @@ class OverviewStrip(pg.PlotWidget):
         self.getPlotItem().getAxis("bottom").setLabel("hours" if duration_s > 7200 else "minutes")
         self._scale = 3600.0 if duration_s > 7200 else 60.0
         self.setXRange(0, self.duration_s / self._scale, padding=0)
-        self.lo = pg.PlotDataItem(pen=None)
-        self.hi = pg.PlotDataItem(pen=None)
+        self.lo = pg.PlotDataItem(pen=pg.mkPen(ENVELOPE_BRUSH))  # a pen: FillBetween needs a path
+        self.hi = pg.PlotDataItem(pen=pg.mkPen(ENVELOPE_BRUSH))
         self.envelope = pg.FillBetweenItem(self.lo, self.hi, brush=ENVELOPE_BRUSH)
         self.addItem(self.lo)
         self.addItem(self.hi)
         self.addItem(self.envelope)
         self.page = pg.LinearRegionItem((0, 0), movable=False, brush=PAGE_BRUSH)
         self.addItem(self.page)
+        self.cursor = pg.InfiniteLine(0, pen=pg.mkPen((200, 30, 30), width=2))  # visible at any zoom
+        self.addItem(self.cursor)
         self.windows = pg.ScatterPlotItem(pen=WINDOW_PEN, brush=WINDOW_PEN, size=5, symbol="t1")
         self.addItem(self.windows)
         self.overview: Overview | None = None
@@ -85,6 +94,7 @@ class OverviewStrip(pg.PlotWidget):
 
     def set_page(self, start_s: float, stop_s: float) -> None:
         self.page.setRegion((start_s / self._scale, stop_s / self._scale))
+        self.cursor.setValue(start_s / self._scale)
 
     def set_window_results(self, starts_s: list[float], probabilities: list[float]) -> None:
         """Markers at the scored windows' starts; height = probability (0 bottom, 1 top)."""
@@ -126,7 +136,9 @@ class LongRecordView(QtWidgets.QWidget):
         self.ecg_view.fit_mode = "page"
         box = QtWidgets.QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
+        self.page_label = QtWidgets.QLabel(self)
         box.addWidget(self.strip)
+        box.addWidget(self.page_label)
         box.addWidget(self.ecg_view, 1)
         self.strip.jump.connect(self.go_to)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
@@ -152,6 +164,10 @@ class LongRecordView(QtWidgets.QWidget):
         self.page_start_s = start / self.source.fs
         self.ecg_view.set_record(self.source.record(start, stop))
         self.strip.set_page(self.page_start_s, stop / self.source.fs)
+        self.page_label.setText(
+            f"Page {clock(self.page_start_s)}–{clock(stop / self.source.fs)} of "
+            f"{clock(self.source.duration_s)} (the paper's times are within the page) · "
+            f"PageUp / PageDown: previous / next page · click the strip to jump")
         self.page_changed.emit(self.page_start_s, stop / self.source.fs)
 
     def page(self, direction: int) -> None:

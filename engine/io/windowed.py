@@ -143,9 +143,14 @@ class _quiet_all_nan:
         return self._ctx.__exit__(*exc)
 
 
-def open_ecg(path: str | os.PathLike, *, annotations: bool = True) -> EcgSource:
+def open_ecg(path: str | os.PathLike, *, annotations: bool = True,
+             windowed_only: bool = False) -> EcgSource | None:
     """Open an ECG file for windowed reads (see the module doc for which formats are
     windowed and which are read whole).
+
+    `windowed_only`: return None, without reading the file, where it would be read whole
+    (a caller that reads such files itself then reads them once, not twice). Otherwise
+    the result is never None.
 
     Raises:
         the `engine.errors.ReadError` subclasses `read_ecg` raises, with the same
@@ -154,7 +159,7 @@ def open_ecg(path: str | os.PathLike, *, annotations: bool = True) -> EcgSource:
     from engine.io import _guard, _resolve, _sibling_header
     from engine.io.sniff import sniff
 
-    def _open(p0: str | os.PathLike) -> EcgSource:
+    def _open(p0: str | os.PathLike) -> EcgSource | None:
         p = _resolve(p0, "ECG file")
         kind = sniff(p)
         header = p if kind == "wfdb-header" else (_sibling_header(p) if kind not in (
@@ -165,7 +170,7 @@ def open_ecg(path: str | os.PathLike, *, annotations: bool = True) -> EcgSource:
                 return src
         if kind == "edf":  # edfio 0.4 reads BDF only whole: BDF goes to read_ecg
             return _open_edf(p)
-        return _whole(p, annotations)
+        return None if windowed_only else _whole(p, annotations)
 
     return _guard(_open, path, "ECG")
 

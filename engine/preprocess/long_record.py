@@ -119,7 +119,8 @@ def read_for_scoring(path: str | os.PathLike, *, annotations: bool = False
 
     Records up to MAX_RECORD_SECONDS: `read_ecg` + `preprocess_ecg` (unchanged results).
     Longer records in a windowed format: `preprocess_source(open_ecg(path))`.
-    Longer records in other formats are read whole under the reader limits.
+    Other formats are read once, whole, under the reader limits (only the header of a
+    windowed format is read twice).
 
     Returns:
         (record, model input), as `read_ecg` / `preprocess_ecg` (see `preprocess_source`
@@ -129,13 +130,12 @@ def read_for_scoring(path: str | os.PathLike, *, annotations: bool = False
         the errors of `read_ecg` and `preprocess_ecg`.
     """
     try:
-        source: EcgSource | None = open_ecg(path, annotations=annotations)
+        source = open_ecg(path, annotations=annotations, windowed_only=True)
     except CromotexError as exc:  # read_ecg below gives its own message (the same files fail)
         logger.debug("open_ecg(%s): %s", path, exc)
         source = None
-    if source is not None and source.windowed and source.duration_s > MAX_RECORD_SECONDS:
+    if source is not None and source.duration_s > MAX_RECORD_SECONDS:
         logger.info("%s: %.0f s long, scored window by window", path, source.duration_s)
         return preprocess_source(source)
-    record = source.record(0, source.n_samples) if source is not None and not source.windowed \
-        else read_ecg(path, annotations=annotations)
+    record = read_ecg(path, annotations=annotations)
     return record, preprocess_ecg(record)

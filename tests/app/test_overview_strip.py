@@ -68,3 +68,37 @@ def test_24_hour_record_strip_click_jumps(shown, qtbot, tmp_path):
     xs, _ = view.strip.windows.getData()
     np.testing.assert_allclose(xs, [0.0, 12.0, 86_390 / 3600])
     view.grab().save(str(tmp_path / "long.png"))
+
+
+def test_window_opens_a_long_record_paged_and_scores_its_windows(window, errors, tiny_bundle,
+                                                                 qtbot, tmp_path):
+    from app.controller import Controller
+    from app_samples import PTBXL
+    from engine.constants import PATHOLOGIES
+    from engine.inference import Predictor
+    from engine.preprocess.long_record import preprocess_source
+
+    live = Controller(window, models_dir=str(tiny_bundle),
+                      error_presenter=lambda t, m: errors.append((t, m)),
+                      settings_dir=tmp_path / "config")
+    with qtbot.waitSignal(live.models_ready, timeout=20_000):
+        live.load_models()
+    path = holter(tmp_path)  # 24 h: refused by the whole read
+    with qtbot.waitSignal(live.ecg_predicted, timeout=60_000) as sig:
+        live.open_ecg(path)
+    assert errors == []
+    view = window.long_view
+    assert window.view_stack.currentWidget() is view and "24.0 h" in window.windowTitle()
+    assert _drawn_time_range(view) == (0.0, 10.0)
+    preds = sig.args[0]
+    _, x = preprocess_source(open_ecg(path))
+    expected = Predictor(tiny_bundle).predict_ecg_inputs(x.windows)
+    for p in PATHOLOGIES:
+        assert len(preds[p].window_probabilities) == 30
+        assert preds[p].probability == pytest.approx(float(np.mean(expected[p].probabilities)), abs=1e-6)
+        assert window.ai_panel.cell_text(p, "ECG p") == f"{preds[p].probability:.3f}"
+    xs, ys = view.strip.windows.getData()
+    assert len(xs) == 30 and xs[-1] == pytest.approx(86_390 / 3600)
+    with qtbot.waitSignal(live.ecg_shown, timeout=20_000):  # an ordinary record: the paper again
+        live.open_ecg(PTBXL)
+    assert window.view_stack.currentWidget() is window.ecg_view and window.long_view is None
