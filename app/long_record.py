@@ -1,9 +1,10 @@
 """Opening a long ECG record (longer than 300 s, in a windowed format) in the review window.
 
 `open_long(path)` (worker thread) opens the file with `engine.io.open_ecg` and, for a long
-record, applies the long-record window rule (`engine.preprocess.long_record`: at most 30
-evenly spaced 10 s windows) and the quality checks; it returns None for any other file,
-which the controller then reads whole as before. `show_long_record(controller, long)`
+record, reads its first page; it returns None for any other file, which the controller
+then reads whole as before. The long-record window rule (`engine.preprocess.long_record`:
+at most 30 evenly spaced 10 s windows) and the quality checks run with the scoring,
+after the first page is drawn. `show_long_record(controller, long)`
 (GUI thread) puts a `LongRecordView` (overview strip + paged paper) in place of the paper
 view, shows the header of the record, and scores the windows in a worker: the AI panel
 shows the record's findings (mean over the scored windows, as for any record) and the
@@ -25,14 +26,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LongRecord:
-    """A long record opened for review: `source` (`EcgSource`), `record` (the scored
-    windows' samples with the file's meta, `engine.preprocess.long_record`), `ecg_input`
-    (the model windows and report) and `quality` (flags of the scored windows)."""
+    """A long record opened for review: `source` (`EcgSource`) and `first_page` (its
+    first 10 s as an `EcgRecord`, with the file's meta)."""
 
     source: Any
+    first_page: EcgRecord
+
+
+@dataclass(frozen=True)
+class ScoredWindows:
+    """The long-record rule applied (`engine.preprocess.long_record.preprocess_source`):
+    `record` (the scored windows' samples), `ecg_input` (model windows and report),
+    `quality` (flags of the scored windows)."""
+
     record: EcgRecord
     ecg_input: EcgInput
     quality: QualityFlags
+
+
+def scored_windows(long: LongRecord) -> ScoredWindows:
+    """Read and preprocess the scored windows of `long` (worker thread)."""
+    from engine.preprocess.long_record import preprocess_source
+    from engine.quality import assess_quality
+
+    record, ecg_input = preprocess_source(long.source)
+    return ScoredWindows(record, ecg_input, assess_quality(record, ecg_input))
 
 
 def open_long(path: str) -> LongRecord | None:
@@ -41,9 +59,6 @@ def open_long(path: str) -> LongRecord | None:
     from engine.errors import CromotexError
     from engine.io.windowed import open_ecg
     from engine.preprocess.ecg import MAX_RECORD_SECONDS
-    from engine.preprocess.long_record import preprocess_source
-    from engine.quality import assess_quality
-
     try:
         source = open_ecg(path, windowed_only=True)
     except CromotexError as exc:
@@ -51,8 +66,7 @@ def open_long(path: str) -> LongRecord | None:
         return None
     if source is None or source.duration_s <= MAX_RECORD_SECONDS:
         return None
-    record, ecg_input = preprocess_source(source)
-    return LongRecord(source, record, ecg_input, assess_quality(record, ecg_input))
+    return LongRecord(source, source.record(0, int(round(10 * source.fs))))
 
 
 def show_long_record(ctrl: Any, long: LongRecord) -> None:
@@ -69,9 +83,9 @@ def show_long_record(ctrl: Any, long: LongRecord) -> None:
     w.long_view = view
     w.view_stack.addWidget(view)
     w.view_stack.setCurrentWidget(view)
-    ctrl.record = long.record
+    ctrl.record = long.first_page
     ctrl.ecg_predictions = {}
-    w.header.set_record(long.record)
+    w.header.set_record(long.first_page)
     w.median_view.set_record(None)
     w.ai_panel.set_ecg_predictions({})
     name = Path(long.source.source.path).name if long.source.source else "ECG"
@@ -91,15 +105,17 @@ def show_long_record(ctrl: Any, long: LongRecord) -> None:
     if ctrl.predictor is None:
         return
 
+    starts: list[float] = []
+
     def score(lr: LongRecord) -> dict:
-        p = ctrl.predictor
-        return p.ecg_predictions(p.predict_ecg_inputs(lr.ecg_input.windows), lr.quality)
+        p, sw = ctrl.predictor, scored_windows(lr)
+        starts.extend(sw.ecg_input.report["window_starts_s"])
+        return p.ecg_predictions(p.predict_ecg_inputs(sw.ecg_input.windows), sw.quality)
 
     def done(preds: dict) -> None:
         ctrl._ecg_predicted(preds)
         if preds:
             first = next(iter(preds.values()))
-            view.set_window_results(long.ecg_input.report["window_starts_s"],
-                                    list(first.window_probabilities))
+            view.set_window_results(starts, list(first.window_probabilities))
 
     ctrl._predict("ecg", score, long, done)

@@ -7,7 +7,11 @@ predict` on it in a child process under `/usr/bin/time -v` and prints wall time,
 RSS (maximum resident set size) and the result's first fields. Also times opening the
 record and reading its first 10 s page and a 2000-point overview with `open_ecg`.
 
-    nice python3 bench/long_record.py [--hours 24] [--fs 500] [--keep DIR]
+    nice python3 bench/long_record.py [--hours 24] [--fs 500] [--keep DIR] [--app]
+        [--checkout /work/main --checkout .]
+
+With --app the record is also opened in the review window (offscreen, in a child, after
+its models are loaded): time to the first page painted, to overview + findings done, one page turn, peak RSS.
 """
 
 from __future__ import annotations
@@ -64,11 +68,64 @@ def run_predict(header: Path, cwd: Path) -> dict:
                 "window_starts_s", [])), "stderr_tail": proc.stderr.strip().splitlines()[:2]}
 
 
+APP_CHILD = r"""
+import os, resource, sys, time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, {root!r})
+t0 = time.perf_counter()
+from app.qt import QtWidgets
+qapp = QtWidgets.QApplication([])
+from app.controller import Controller
+from app.main_window import MainWindow
+w = MainWindow()
+c = Controller(w, error_presenter=lambda t, m: print("ERROR", t, m, file=sys.stderr))
+w.resize(1500, 860); w.show()
+ready = []
+c.models_ready.connect(lambda ok: ready.append(ok))
+c.load_models()
+while not ready and time.perf_counter() - t0 < 120:  # the app is up, its models loaded
+    qapp.processEvents(); time.sleep(0.01)
+t_open = time.perf_counter()
+c.open_ecg({path!r})
+first = None
+preds = {{}}
+c.ecg_predicted.connect(lambda p: preds.update(p))
+while time.perf_counter() - t_open < 120:
+    qapp.processEvents()
+    view = getattr(w, "long_view", None)
+    if first is None and view is not None:
+        qapp.processEvents(); w.grab()  # the first page painted
+        first = time.perf_counter() - t_open
+    if view is not None and view.strip.overview is not None and preds:
+        break
+    time.sleep(0.005)
+done = time.perf_counter() - t_open
+if view is not None:
+    for _ in range(20):
+        view.page(+1); qapp.processEvents()
+    t_page = time.perf_counter(); view.page(+1); w.grab(); t_page = time.perf_counter() - t_page
+print(f"APP first_page_s={{first}} all_done_s={{done:.2f}} page_turn_ms={{t_page * 1000:.0f}} "
+      f"findings={{len(preds)}} peak_rss_mb={{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}}")
+"""
+
+
+def run_app(header: Path, checkout: Path) -> str:
+    """Open the record in the review window (offscreen) in a child; its figures."""
+    code = APP_CHILD.format(root=str(checkout), path=str(header))
+    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], cwd=checkout,
+                          capture_output=True, text=True, timeout=300)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("APP")), "APP (no result)")
+    peak_kb = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("ERROR")][:2]
+    return f"{line} time_v_peak_mb={int(peak_kb.group(1)) / 1024 if peak_kb else float('nan'):.0f} {errors}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--fs", type=int, default=500)
     ap.add_argument("--keep", type=Path, help="write the record here instead of a temp dir")
+    ap.add_argument("--app", action="store_true", help="also open it in the review window")
     ap.add_argument("--checkout", type=Path, action="append",
                     help="checkout(s) to run predict from (default: this one); e.g. /work/main")
     args = ap.parse_args()
@@ -94,6 +151,8 @@ def main() -> None:
             print(f"predict from {checkout}: rc {r['rc']}, ok {r['ok']}, peak RSS {r['peak_mb']:.0f} MB, "
                   f"wall {r['wall_s']:.1f} s, windows scored {r['windows']}"
                   + (f", error: {r['error'][:160]}" if r["error"] else ""))
+            if args.app:
+                print(f"app from {checkout}: {run_app(header, checkout)}")
 
 
 if __name__ == "__main__":
