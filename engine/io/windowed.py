@@ -5,8 +5,10 @@ sample limits of `engine.io.limits` (a 24-hour 12-lead 500 Hz Holter declares 43
 samples per channel). `open_ecg` reads only the header at open and then any window
 on demand, so memory is bounded by the window, not the record:
 
-- WFDB formats 16 and 212 (one sample per frame, no skew): the signal files are
-  memory-mapped (numpy memmap); a window's digital samples are converted with the
+- WFDB formats 16 and 212 (one sample per frame, no skew): a window is read as the
+  byte range of the signal files that holds it (`np.fromfile` with an offset; not a
+  memmap, whose touched pages would count in the app's resident memory while the
+  overview scans a 1 GB file); a window's digital samples are converted with the
   same code as the full read (`wfdb_reader._build_record`), so a window equals the
   same samples of the full read bit for bit (tested).
 - EDF / EDF+C: `edfio` opened lazily; a window reads only the data records it
@@ -194,7 +196,7 @@ def _whole(p: Path, annotations: bool) -> EcgSource:
 # --- WFDB -------------------------------------------------------------------------------
 
 def _open_wfdb(header_path: Path) -> EcgSource | None:
-    """A memory-mapped source for a WFDB record in formats 16 / 212, else None."""
+    """A windowed (byte-range) source for a WFDB record in formats 16 / 212, else None."""
     from engine.io import wfdb_reader as wr
     from engine.io.wfdb_header import parse_header
 
@@ -208,30 +210,27 @@ def _open_wfdb(header_path: Path) -> EcgSource | None:
         return None
     n = wr._check_sizes(header, header_path.parent)
     folder = header_path.parent
-    maps: list[tuple[list[int], str, np.ndarray]] = []
-    for name, idx in wr._files(header).items():
-        sig0 = header.signals[idx[0]]
-        path = folder / name
-        if sig0.fmt == "16":
-            mm = np.memmap(path, dtype="<i2", mode="r", offset=sig0.byte_offset, shape=(n, len(idx)))
-        else:
-            n_bytes = (n * len(idx) * 3 + 1) // 2
-            mm = np.memmap(path, dtype=np.uint8, mode="r", offset=sig0.byte_offset, shape=(n_bytes,))
-        maps.append((idx, sig0.fmt, mm))
+    files = [(idx, header.signals[idx[0]].fmt, folder / name, header.signals[idx[0]].byte_offset)
+             for name, idx in wr._files(header).items()]
 
     def digital(start: int, stop: int) -> np.ndarray:
+        """Digital samples int32 `[n_sig, stop - start]`, read as byte ranges of the files."""
         out = np.empty((len(header.signals), stop - start), dtype=np.int32)
-        for idx, fmt, mm in maps:
+        for idx, fmt, path, offset in files:
             k = len(idx)
+            first, last = start * k, stop * k  # sample indices in the file's frame order
             if fmt == "16":
-                out[idx] = mm[start:stop].T
-            else:  # 212: samples s*k .. stop*k-1; pairs of samples share 3 bytes
-                first, last = start * k, stop * k
-                pair0 = first // 2
-                packed = np.asarray(mm[pair0 * 3:min(mm.size, (last + 1) // 2 * 3)])
-                data = wr._unpack_212(packed, 2 * (packed.size + 2) // 3)
+                data = np.fromfile(path, dtype="<i2", count=last - first, offset=offset + 2 * first)
+            else:  # 212: samples 2j and 2j+1 share bytes 3j..3j+2
+                pair0, pair1 = first // 2, (last + 1) // 2
+                packed = np.fromfile(path, dtype=np.uint8, count=3 * (pair1 - pair0),
+                                     offset=offset + 3 * pair0)
+                data = wr._unpack_212(packed, 2 * (pair1 - pair0))
                 data = data[first - 2 * pair0:first - 2 * pair0 + (last - first)]
-                out[idx] = data.reshape(stop - start, k).T
+            if data.size != last - first:
+                raise CorruptFileError(f"WFDB signal file {path} is shorter than its header says; "
+                                       f"copy the record again.")
+            out[idx] = data.reshape(stop - start, k).T
         return out
 
     def reader(start: int, stop: int) -> EcgRecord:
