@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,8 +268,8 @@ class _SliceEdf:
     def __init__(self, edf: Any, start_s: float, stop_s: float, annotation_labels: tuple[str, ...]):
         self._edf = edf
         self.duration = stop_s - start_s
-        self.signals = [s for s in edf.signals if s.label not in annotation_labels]
-        self.signals = [_SliceSignal(s, start_s, stop_s) for s in self.signals]
+        self.signals = [_SliceSignal(s, start_s, stop_s) for s in edf.signals
+                        if s.label not in annotation_labels]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._edf, name)
@@ -299,8 +300,10 @@ def _open_edf(path: Path) -> EcgSource:
     if n <= 0:
         raise CorruptFileError(f"{what} holds no samples.")
 
+    lock = threading.Lock()  # edfio's lazy loader may share one file position between threads
+
     def reader(start: int, stop: int) -> EcgRecord:
-        with corrupt_file_errors(path, lambda error: f"{what} is damaged ({error}). Export the ECG again.",
+        with lock, corrupt_file_errors(path, lambda error: f"{what} is damaged ({error}). Export the ECG again.",
                                  f"{what} claims more data than can be read."):
             return edf_mod._record(_SliceEdf(edf, start / fs, stop / fs, labels), path, bdf, False)
 
