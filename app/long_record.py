@@ -59,6 +59,11 @@ def open_long(path: str) -> LongRecord | None:
     from engine.errors import CromotexError
     from engine.io.windowed import open_ecg
     from engine.preprocess.ecg import MAX_RECORD_SECONDS
+    from engine.io.windowed import probe_duration_s
+
+    seconds = probe_duration_s(path)  # header only: an ordinary file is read once, as before
+    if seconds is None or seconds <= MAX_RECORD_SECONDS:
+        return None
     try:
         source = open_ecg(path, windowed_only=True)
     except CromotexError as exc:

@@ -40,7 +40,7 @@ from engine.errors import CorruptFileError, LeadError
 from engine.io.limits import WAVEFORM_MAX_CHANNELS
 from engine.records import EcgRecord, Source
 
-__all__ = ["EcgSource", "Overview", "open_ecg", "OVERVIEW_CHUNK_SAMPLES"]
+__all__ = ["EcgSource", "Overview", "open_ecg", "probe_duration_s", "OVERVIEW_CHUNK_SAMPLES"]
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,38 @@ def open_ecg(path: str | os.PathLike, *, annotations: bool = True,
         return None if windowed_only else _whole(p, annotations)
 
     return _guard(_open, path, "ECG")
+
+
+def probe_duration_s(path: str | os.PathLike) -> float | None:
+    """Duration (s) a windowed-format file declares, from its header alone (WFDB: the
+    record line; EDF: data records x record duration), in well under a millisecond; None
+    for other formats, a header without the length, or any error (the reader then gives
+    the message). Lets a caller choose the windowed path without opening every file twice."""
+    from engine.io import _resolve, _sibling_header
+    from engine.io.files import read_bytes
+    from engine.io.sniff import sniff
+
+    try:
+        p = _resolve(path, "ECG file")
+        kind = sniff(p)
+        if kind == "edf":
+            head = read_bytes(p, 256, "EDF file")
+            return int(head[236:244].decode("latin-1")) * float(head[244:252].decode("latin-1"))
+        header = p if kind == "wfdb-header" else (None if kind in _NOT_WFDB else _sibling_header(p))
+        if header is None:
+            return None
+        from engine.io import wfdb_reader as wr
+        from engine.io.wfdb_header import parse_header
+
+        raw = read_bytes(header, wr.MAX_HEADER_BYTES + 1, "WFDB header")
+        h = parse_header(raw.decode("latin-1"), str(header))
+        return None if h.n_samples is None or not h.fs else h.n_samples / float(h.fs)
+    except Exception as exc:  # a probe: any problem is the reader's to report
+        log.debug("probe_duration_s(%s): %s", path, exc)
+        return None
+
+
+_NOT_WFDB = ("dicom", "edf", "bdf", "scp-ecg", "muse-xml", "philips-xml", "hl7-aecg", "xml", "png", "jpeg")
 
 
 def _whole(p: Path, annotations: bool) -> EcgSource:

@@ -30,7 +30,7 @@ import numpy as np
 from engine.constants import ECG_SECONDS
 from engine.errors import CromotexError
 from engine.io import read_ecg
-from engine.io.windowed import EcgSource, open_ecg
+from engine.io.windowed import EcgSource, open_ecg, probe_duration_s
 from engine.preprocess.ecg import MAX_RECORD_SECONDS, preprocess_ecg
 from engine.records import EcgInput, EcgRecord
 
@@ -119,8 +119,8 @@ def read_for_scoring(path: str | os.PathLike, *, annotations: bool = False
 
     Records up to MAX_RECORD_SECONDS: `read_ecg` + `preprocess_ecg` (unchanged results).
     Longer records in a windowed format: `preprocess_source(open_ecg(path))`.
-    Other formats are read once, whole, under the reader limits (only the header of a
-    windowed format is read twice).
+    Other formats are read once, whole, under the reader limits. Which path is taken is
+    decided from the header alone (`probe_duration_s`), so a short file is read once.
 
     Returns:
         (record, model input), as `read_ecg` / `preprocess_ecg` (see `preprocess_source`
@@ -129,11 +129,13 @@ def read_for_scoring(path: str | os.PathLike, *, annotations: bool = False
     Raises:
         the errors of `read_ecg` and `preprocess_ecg`.
     """
-    try:
-        source = open_ecg(path, annotations=annotations, windowed_only=True)
-    except CromotexError as exc:  # read_ecg below gives its own message (the same files fail)
-        logger.debug("open_ecg(%s): %s", path, exc)
-        source = None
+    source = None
+    seconds = probe_duration_s(path)  # header only: most files are short and read once
+    if seconds is not None and seconds > MAX_RECORD_SECONDS:
+        try:
+            source = open_ecg(path, annotations=annotations, windowed_only=True)
+        except CromotexError as exc:  # read_ecg below gives its own message (the same files fail)
+            logger.debug("open_ecg(%s): %s", path, exc)
     if source is not None and source.duration_s > MAX_RECORD_SECONDS:
         logger.info("%s: %.0f s long, scored window by window", path, source.duration_s)
         return preprocess_source(source)

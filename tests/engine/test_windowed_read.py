@@ -103,3 +103,14 @@ def test_24_hour_record_refused_whole_but_read_in_windows(tmp_path):
     assert last.shape == (12, 5000) and not last.any()
     with pytest.raises(ValueError):
         src.read(src.n_samples, src.n_samples + 10)
+
+
+def test_probe_duration_from_the_header_alone(tmp_path):
+    from engine.io.windowed import probe_duration_s
+
+    assert probe_duration_s(DATA / "ecg/wfdb/ptb_diagnostic/s0010_re.hea") == 38.4
+    assert probe_duration_s(DATA / "ecg/wfdb/ludb/1.i") == 10.0  # a signal file: its header
+    assert probe_duration_s(DATA / "formats/edf/DERIVED_from_mortara_eli250_dicom.edf") == 10.0
+    assert probe_duration_s(DATA / "ecg/dicom/pydicom_waveform_ecg.dcm") is None  # read whole
+    assert probe_duration_s(holter(tmp_path)) == 86_400.0
+    assert probe_duration_s(tmp_path / "missing.hea") is None  # the reader gives the message
