@@ -32,8 +32,9 @@ ErrorPresenter = Callable[[str, str], None]
 
 
 def _read_ecg(path: str) -> EcgRecord:
+    from app.long_record import open_long
     from engine.io import read_ecg
-    return _with_measurements(read_ecg(path))
+    return open_long(path) or _with_measurements(read_ecg(path))  # a long record: paged
 
 
 def _with_measurements(record: EcgRecord) -> EcgRecord:
@@ -365,7 +366,10 @@ class Controller(QtCore.QObject):
         self.w.statusBar().showMessage(f"Read {Path(path).name} in {seconds:.2f} s", 5000)
         self.settings.add_recent(kind, path)
         self._rebuild_recent_menu()
-        if kind == "ecg":
+        if kind == "ecg" and not isinstance(result, EcgRecord):
+            from app.long_record import show_long_record
+            show_long_record(self, result)  # a long record (app.long_record.LongRecord)
+        elif kind == "ecg":
             self.show_record(result)
         else:
             self.show_cxr(result)

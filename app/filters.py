@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,8 @@ def apply_display_filters(signal: np.ndarray, fs: float,
     labels: list[str] = []
     if not filters.active or x.shape[-1] < 16:
         return np.asarray(signal, dtype=np.float32), labels
+    from scipy import signal as sps  # here: ~1.6 s to import, needed only once a filter is on
+
     nyq = fs / 2.0
     pad = int(min(x.shape[-1] - 1, 3 * fs))
     if filters.baseline_hz is not None:

@@ -3,7 +3,11 @@ findings, for demo case 1 of resources/demo/ (`cromotex-review --demo`: the ECG 
 its paired CXR), offscreen. There is no substitute case: without resources/demo/ the
 app exits with "No demo case" and this benchmark fails.
 
-    QT_QPA_PLATFORM=offscreen python3 bench/startup.py [--runs 3] [--models DIR]
+    QT_QPA_PLATFORM=offscreen python3 bench/startup.py [--runs 5] [--models DIR]
+        [--checkout /work/main --checkout .] [--no-bare]
+
+With several --checkout, the variants (and the bare PySide6 + pyqtgraph window, the floor)
+are run alternately, and the load average is printed beside the medians.
 
 Each run is a fresh process (`python -m app.main --demo --quit-when-ready`); the
 figure is measured by this parent from `Popen` to the child's READY line, which the
@@ -40,14 +44,35 @@ def _models(arg: str | None) -> tuple[str | None, str]:
         return str(make_bundle(Path(tempfile.mkdtemp()) / "models")), "TINY TEST bundle (no shipped bundle)"
 
 
-def run_once(models: str | None) -> tuple[float, str]:
+#: The floor: a bare PySide6 + pyqtgraph window drawing 12 x 5000 samples, no app code.
+BARE = """
+import sys
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+app = QtWidgets.QApplication([])
+w = pg.PlotWidget()
+for i in range(12):
+    w.plot(np.sin(np.arange(5000) / 50.0) + 3 * i)
+w.resize(1500, 860)
+w.show()
+app.processEvents()
+w.grab()
+print("READY bare window", flush=True)
+"""
+
+
+def run_once(models: str | None, checkout: Path = REPO, bare: bool = False) -> tuple[float, str]:
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-           "CROMOTEX_REVIEW_CONFIG_DIR": tempfile.mkdtemp()}
+           "CROMOTEX_REVIEW_CONFIG_DIR": tempfile.mkdtemp(),
+           "PYTHONPATH": str(checkout)}  # that checkout's code, not the editable install's
     cmd = [sys.executable, "-m", "app.main", "--demo", "--quit-when-ready"]
     if models:
         cmd += ["--models", models]
+    if bare:
+        cmd = [sys.executable, "-c", BARE]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=checkout, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("READY"):
@@ -63,16 +88,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--models", help="bundle folder (default: shipped, else a tiny test bundle)")
+    ap.add_argument("--checkout", type=Path, action="append",
+                    help="checkout(s) to start the app from, run alternately (e.g. /work/main and "
+                         "this one); default: this one")
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare PySide6 + pyqtgraph window")
     args = ap.parse_args(argv)
     models, what = _models(args.models)
-    times = []
+    checkouts = [c.resolve() for c in (args.checkout or [REPO])]
+    names = [str(c) for c in checkouts] + ([] if args.no_bare else ["bare PySide6 + pyqtgraph window"])
+    times: dict[str, list[float]] = {n: [] for n in names}
     for i in range(args.runs):
-        t, line = run_once(models)
-        times.append(t)
-        print(f"run {i + 1}: {t:.2f} s  ({line})")
-    print(f"startup to drawn ECG with predictions ({what}): median {statistics.median(times):.2f} s,"
-          f" min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} runs; target < 2 s"
-          " (on a shared machine the spread is load, not the app: quote the median)")
+        for name in names:  # alternately, so that load changes hit every variant alike
+            bare = name.startswith("bare")
+            t, line = run_once(models, REPO if bare else Path(name), bare=bare)
+            times[name].append(t)
+            print(f"run {i + 1} {name}: {t:.2f} s  ({line})", flush=True)
+    print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}, "
+          f"{os.cpu_count()} CPUs")
+    for name, ts in times.items():
+        print(f"{name}: startup to drawn ECG with predictions ({what}) median {statistics.median(ts):.2f} s,"
+              f" min {min(ts):.2f} s, max {max(ts):.2f} s over {len(ts)} runs"
+              if not name.startswith("bare") else
+              f"{name}: median {statistics.median(ts):.2f} s, min {min(ts):.2f} s over {len(ts)} runs")
+    print("target < 1.5 s on an idle 2-core machine (on a shared machine the spread is load: "
+          "quote medians measured in the same run)")
     return 0
 
 

@@ -36,10 +36,9 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CromotexError, InferenceError
-from engine.io import read_ecg
 from engine.pairing import identity
 from engine.measure import measure_ecg
-from engine.preprocess import preprocess_ecg
+from engine.preprocess.long_record import read_for_scoring
 from engine.quality import assess_quality
 from engine.records import EcgInput, EcgRecord, Prediction, QualityFlags
 
@@ -206,7 +205,8 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
         return _Loaded(item, item.error)
     loaded = _Loaded(item)
     try:
-        record = read_ecg(item.path, annotations=False)  # XML readers keep measurements and statements
+        # XML readers keep measurements and statements; a long record is read window by window
+        record, loaded.ecg_input = read_for_scoring(item.path, annotations=False)
         loaded.meta, loaded.format = record.meta, record.source.format if record.source else None
         loaded.device_measurements = record.meta.get("device_measurements")
         loaded.statements = _statements(record.meta.get("statements"))
@@ -215,7 +215,6 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
                 loaded.extra = on_record(record)
             except Exception:  # an optional extra must not fail the file
                 log.exception("on_record failed on %s", item.path)
-        loaded.ecg_input = preprocess_ecg(record)
         loaded.quality = assess_quality(record, loaded.ecg_input)
         loaded.identity, loaded.measurements = identity(record.meta), _measure(record)
         return loaded

@@ -57,8 +57,12 @@ def _field(header: bytes, start: int, size: int) -> str:
     return header[start:start + size].decode("latin-1").strip()
 
 
-def _check_header(path: Path, head: bytes, size: int) -> tuple[bool, int]:
+def _check_header(path: Path, head: bytes, size: int,
+                  max_values: int = MAX_VALUES) -> tuple[bool, int]:
     """(is_bdf, number of signals) after checking the fixed header against the file size.
+
+    `max_values`: most values (all signals) the file may declare; a windowed read
+    (`engine.io.windowed`) raises it, since it never holds the whole file.
 
     Raises CorruptFileError / UnsupportedFormatError before any sample is read."""
     what = f"The EDF file {path}"
@@ -93,7 +97,7 @@ def _check_header(path: Path, head: bytes, size: int) -> tuple[bool, int]:
     available = (size - header_bytes) // record_bytes
     if n_records == -1:  # allowed while recording: the size says
         n_records = available
-    if n_records <= 0 or n_records * sum(per_record) > MAX_VALUES:
+    if n_records <= 0 or n_records * sum(per_record) > max_values:
         raise CorruptFileError(f"{what} declares {n_records} data records of {sum(per_record)} values, "
                                f"which no ECG this program reads holds; the header is damaged.")
     if n_records > available:

@@ -12,7 +12,6 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import ndimage, signal
 
 #: Largest denominator of the rational resampling factor `target_fs / fs`.
 #: Any rate that is an integer or a simple fraction (100, 250, 257, 360, 500,
@@ -57,9 +56,31 @@ def _fir(up: int, down: int) -> np.ndarray:
     """The anti-aliasing low-pass filter `scipy.signal.resample_poly` designs by
     default for these factors (cached: designing it costs as much as filtering)."""
     max_rate = max(up, down)
-    taps = signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", KAISER_BETA))
+    taps = firwin_lowpass(2 * 10 * max_rate + 1, 1.0 / max_rate, KAISER_BETA)
     taps.setflags(write=False)
     return taps
+
+
+def firwin_lowpass(numtaps: int, cutoff: float, beta: float) -> np.ndarray:
+    """`scipy.signal.firwin(numtaps, cutoff, window=("kaiser", beta))` (low-pass, scaled,
+    cutoff relative to Nyquist), float64 `[numtaps]`, computed with scipy's own steps
+    (sinc, Kaiser window from `scipy.special.i0`, unit DC gain): bit-identical to it
+    (tests/engine/test_filters_fir.py), without importing `scipy.signal`, which pulls in
+    `scipy.stats` and costs ~1.6 s on the app's start path. numpy's `i0` is not used: it
+    differs from scipy's in the last bits."""
+    from scipy import special
+
+    alpha = 0.5 * (numtaps - 1)
+    m = np.arange(0, numtaps, dtype=np.float64) - alpha
+    h = 0
+    h += cutoff * np.sinc(cutoff * m)
+    h -= 0.0 * np.sinc(0.0 * m)  # the band's left edge, as firwin computes it
+    n = np.arange(0, numtaps, dtype=np.float64)
+    win = special.i0(beta * np.sqrt(1 - ((n - alpha) / alpha) ** 2.0)) / \
+        special.i0(np.asarray(beta, dtype=np.float64))
+    h *= win
+    h /= np.sum(h * np.cos(np.pi * m * 0.0))
+    return h
 
 
 def resample(x: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
@@ -81,6 +102,8 @@ def resample(x: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
         return x
     if up == 1:
         return _decimate(x, down)
+    from scipy import signal  # imported where used: keeps `import engine.inference` fast
+
     return signal.resample_poly(x, up, down, axis=-1, window=_fir(up, down), padtype="edge")
 
 
@@ -123,6 +146,8 @@ def median_filter_rows(x: np.ndarray, kernel: int) -> np.ndarray:
         return x.copy()
     n = x.shape[-1]
     padded = _pad_edge(x, half, half)
+    from scipy import ndimage  # imported where used (see resample)
+
     filtered = ndimage.median_filter(padded.ravel(), size=kernel, mode="nearest")
     return filtered.reshape(padded.shape)[:, half:half + n]
 
