@@ -16,3 +16,11 @@ __version__ = "0.1.0"
 #: Forced, not defaulted: a workstation handling patient data makes no network attempt.
 ONNXRUNTIME_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 os.environ[ONNXRUNTIME_TELEMETRY_ENV] = "1"
+
+#: `import pydicom` imports its example-data downloader, which imports `requests` when it is
+#: installed (the dev/cluster extras bring it); urllib3 then warns on stderr that SOCKS support
+#: needs PySocks. Nothing here downloads anything (see above), so the warning is noise in the
+#: app's and the CLI's stderr; only that warning is silenced.
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="SOCKS support in urllib3 requires", module="urllib3")

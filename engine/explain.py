@@ -163,9 +163,10 @@ def not_assessable_reason(pred: Prediction | None) -> str:
     """Why a prediction's map must not be shown as valid ("" when it may)."""
     if pred is None:
         return "no prediction"
-    reasons: list[str] = []
     if getattr(pred, "call", None) == "not_assessable":
-        reasons.append(str(getattr(pred, "call_reason", "") or "not assessable"))
+        # the engine's call already names every flag behind it (quality, OOD, gate): one reason
+        return str(getattr(pred, "call_reason", "") or "not assessable")
+    reasons: list[str] = []
     if pred.ood:
         reasons.append(f"out of distribution (d={pred.ood_distance:.1f} > {pred.ood_cutoff:.1f})")
     q = pred.quality

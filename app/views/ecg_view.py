@@ -45,10 +45,12 @@ class EcgView(QtWidgets.QWidget):
     Signals:
         zoom_changed(float): 1.0 = true scale.
         display_changed(): layout, speed, gain, rhythm lead, order or filters changed.
+        record_changed(): another record (or none) is shown (`set_record`).
     """
 
     zoom_changed = Signal(float)
     display_changed = Signal()
+    record_changed = Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None,
                  px_per_mm: float | None = None) -> None:
@@ -143,6 +145,7 @@ class EcgView(QtWidgets.QWidget):
         self._refilter()
         self._rebuild()
         self._rezoom(reset_position=True)
+        self.record_changed.emit()
 
     def set_layout(self, name: str) -> None:
         if name not in paper.LAYOUTS:

@@ -61,8 +61,7 @@ class EcgSaliencyBands:
         self._items: list[pg.ImageItem] = []
         self._bands: list[tuple[str, float, float, np.ndarray]] = []
         view.display_changed.connect(self.redraw)
-        # set_record does not emit display_changed but re-zooms: drop bands of another record
-        view.viewbox.sigRangeChanged.connect(self._check_record)
+        view.record_changed.connect(self._check_record)  # drop bands of another record
 
     def _check_record(self, *_: object) -> None:
         if self._items and self.view.record is not self.source:

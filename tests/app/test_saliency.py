@@ -4,6 +4,8 @@ maps; a flagged map is not drawn; a late map of a file no longer shown is droppe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,9 @@ from engine.io import read_ecg
 from engine.preprocess import preprocess_ecg
 
 from app_samples import NIH_CXR, PTBXL
+
+PHANTOM_CXR = (Path(__file__).resolve().parents[2] / "resources" / "demo"
+               / "case3_dicom_cardiomegaly_pleural_effusion_cxr.dcm")
 
 TIMEOUT = 120000
 
@@ -57,11 +62,19 @@ def test_ecg_bands_show_the_engines_map_per_lead(shipped, window, qtbot):
 
 
 def test_cxr_overlay_on_the_models_square_with_opacity(shipped, window, qtbot):
+    """On a phantom film (in the teacher's distribution) the overlay is drawn; a real NIH
+    film is out of the phantom teacher's distribution, so its map is not shown."""
     s = shipped.saliency
     with qtbot.waitSignal(shipped.cxr_predicted, timeout=TIMEOUT):
         shipped.open_cxr(NIH_CXR)
     s.cxr_bar.toggle.setChecked(True)
     qtbot.waitUntil(lambda: bool(s.cxr_maps), timeout=TIMEOUT)
+    assert s.shown_map("cxr") is None and not any(m.valid for m in s.cxr_maps.values())
+    s.cxr_bar.toggle.setChecked(False)
+    with qtbot.waitSignal(shipped.cxr_predicted, timeout=TIMEOUT):
+        shipped.open_cxr(PHANTOM_CXR)
+    s.cxr_bar.toggle.setChecked(True)
+    qtbot.waitUntil(lambda: s.shown_map("cxr") is not None, timeout=TIMEOUT)
     m = s.shown_map("cxr")
     assert m is not None and m.values.shape == (224, 224)
     h, w = shipped.cxr.pixels.shape

@@ -118,7 +118,8 @@ def test_flagged_predictions_give_invalid_maps(predictor, ecg_input):
     preds = predictor.predict_ecg_input(ecg_input, QualityFlags(noisy_leads=("V2",)))
     maps = explain_ecg(predictor, ecg_input, preds, mode="separable", segment_s=5.0)
     for p in PATHOLOGIES:
-        assert not maps[p].valid and maps[p].reason == "noisy leads: V2"
+        assert not maps[p].valid and maps[p].reason == preds[p].call_reason
+        assert preds[p].call == "not_assessable" and "noisy lead V2" in maps[p].reason
     ok = predictor.predict_ecg_input(ecg_input, QualityFlags())["cardiomegaly"]
     assert not_assessable_reason(replace(ok, ood=False)) == ""
     assert not_assessable_reason(replace(ok, ood=True, ood_distance=40.0, ood_cutoff=30.0)) == \
