@@ -34,9 +34,8 @@ from engine.io.demographics import age_sex_meta
 from engine.io.ecg_common import (
     check_signal_size, complete_limb_leads, device_measurements, iso_date, iso_datetime, lead_set_record,
     median_beats_meta, person_name, statement, to_float)
-from engine.io.guard import corrupt_file_errors
 from engine.io.units import mv_factor
-from engine.io.xml_common import child, children, local_name, parse_xml, text
+from engine.io.xml_common import child, children, decode_xml_file, local_name, text
 from engine.records import EcgRecord
 
 log = logging.getLogger(__name__)
@@ -73,11 +72,7 @@ def read_hl7_aecg(path: Path, annotations: bool = True) -> EcgRecord:
             lengths, impossible sizes or rates. LeadError: no rhythm series with a
             standard lead.
     """
-    root = parse_xml(path, WHAT)
-    with corrupt_file_errors(path, lambda error: f"The {WHAT} {path} is damaged ({error}). Export "
-                                                 f"the ECG again.",
-                             f"The {WHAT} {path} claims more data than can be read; it is damaged."):
-        return _decode(root, path, annotations)
+    return decode_xml_file(path, WHAT, _decode, annotations)
 
 
 def _code(elem: Element | None) -> str:

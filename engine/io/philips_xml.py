@@ -35,9 +35,8 @@ from engine.io.demographics import age_sex_meta
 from engine.io.ecg_common import (
     check_signal_size, complete_limb_leads, device_measurements, iso_date, iso_datetime, lead_set_record,
     person_name, statement, to_float)
-from engine.io.guard import corrupt_file_errors
 from engine.io.xli import philips_limb_leads, xli_decode
-from engine.io.xml_common import child, children, decode_base64, parse_xml, text
+from engine.io.xml_common import child, children, decode_base64, decode_xml_file, text
 from engine.records import EcgRecord
 
 log = logging.getLogger(__name__)
@@ -82,11 +81,7 @@ def read_philips_xml(path: Path, annotations: bool = True) -> EcgRecord:
             compression. CorruptFileError: damaged XML, base64 or XLI stream, or
             impossible sizes. LeadError: no standard lead.
     """
-    root = parse_xml(path, WHAT)
-    with corrupt_file_errors(path, lambda error: f"The {WHAT} {path} is damaged ({error}). Export "
-                                                 f"the ECG again.",
-                             f"The {WHAT} {path} claims more data than can be read; it is damaged."):
-        return _decode(root, path, annotations)
+    return decode_xml_file(path, WHAT, _decode, annotations)
 
 
 def _decode(root: Element, path: Path, annotations: bool) -> EcgRecord:
