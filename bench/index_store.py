@@ -28,6 +28,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,6 +118,23 @@ def query_times(db: Path, reps: int = 20) -> dict[str, float]:
     return out
 
 
+@contextmanager
+def removed_unless_kept(root: Path, keep: str | None) -> Iterator[None]:
+    """Remove the bench folder `root` when the block ends (also on an error), unless it is
+    the --keep folder."""
+    try:
+        yield
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def write_figures(path: str | None, result: dict) -> None:
+    """Write `result` as indented JSON to `path` (the --json option) when one is given."""
+    if path:
+        Path(path).write_text(json.dumps(result, indent=1))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
@@ -125,7 +144,7 @@ def main() -> int:
     ap.add_argument("--keep", help="build the records in this folder and keep them")
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cromotex-index-"))
-    try:
+    with removed_unless_kept(root, args.keep):
         t = time.perf_counter()
         folder = make_records(root, args.n)
         print(f"made {args.n} records in {time.perf_counter() - t:.1f} s under {folder}")
@@ -146,11 +165,7 @@ def main() -> int:
         for k, v in result["query_ms"].items():
             print(f"  {k:28s} {v:8.2f} ms")
         result["store_bytes"] = (root / "plain.sqlite3").stat().st_size
-        if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=1))
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+        write_figures(args.json, result)
     return 0
 
 

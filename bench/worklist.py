@@ -21,9 +21,7 @@ indexing pass without AI, which is what the worklist lists first) and the Workli
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -35,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from index_store import make_records  # noqa: E402
+from index_store import make_records, removed_unless_kept, write_figures  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -62,7 +60,7 @@ def main() -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     result: dict = {"n": args.n}
-    try:
+    with removed_unless_kept(root, args.keep):
         folder = root / "records"
         if not folder.is_dir():
             t = time.perf_counter()
@@ -155,11 +153,7 @@ def main() -> int:
         result["filter_rows"] = model.total
         print({k: v for k, v in result.items() if k not in ("scan", "scroll")})
         store.close()
-        if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=1))
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+        write_figures(args.json, result)
     return 0
 
 

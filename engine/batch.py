@@ -196,6 +196,19 @@ class _Loaded:
     def n_windows(self) -> int:
         return 0 if self.ecg_input is None else int(self.ecg_input.windows.shape[0])
 
+    def take_record(self, record: EcgRecord, on_record: Callable[[EcgRecord], Any] | None,
+                    logger: logging.Logger) -> None:
+        """Keep `record`'s meta, format, device measurements and statements; `extra` is
+        `on_record(record)` when given (stays None, logged on `logger`, when it raises)."""
+        self.meta, self.format = record.meta, record.source.format if record.source else None
+        self.device_measurements = record.meta.get("device_measurements")
+        self.statements = _statements(record.meta.get("statements"))
+        if on_record is not None:
+            try:
+                self.extra = on_record(record)
+            except Exception:  # an optional extra must not fail the file
+                logger.exception("on_record failed on %s", self.item.path)
+
 
 def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = None) -> _Loaded:
     """Read, preprocess and quality-check one file; never raises. `on_record(record)`, when
@@ -207,14 +220,7 @@ def load_file(item: InputItem, on_record: Callable[[EcgRecord], Any] | None = No
     try:
         # XML readers keep measurements and statements; a long record is read window by window
         record, loaded.ecg_input = read_for_scoring(item.path, annotations=False)
-        loaded.meta, loaded.format = record.meta, record.source.format if record.source else None
-        loaded.device_measurements = record.meta.get("device_measurements")
-        loaded.statements = _statements(record.meta.get("statements"))
-        if on_record is not None:
-            try:
-                loaded.extra = on_record(record)
-            except Exception:  # an optional extra must not fail the file
-                log.exception("on_record failed on %s", item.path)
+        loaded.take_record(record, on_record, log)
         loaded.quality = assess_quality(record, loaded.ecg_input)
         loaded.identity, loaded.measurements = identity(record.meta), _measure(record)
         return loaded

@@ -204,6 +204,26 @@ def _area(y: np.ndarray) -> float:
     return float(np.trapezoid(y, dx=1.0 / (len(y) - 1)))
 
 
+def _record_curves(m: dict[str, list], curves: dict[str, list], prefix: str,
+                   score1: Callable[[np.ndarray], np.ndarray], x: np.ndarray, order: np.ndarray,
+                   occlude: Callable[[np.ndarray, np.ndarray], np.ndarray], n_units: int, steps: int,
+                   rng: np.random.Generator) -> None:
+    """Deletion and insertion curves of `x` in the map's `order` and in 3 random orders of
+    its `n_units` units (drawn from `rng`, deletion's 3 first); appends the probability,
+    the deletion and insertion area gains to `m["<prefix>_prob|_del|_ins"]` and the four
+    curves to `curves["<prefix>_del_s|_del_r|_ins_s|_ins_r"]`."""
+    ds = curve(score1, x, order, occlude, steps, False)
+    ins = curve(score1, x, order, occlude, steps, True)
+    dr = np.mean([curve(score1, x, rng.permutation(n_units), occlude, steps, False) for _ in range(3)], 0)
+    ir = np.mean([curve(score1, x, rng.permutation(n_units), occlude, steps, True) for _ in range(3)], 0)
+    m[f"{prefix}_prob"].append(float(ds[0]))
+    m[f"{prefix}_del"].append(_area(dr) - _area(ds))
+    m[f"{prefix}_ins"].append(_area(ins) - _area(ir))
+    for k, v in ((f"{prefix}_del_s", ds), (f"{prefix}_del_r", dr), (f"{prefix}_ins_s", ins),
+                 (f"{prefix}_ins_r", ir)):
+        curves[k].append(v)
+
+
 # ---------------------------------------------------------------------- evaluation
 def evaluate(cohort: Path, models: Path | None, n: int, seed: int, steps: int = 10) -> dict:
     """All measures; returns a JSON-ready dict plus arrays for the figures under "_fig"."""
@@ -259,15 +279,7 @@ def evaluate(cohort: Path, models: Path | None, n: int, seed: int, steps: int = 
             m["ecg_sanity"].append(_spearman(lmap, rmap))
             order = np.argsort(-drops, kind="stable")
             occl = _ecg_occluder(occ)
-            ds = curve(e1, w, order, occl, steps, False)
-            ins = curve(e1, w, order, occl, steps, True)
-            dr = np.mean([curve(e1, w, rng.permutation(len(occ)), occl, steps, False) for _ in range(3)], 0)
-            ir = np.mean([curve(e1, w, rng.permutation(len(occ)), occl, steps, True) for _ in range(3)], 0)
-            m["ecg_prob"].append(float(ds[0]))
-            m["ecg_del"].append(_area(dr) - _area(ds))
-            m["ecg_ins"].append(_area(ins) - _area(ir))
-            for k, v in (("ecg_del_s", ds), ("ecg_del_r", dr), ("ecg_ins_s", ins), ("ecg_ins_r", ir)):
-                curves[k].append(v)
+            _record_curves(m, curves, "ecg", e1, w, order, occl, len(occ), steps, rng)
 
             x = np.asarray(cxr[i], dtype=np.float32)
             cmaps, cdrops = cxr_map(cxr_score, x)
@@ -279,15 +291,7 @@ def evaluate(cohort: Path, models: Path | None, n: int, seed: int, steps: int = 
             c1 = lambda b, q=p: cxr_score(b)[q]  # noqa: E731
             corder = np.argsort(-cdrops[p], kind="stable")
             cocc = _cxr_occluder(x)
-            cds = curve(c1, x, corder, cocc, steps, False)
-            cins = curve(c1, x, corder, cocc, steps, True)
-            cdr = np.mean([curve(c1, x, rng.permutation(len(corder)), cocc, steps, False) for _ in range(3)], 0)
-            cir = np.mean([curve(c1, x, rng.permutation(len(corder)), cocc, steps, True) for _ in range(3)], 0)
-            m["cxr_prob"].append(float(cds[0]))
-            m["cxr_del"].append(_area(cdr) - _area(cds))
-            m["cxr_ins"].append(_area(cins) - _area(cir))
-            for k, v in (("cxr_del_s", cds), ("cxr_del_r", cdr), ("cxr_ins_s", cins), ("cxr_ins_r", cir)):
-                curves[k].append(v)
+            _record_curves(m, curves, "cxr", c1, x, corder, cocc, len(corder), steps, rng)
             if j == 0:
                 fig["ecg"][p] = (w, emap)
                 fig["cxr"][p] = (x[0], cm, mask)

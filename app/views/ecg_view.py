@@ -39,6 +39,19 @@ def screen_px_per_mm(widget: QtWidgets.QWidget | None = None,
                            override_dpi)
 
 
+def paper_canvas(widget: QtWidgets.QWidget) -> tuple[pg.GraphicsView, pg.ViewBox]:
+    """A desk-coloured GraphicsView filling `widget` (margin-free layout) with a
+    1:1-aspect ViewBox (no menu, no auto-range) as its central item."""
+    graphics = pg.GraphicsView(background=DESK_COLOUR)
+    viewbox = pg.ViewBox(enableMenu=False, lockAspect=1.0)
+    viewbox.disableAutoRange()
+    graphics.setCentralItem(viewbox)
+    lay = QtWidgets.QVBoxLayout(widget)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(graphics)
+    return graphics, viewbox
+
+
 class EcgView(QtWidgets.QWidget):
     """ECG paper with grid, traces, lead labels, calibration pulses and a scale label.
 
@@ -55,13 +68,7 @@ class EcgView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None,
                  px_per_mm: float | None = None) -> None:
         super().__init__(parent)
-        self.graphics = pg.GraphicsView(background=DESK_COLOUR)
-        self.viewbox = pg.ViewBox(enableMenu=False, lockAspect=1.0)
-        self.viewbox.disableAutoRange()
-        self.graphics.setCentralItem(self.viewbox)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.graphics)
+        self.graphics, self.viewbox = paper_canvas(self)
 
         self._ppm = px_per_mm or screen_px_per_mm(self)
         self._record: EcgRecord | None = None

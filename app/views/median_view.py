@@ -17,7 +17,7 @@ import numpy as np
 from app import paper
 from app.qt import QtCore, QtGui, QtWidgets, pg
 from app.views.calipers import Calipers
-from app.views.ecg_view import DESK_COLOUR, TRACE_PEN, screen_px_per_mm
+from app.views.ecg_view import TRACE_PEN, paper_canvas, screen_px_per_mm
 from app.views.paper_grid import PaperGrid
 from engine.records import EcgRecord
 
@@ -48,13 +48,7 @@ class MedianView(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, px_per_mm: float | None = None) -> None:
         super().__init__(parent)
-        self.graphics = pg.GraphicsView(background=DESK_COLOUR)
-        self.viewbox = pg.ViewBox(enableMenu=False, lockAspect=1.0)
-        self.viewbox.disableAutoRange()
-        self.graphics.setCentralItem(self.viewbox)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.graphics)
+        self.graphics, self.viewbox = paper_canvas(self)
         self._ppm = px_per_mm or screen_px_per_mm(self)
         self.grid = PaperGrid(100.0, 3 * ROW_MM)
         self.viewbox.addItem(self.grid, ignoreBounds=True)

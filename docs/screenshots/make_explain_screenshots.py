@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -17,30 +16,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))  # this checkout's app / engine
 
-from make_screenshots import _models_dir, _save  # noqa: E402
+from make_screenshots import _review_window, _save, _waiter  # noqa: E402
 
 
 def main() -> None:
-    os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
-    from app.controller import Controller
+    app, w, ctl = _review_window()
     from app.demo import demo_case
-    from app.main_window import MainWindow
-    from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
-
-    quiet_offscreen_noise()
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    w = MainWindow()
-    ctl = Controller(w, models_dir=_models_dir())
-    w.resize(1600, 900)
-    w.show()
-
-    def wait(pred, ms=180000):
-        t = QtCore.QElapsedTimer()
-        t.start()
-        while not pred() and t.elapsed() < ms:
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        if not pred():
-            raise SystemExit("timed out")
+    wait = _waiter(app, default_ms=180000, strict=True)
 
     ctl.load_models()
     wait(lambda: ctl.predictor is not None)

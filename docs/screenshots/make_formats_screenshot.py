@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -17,29 +16,14 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
-from make_screenshots import _models_dir, _save  # noqa: E402
+from make_screenshots import _review_window, _save, _waiter  # noqa: E402
 
 MUSE = REPO / "tests/data/formats/muse_xml/egm_muse-sinus.xml"
 
 
 def main() -> None:
-    os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
-    from app.controller import Controller
-    from app.main_window import MainWindow
-    from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
-
-    quiet_offscreen_noise()
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    w = MainWindow()
-    ctl = Controller(w, models_dir=_models_dir())
-    w.resize(1600, 900)
-    w.show()
-
-    def wait(pred, ms=30000):
-        t = QtCore.QElapsedTimer()
-        t.start()
-        while not pred() and t.elapsed() < ms:
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    app, w, ctl = _review_window()
+    wait = _waiter(app)
 
     ctl.load_models()
     ctl.open_ecg(MUSE)

@@ -63,29 +63,46 @@ def _save(widget_or_pixmap, name: str) -> None:
     tmp.unlink()
 
 
-def main() -> None:
+def _review_window():
+    """(QApplication, MainWindow, Controller on the shipped bundle): a fresh config folder,
+    offscreen noise quietened, the window shown at 1600 x 900."""
     os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
-    from app.demo import demo_case
-    from app.qt import QtCore, QtGui, QtWidgets
     from app.controller import Controller
     from app.main_window import MainWindow
+    from app.qt import QtWidgets, quiet_offscreen_noise
 
-    from app.qt import quiet_offscreen_noise
     quiet_offscreen_noise()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     w = MainWindow()
-    errors: list = []
     ctl = Controller(w, models_dir=_models_dir())
     w.resize(1600, 900)
     w.show()
-    case = demo_case(1)
-    ecg, cxr = case.ecg, case.cxr
+    return app, w, ctl
 
-    def wait(pred, ms=30000):
+
+def _waiter(app, default_ms: int = 30000, strict: bool = False):
+    """`wait(pred, ms=default_ms)`: process `app`'s events until `pred()` holds or `ms`
+    pass; with `strict`, raise SystemExit("timed out") when it still does not hold."""
+    from app.qt import QtCore
+
+    def wait(pred, ms=default_ms):
         t = QtCore.QElapsedTimer()
         t.start()
         while not pred() and t.elapsed() < ms:
             app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        if strict and not pred():
+            raise SystemExit("timed out")
+    return wait
+
+
+def main() -> None:
+    app, w, ctl = _review_window()
+    from app.demo import demo_case
+    from app.qt import QtCore, QtGui
+    errors: list = []
+    case = demo_case(1)
+    ecg, cxr = case.ecg, case.cxr
+    wait = _waiter(app)
 
     ctl.load_models()
     ctl.open_ecg(ecg)

@@ -19,6 +19,8 @@
 - Formatting for people: `person_name` (DICOM `Family^Given` -> "Family, Given"),
   `iso_date`, `iso_time`, `iso_datetime`, `unit_label` (UCUM `{H.B.}/min` -> "bpm").
 - `check_signal_size`: refuse absurd declared sizes before any array is allocated.
+- `median_beats_meta` / `lead_set_record`: the `meta["median_beats"]` entry and the
+  `EcgRecord` a reader builds from its `LeadSet`s.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from engine.constants import DERIVABLE_LEADS, LEADS
 from engine.errors import CorruptFileError
 from engine.io.leadnames import canonical_lead
 from engine.leads import limb_leads_from_i_ii
+from engine.records import EcgRecord, Source
 
 #: Keys of `record.meta["device_measurements"]` (shared with the computed measurements):
 #: heart rate (beats/min), RR, PR, P duration, QRS duration, QT, QTc (ms), P, QRS, T frontal
@@ -308,3 +311,25 @@ def check_signal_size(n_leads: int, n_samples: int, fs: float, what: str, *,
         raise CorruptFileError(f"{what} declares {n_leads} leads x {n_samples} samples, which no ECG "
                                f"this program reads holds (at most {max_values} values). The file is "
                                f"damaged; export the ECG again.")
+
+
+def median_beats_meta(channels: Iterable[tuple[str, np.ndarray]], fs: float) -> dict[str, Any] | None:
+    """`meta["median_beats"]` from median-beat channels (label, float mV `[m]`) at `fs` Hz.
+
+    Returns:
+        {"signal" float32 `[k, m]` mV, "fs", "leads", "derived"} as `complete_limb_leads`
+        completes them, or None when no channel is a standard lead.
+    """
+    beats = complete_limb_leads(channels)
+    if not beats.leads:
+        return None
+    return {"signal": beats.signal, "fs": fs, "leads": beats.leads, "derived": beats.derived}
+
+
+def lead_set_record(lead_set: LeadSet, fs: float, meta: dict[str, Any], path: Any, fmt: str) -> EcgRecord:
+    """The `EcgRecord` of a reader's rhythm `lead_set` at `fs` Hz: its standard leads as
+    `signal`, its extra channels (in mV) as `extra_signal`, `source` (str(path), fmt)."""
+    return EcgRecord(signal=lead_set.signal, fs=fs, leads=lead_set.leads, meta=meta,
+                     source=Source(path=str(path), format=fmt),
+                     extra_signal=lead_set.extra_signal, extra_names=lead_set.extra_names,
+                     extra_units=("mV",) * len(lead_set.extra_names))

@@ -32,12 +32,11 @@ import numpy as np
 from engine.errors import CorruptFileError, LeadError
 from engine.io.demographics import age_sex_meta
 from engine.io.ecg_common import (
-    check_signal_size, complete_limb_leads, device_measurements, iso_date, iso_datetime, person_name,
-    statement, to_float)
-from engine.io.guard import corrupt_file_errors
+    check_signal_size, complete_limb_leads, device_measurements, iso_date, iso_datetime, lead_set_record,
+    median_beats_meta, person_name, statement, to_float)
 from engine.io.units import mv_factor
-from engine.io.xml_common import child, children, local_name, parse_xml, text
-from engine.records import EcgRecord, Source
+from engine.io.xml_common import child, children, decode_xml_file, local_name, text
+from engine.records import EcgRecord
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +72,7 @@ def read_hl7_aecg(path: Path, annotations: bool = True) -> EcgRecord:
             lengths, impossible sizes or rates. LeadError: no rhythm series with a
             standard lead.
     """
-    root = parse_xml(path, WHAT)
-    with corrupt_file_errors(path, lambda error: f"The {WHAT} {path} is damaged ({error}). Export "
-                                                 f"the ECG again.",
-                             f"The {WHAT} {path} claims more data than can be read; it is damaged."):
-        return _decode(root, path, annotations)
+    return decode_xml_file(path, WHAT, _decode, annotations)
 
 
 def _code(elem: Element | None) -> str:
@@ -110,17 +105,13 @@ def _decode(root: Element, path: Path, annotations: bool) -> EcgRecord:
         if beat is not None:
             try:
                 m_fs, m_channels = _sequence_set(beat, path, "representative beat")
-                m_set = complete_limb_leads(m_channels)
-                if m_set.leads:
-                    meta["median_beats"] = {"signal": m_set.signal, "fs": m_fs, "leads": m_set.leads,
-                                            "derived": m_set.derived}
+                median_beats = median_beats_meta(m_channels, m_fs)
+                if median_beats is not None:
+                    meta["median_beats"] = median_beats
             except (CorruptFileError, LeadError) as exc:  # the rhythm is still usable
                 log.warning("representative beat of %s not read: %s", path, exc)
                 meta.setdefault("warnings", []).append(f"representative beat not read: {exc}")
-    return EcgRecord(signal=lead_set.signal, fs=fs, leads=lead_set.leads, meta=meta,
-                     source=Source(path=str(path), format="hl7-aecg"),
-                     extra_signal=lead_set.extra_signal, extra_names=lead_set.extra_names,
-                     extra_units=("mV",) * len(lead_set.extra_names))
+    return lead_set_record(lead_set, fs, meta, path, "hl7-aecg")
 
 
 def _sequence_set(series: Element, path: Path, kind: str) -> tuple[float, list[tuple[str, np.ndarray]]]:

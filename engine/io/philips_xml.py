@@ -33,12 +33,11 @@ from engine.constants import LEADS
 from engine.errors import CorruptFileError, LeadError, UnsupportedFormatError
 from engine.io.demographics import age_sex_meta
 from engine.io.ecg_common import (
-    check_signal_size, complete_limb_leads, device_measurements, iso_date, iso_datetime, person_name,
-    statement, to_float)
-from engine.io.guard import corrupt_file_errors
+    check_signal_size, complete_limb_leads, device_measurements, iso_date, iso_datetime, lead_set_record,
+    person_name, statement, to_float)
 from engine.io.xli import philips_limb_leads, xli_decode
-from engine.io.xml_common import child, children, decode_base64, parse_xml, text
-from engine.records import EcgRecord, Source
+from engine.io.xml_common import child, children, decode_base64, decode_xml_file, text
+from engine.records import EcgRecord
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +81,7 @@ def read_philips_xml(path: Path, annotations: bool = True) -> EcgRecord:
             compression. CorruptFileError: damaged XML, base64 or XLI stream, or
             impossible sizes. LeadError: no standard lead.
     """
-    root = parse_xml(path, WHAT)
-    with corrupt_file_errors(path, lambda error: f"The {WHAT} {path} is damaged ({error}). Export "
-                                                 f"the ECG again.",
-                             f"The {WHAT} {path} claims more data than can be read; it is damaged."):
-        return _decode(root, path, annotations)
+    return decode_xml_file(path, WHAT, _decode, annotations)
 
 
 def _decode(root: Element, path: Path, annotations: bool) -> EcgRecord:
@@ -134,10 +129,7 @@ def _decode(root: Element, path: Path, annotations: bool) -> EcgRecord:
         except CorruptFileError as exc:  # the rhythm is still usable
             log.warning("representative beats of %s not read: %s", path, exc)
             meta.setdefault("warnings", []).append(f"representative beats not read: {exc}")
-    return EcgRecord(signal=lead_set.signal, fs=float(fs), leads=lead_set.leads, meta=meta,
-                     source=Source(path=str(path), format="philips-xml"),
-                     extra_signal=lead_set.extra_signal, extra_names=lead_set.extra_names,
-                     extra_units=("mV",) * len(lead_set.extra_names))
+    return lead_set_record(lead_set, float(fs), meta, path, "philips-xml")
 
 
 def _labels(waves: Element, signal_info: Element | None) -> list[str]:

@@ -335,7 +335,7 @@ def _plan(store: Store, path: str, error: str | None, bundle_id: str | None,
 def _read_only(items: list[InputItem], on_record: Callable[[EcgRecord], Any] | None) -> list[tuple]:
     """What `load_and_score_loaded` gives, for indexing without AI: read only (no
     preprocessing or quality check, which only the models need)."""
-    from engine.batch import _Loaded, _statements
+    from engine.batch import _Loaded
     from engine.errors import CromotexError
     from engine.io import read_ecg
 
@@ -350,14 +350,7 @@ def _read_only(items: list[InputItem], on_record: Callable[[EcgRecord], Any] | N
             log.exception("unexpected error on %s", item.path)
             g.error = f"unexpected error reading this file ({type(exc).__name__}: {exc})"
         else:
-            g.meta, g.format = record.meta, record.source.format if record.source else None
-            g.device_measurements = record.meta.get("device_measurements")
-            g.statements = _statements(record.meta.get("statements"))
-            if on_record is not None:
-                try:
-                    g.extra = on_record(record)
-                except Exception:
-                    log.exception("on_record failed on %s", item.path)
+            g.take_record(record, on_record, log)
         out.append((FileResult(item.path, g.error is None, g.error, device_measurements=g.device_measurements,
                                statements=g.statements), g))
     return out
