@@ -63,7 +63,8 @@ EXCLUDES = [
     # `cromotex archive` (engine.archive, extra .[cluster]) is a command-line tool for servers,
     # never part of the desktop app: Dask and its dependencies stay out of the installer.
     "engine.archive", "dask", "distributed", "msgpack", "zict", "tblib", "partd", "locket",
-    "zmq", "tornado", "docutils", "sphinx", "setuptools", "pkg_resources", "pip", "sqlite3",
+    "zmq", "tornado", "docutils", "sphinx", "setuptools", "pkg_resources", "pip",
+    # not `sqlite3`: the worklist's study store (engine.store) is an SQLite database
     "multidict", "yarl", "frozenlist", "aiosignal", "propcache", "aiohappyeyeballs",
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick",
     "PySide6.QtWebChannel", "PySide6.QtWebSockets", "PySide6.Qt3DCore", "PySide6.QtQuick",
