@@ -8,7 +8,11 @@ Times, on one 10 s ECG (tests/data PTB-XL 00001_lr) and one chest X-ray (tests/d
   default, and "grid" mode (12 x 10 occlusions), through `Explainer` (fp32 sessions);
 - CXR, all three findings at once, 7 x 7 patch grid (one teacher batch of 50).
 `cpu_s` is the process CPU time (all threads) over the same interval; on a loaded shared
-machine wall time is CPU time divided by the share of the cores the process gets.
+machine wall time is CPU time divided by the share of the cores the process gets, so the
+load average is printed before and after (it moves during the run).
+Also prints, per ECG mode, how the work is batched: model inputs (unoccluded windows +
+occluded copies) per finding, and onnxruntime session runs in all (each finding's model gets
+all its inputs in one run per `max_batch` chunk; the three models run concurrently).
 Also prints the one-off cost of opening the fp32 sessions (`Explainer` of an int8 Predictor).
 """
 
@@ -47,7 +51,7 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
-    from engine.explain import Explainer
+    from engine.explain import Explainer, ecg_occlusions
     from engine.inference import Predictor
     from engine.io import read_cxr, read_ecg
     from engine.preprocess import preprocess_cxr, preprocess_ecg
@@ -67,12 +71,27 @@ def main() -> int:
         "ecg_grid_3_findings": timed(lambda: explainer.ecg(ecg, mode="grid"), args.runs),
         "cxr_7x7_3_findings": timed(lambda: explainer.cxr(x, image_shape=image.pixels.shape), args.runs),
     }
-    print(f"machine: {res['machine']['cpus']} CPUs, load average {res['machine']['load_avg_1m']:.1f}")
+    res["machine"]["load_avg_1m_after"] = os.getloadavg()[0]
+    fp32 = explainer.predictor
+    n_w = int(ecg.windows.shape[0])
+    for mode in ("separable", "grid"):
+        n_in = n_w + len(ecg_occlusions(n_w, mode))
+        runs = len(fp32.pathologies) * -(-n_in // fp32.max_batch)
+        res[f"ecg_{mode}_3_findings"].update(
+            inputs_per_finding=n_in, session_runs=runs, threads_per_session=fp32.threads,
+            cpu_ms_per_input=1000 * res[f"ecg_{mode}_3_findings"]["cpu_s"] / (n_in * len(fp32.pathologies)))
+    print(f"machine: {res['machine']['cpus']} CPUs, load average {res['machine']['load_avg_1m']:.1f} "
+          f"before, {res['machine']['load_avg_1m_after']:.1f} after")
     print(f"{'what':32s} {'wall s':>8s} {'min s':>8s} {'cpu s':>8s}")
     for k, v in res.items():
         if k == "machine":
             continue
         print(f"{k:32s} {v['wall_s']:8.3f} {v.get('wall_min_s', v['wall_s']):8.3f} {v['cpu_s']:8.3f}")
+    for mode in ("separable", "grid"):
+        v = res[f"ecg_{mode}_3_findings"]
+        print(f"ECG {mode}: {v['inputs_per_finding']} inputs per finding in {v['session_runs']} session "
+              f"runs ({v['threads_per_session']} intra-op threads each), "
+              f"{v['cpu_ms_per_input']:.1f} ms CPU per model input")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     return 0
