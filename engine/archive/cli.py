@@ -29,13 +29,12 @@ from engine.archive.rows import path_key
 from engine.archive.store import DEFAULT_FLUSH_EVERY, DEFAULT_FLUSH_SECONDS, ArchiveStore
 from engine.archive.worker import WorkerSpec, manifest_sha256, score_chunk
 from engine.batch import InputItem, iter_inputs
+from engine.cli import DEFAULT_WORKERS  # local workers: one per CPU (at most 16), as predict
 from engine.errors import BundleError, CromotexError
 from engine.inference import DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
-#: Default local workers: one per CPU (at most 16).
-DEFAULT_WORKERS = max(1, min(16, os.cpu_count() or 1))
 #: Files per Dask task: large enough that the ~1 ms scheduling cost per task is small against
 #: the ~10-30 ms of work per file, small enough to keep every worker busy on short runs.
 DEFAULT_TASK_SIZE = 8
