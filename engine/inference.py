@@ -297,7 +297,8 @@ class Predictor:
             embs.append(emb)
         lg = np.concatenate(logits).astype(np.float32, copy=False)
         t = self.bundle.ecg[p].temperature
-        return WindowScores(logits=lg, probabilities=sigmoid(lg) if t is None else calibrated_probability(lg, t),
+        prob = sigmoid(lg) if t is None else calibrated_probability(lg, t)
+        return WindowScores(logits=lg, probabilities=prob,
                             embeddings=np.concatenate(embs).astype(np.float32, copy=False))
 
     @staticmethod
