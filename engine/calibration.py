@@ -63,6 +63,7 @@ def temperature_problem(temperature: object) -> str | None:
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         return f"must be a number, got {temperature!r}"
     low, high = TEMPERATURE_RANGE
-    if not math.isfinite(temperature) or not (low <= temperature <= high):
+    # slack of 1e-9 (relative): the fit searches log(T), and exp(log(0.05)) need not be 0.05 exactly
+    if not math.isfinite(temperature) or not (low * (1 - 1e-9) <= temperature <= high * (1 + 1e-9)):
         return f"= {temperature!r} is not a finite temperature within {low:g}-{high:g}"
     return None

@@ -289,3 +289,12 @@ def test_cli_json_and_csv_say_whether_probabilities_are_calibrated(calibrated, c
     row = next(csv.DictReader(io.StringIO(_cli(["predict", ecg, "--no-progress", "--workers", "1",
                                                 "--format", "csv"], capsys)[1])))
     assert row["calibrated"] == "False"
+
+
+def test_temperatures_at_the_ends_of_the_fitted_range_are_accepted(tmp_path):
+    """`fit_temperature` searches log(T) in [log 0.05, log 20]: a fit at either end loads."""
+    from training.calibration import _LOG_T_RANGE
+    ends = {"cardiomegaly": math.exp(_LOG_T_RANGE[0]), "edema": math.exp(_LOG_T_RANGE[1]),
+            "pleural_effusion": 1.0}
+    d = calibrated_copy(tmp_path / "b", lambda m: add_calibration(m, ends))
+    assert {p: s.temperature for p, s in load_bundle(d).ecg.items()} == ends
