@@ -298,3 +298,11 @@ def test_temperatures_at_the_ends_of_the_fitted_range_are_accepted(tmp_path):
             "pleural_effusion": 1.0}
     d = calibrated_copy(tmp_path / "b", lambda m: add_calibration(m, ends))
     assert {p: s.temperature for p, s in load_bundle(d).ecg.items()} == ends
+
+
+def test_the_cli_refuses_an_inconsistent_calibration_with_the_reason(tmp_path, capsys):
+    d = calibrated_copy(tmp_path / "b", _set("edema", threshold_calibrated=0.21))
+    code = main(["predict", str(REPO / ECGS[0]), "--models", str(d), "--no-progress", "--workers", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "threshold_calibrated 0.21 disagrees with threshold" in err and "inconsistent" in err
