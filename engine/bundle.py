@@ -4,8 +4,10 @@
 (`manifest.json.sig`, `engine.signing`) against the trust list (`engine.trust`:
 the project key shipped in the program plus the site's keys), its schema, the
 sha256 of every file it lists, the preprocessing constants against
-`engine.constants.preprocessing_constants()`, the embedding statistics and the
-reference outputs, and returns a `Bundle`: plain data, no inference sessions.
+`engine.constants.preprocessing_constants()`, the embedding statistics, the ECG models'
+optional calibration (`temperature`, `threshold_calibrated`: `engine.calibration`; an
+inconsistent one raises `CalibrationError`, a `BundleError`) and the reference outputs,
+and returns a `Bundle`: plain data, no inference sessions.
 
 `check_session(bundle, spec, session)` checks an onnxruntime session opened on
 one of the bundle's ONNX files: input/output names, shapes and element types,
