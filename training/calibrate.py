@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.calibration import calibrated_probability
+from engine.calibration import TEMPERATURE_RANGE, calibrated_probability
 from engine.constants import PATHOLOGIES
 from engine.numeric import sigmoid
 
@@ -247,7 +247,8 @@ def calibration_section(manifest: dict) -> list[str]:
               "shows `sigmoid(logit / T)`, compares it with the calibrated threshold (the validation "
               "threshold mapped with the same T, so every call is the uncalibrated model's) and states the "
               "borderline band on the same scale. ECE: expected calibration error over 10 equal-width bins, "
-              "test split; the band table above is in calibrated probabilities where it says so.", "",
+              "test split. The borderline bands above are on the same calibrated scale (their threshold column "
+              "is the calibrated threshold).", "",
               "| pathology | temperature T | threshold raw -> calibrated | test ECE raw -> calibrated |",
               "|---|---|---|---|"]
     for p, e in entries.items():
@@ -257,7 +258,10 @@ def calibration_section(manifest: dict) -> list[str]:
             continue
         c = e.get("calibration") or {}
         ece = f"{_fmt(c.get('test_ece_raw'))} -> {_fmt(c.get('test_ece_calibrated'))}" if c else "n/a"
-        lines.append(f"| {p} | {t:.3f} | {e['threshold']:.3f} -> {e['threshold_calibrated']:.3f} | {ece} |")
+        bound = " (at the end of the search range: the fit hit its bound)" if any(
+            abs(t - end) <= 1e-6 * end for end in TEMPERATURE_RANGE) else ""
+        lines.append(f"| {p} | {t:.3f}{bound} | {e['threshold']:.3f} -> {e['threshold_calibrated']:.3f} | "
+                     f"{ece} |")
     return lines + [""]
 
 
