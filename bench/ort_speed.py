@@ -14,9 +14,13 @@ torch vs the shipped files, and each int8 copy's drift from its own fp32 model.
 
 `time` opens every model with the engine's session options (`engine.inference.session_options`,
 2 intra-op threads unless `--threads`), then alternates shipped / old export / new export, one
-10 s window per run: per round, each variant runs its three models one after the other. It
-prints the p50 per model and the p50 of the three together, per precision, with the load
-average before and after.
+10 s window per run: per round, each variant runs its three models one after the other, then
+the three at once on three Python threads (as `engine.inference.Predictor` does). It prints the
+p50 per model and of the three together (sequential and concurrent), per precision, with the
+load average before and after. Because other work on a shared machine moves wall-clock figures,
+it also prints the CPU time of a run on 1-thread sessions (`time.thread_time`; onnxruntime then
+computes in the calling thread), median per model and its sum over the three: that figure is
+nearly independent of the load.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +127,8 @@ def time_models(d: Path, reps: int, threads: int) -> dict:
                                          providers=["CPUExecutionProvider"]) for f in FINDINGS] for v in VARIANTS}
         per = {v: [[] for _ in FINDINGS] for v in VARIANTS}
         tot = {v: [] for v in VARIANTS}
+        conc = {v: [] for v in VARIANTS}
+        pool = ThreadPoolExecutor(len(FINDINGS))
         for v in VARIANTS:                       # warm-up
             for s in sess[v]:
                 s.run(None, {"ecg": x})
@@ -133,9 +140,27 @@ def time_models(d: Path, reps: int, threads: int) -> dict:
                     s.run(None, {"ecg": x})
                     per[v][i].append((time.perf_counter() - t0) * 1e3)
                 tot[v].append((time.perf_counter() - t_all) * 1e3)
+            for v in VARIANTS:
+                t0 = time.perf_counter()
+                list(pool.map(lambda s: s.run(None, {"ecg": x}), sess[v]))
+                conc[v].append((time.perf_counter() - t0) * 1e3)
+        pool.shutdown()
+        one = {v: [ort.InferenceSession(str(path_of(d, v, f, p == "int8")), session_options(1),
+                                        providers=["CPUExecutionProvider"]) for f in FINDINGS] for v in VARIANTS}
+        cpu = {v: [[] for _ in FINDINGS] for v in VARIANTS}
+        for r in range(reps + 1):
+            for v in VARIANTS:
+                for i, s in enumerate(one[v]):
+                    t0 = time.thread_time()
+                    s.run(None, {"ecg": x})
+                    if r:                       # the first round warms up
+                        cpu[v][i].append((time.thread_time() - t0) * 1e3)
         out[p] = {v: {"p50_ms": {f: statistics.median(per[v][i]) for i, f in enumerate(FINDINGS)},
                       "sum_of_3_p50_ms": statistics.median(tot[v]),
-                      "sum_of_3_p90_ms": float(np.percentile(tot[v], 90))} for v in VARIANTS}
+                      "sum_of_3_p90_ms": float(np.percentile(tot[v], 90)),
+                      "concurrent_3_p50_ms": statistics.median(conc[v]),
+                      "cpu_1thread_median_ms": {f: statistics.median(cpu[v][i]) for i, f in enumerate(FINDINGS)},
+                      "cpu_1thread_sum_of_3_ms": sum(statistics.median(c) for c in cpu[v])} for v in VARIANTS}
     out["load_after"] = load()
     return out
 
@@ -167,6 +192,8 @@ def main() -> None:
                 print(f"      {f:18s} " + " ".join(f"{res[p][v]['p50_ms'][f]:7.2f}ms" for v in VARIANTS))
             print(f"      {'sum of 3 (p50)':18s} " + " ".join(f"{res[p][v]['sum_of_3_p50_ms']:7.2f}ms" for v in VARIANTS))
             print(f"      {'sum of 3 (p90)':18s} " + " ".join(f"{res[p][v]['sum_of_3_p90_ms']:7.2f}ms" for v in VARIANTS))
+            print(f"      {'3 concurrent (p50)':18s} " + " ".join(f"{res[p][v]['concurrent_3_p50_ms']:7.2f}ms" for v in VARIANTS))
+            print(f"      {'CPU, 1 thread, 3':18s} " + " ".join(f"{res[p][v]['cpu_1thread_sum_of_3_ms']:7.2f}ms" for v in VARIANTS))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
 

@@ -220,8 +220,8 @@ def ecg_graph(model: nn.Module) -> "onnx.ModelProto":
         initializer=g.inits,
         # element types of the intermediate tensors: onnx's shape inference does not know the contrib
         # operators, and the quantiser needs the type of every tensor it quantises
-        value_info=[helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None)
-                    for n in g.nodes if n.output[0] not in ("logit", "embedding")])
+        value_info=[helper.make_tensor_value_info(o, TensorProto.FLOAT, None)
+                    for n in g.nodes for o in n.output if o not in ("logit", "embedding")])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)],
                           producer_name=PRODUCER)
     m.ir_version = 8
