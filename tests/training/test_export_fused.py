@@ -117,6 +117,18 @@ def test_fused_int8_is_quantised_and_as_close_to_fp32_as_the_traced_int8(tmp_pat
     assert new.int8_max_abs_prob_diff <= max(2 * old.int8_max_abs_prob_diff, 1e-4)
 
 
+def test_fused_outputs_are_bit_identical_across_thread_counts(tmp_path, records):
+    """The engine promises the same bits from 1-thread (CLI) and 2-thread (app) sessions, one
+    window per run; the fused kernels (Attention, QAttention) keep that promise."""
+    rep = ex.export_ecg(_tiny(2), tmp_path / "ecg_edema.onnx", "edema", 0.5, records, int8=True)
+    for path in (rep.path, rep.int8_path):
+        runs = [[_session(path, t).run(None, {"ecg": records[i:i + 1]}) for i in range(len(records))]
+                for t in (1, 2, 4)]
+        for other in runs[1:]:
+            for a, b in zip(runs[0], other):
+                assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def test_other_architectures_fall_back_to_the_traced_export(tmp_path, records):
     model = _tiny()
     for layer in model.encoder.transformer.layers:
