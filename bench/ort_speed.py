@@ -12,6 +12,14 @@ exports it both ways with `training.export.export_ecg` (fp32 + int8, parity-chec
 torch on the windows of the sample records) and prints the differences: new vs old export vs
 torch vs the shipped files, and each int8 copy's drift from its own fp32 model.
 
+`auroc --cohort C` scores the cohort's test split (one window per run, as the engine) with
+all four models of each finding (shipped fp32 / int8, new fp32 / int8) and prints the test AUROCs,
+int8 minus fp32 for each export, and the largest probability differences (needs scikit-learn).
+
+`profile` runs each model 40 times on a 1-thread session with onnxruntime's profiler and prints,
+per operator type, the sum over nodes of each node's fastest run: a per-operator breakdown that
+load on a shared machine barely moves (a preempted run is never a node's fastest).
+
 `time` opens every model with the engine's session options (`engine.inference.session_options`,
 2 intra-op threads unless `--threads`), then alternates shipped / old export / new export, one
 10 s window per run: per round, each variant runs its three models one after the other, then
@@ -113,6 +121,66 @@ def prepare(d: Path) -> dict:
     return out
 
 
+def auroc(d: Path, cohort: Path) -> dict:
+    from sklearn.metrics import roc_auc_score
+    from training.data import load_cohort
+    co = load_cohort(cohort)
+    test = co.indices("test")
+    x = np.asarray(co.ecg[test], dtype=np.float32)
+    out: dict = {"cohort": str(cohort), "n_test": int(len(test)), "findings": {}}
+    for f in FINDINGS:
+        y = co.labels[f][test]
+        prob = {(v, p): run(path_of(d, v, f, p == "int8"), x)[1] for v in ("shipped", "new") for p in ("fp32", "int8")}
+        auc = {f"{v}_{p}": float(roc_auc_score(y, pr)) for (v, p), pr in prob.items()}
+        row = {"n_positive": int(y.sum()), "auroc": auc,
+               "int8_minus_fp32_shipped": auc["shipped_int8"] - auc["shipped_fp32"],
+               "int8_minus_fp32_new": auc["new_int8"] - auc["new_fp32"],
+               "max_abs_prob_new_fp32_vs_shipped_fp32": float(np.abs(prob["new", "fp32"] - prob["shipped", "fp32"]).max()),
+               "max_abs_prob_int8_vs_fp32_shipped": float(np.abs(prob["shipped", "int8"] - prob["shipped", "fp32"]).max()),
+               "max_abs_prob_int8_vs_fp32_new": float(np.abs(prob["new", "int8"] - prob["shipped", "fp32"]).max())}
+        out["findings"][f] = row
+        print(f"{f} (n={len(test)}, {row['n_positive']} positive): AUROC " +
+              ", ".join(f"{k} {v:.4f}" for k, v in auc.items()) +
+              f"; int8 - fp32: shipped {row['int8_minus_fp32_shipped']:+.5f}, new {row['int8_minus_fp32_new']:+.5f}; "
+              f"max |dprob| new fp32 vs shipped fp32 {row['max_abs_prob_new_fp32_vs_shipped_fp32']:.1e}, "
+              f"int8 vs fp32 shipped {row['max_abs_prob_int8_vs_fp32_shipped']:.1e}, "
+              f"new {row['max_abs_prob_int8_vs_fp32_new']:.1e}")
+    return out
+
+
+def profile(d: Path, reps: int = 40) -> dict:
+    import collections
+    import tempfile
+    import onnxruntime as ort
+    from engine.inference import session_options
+    x = windows()[:1]
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for p in ("fp32", "int8"):
+            for v in ("shipped", "new"):
+                for f in FINDINGS:
+                    opts = session_options(1)
+                    opts.enable_profiling = True
+                    opts.profile_file_prefix = str(Path(tmp) / "prof")
+                    s = ort.InferenceSession(str(path_of(d, v, f, p == "int8")), opts, providers=["CPUExecutionProvider"])
+                    for _ in range(reps):
+                        s.run(None, {"ecg": x})
+                    events = json.loads(Path(s.end_profiling()).read_text())
+                    per: dict = collections.defaultdict(list)
+                    kind: dict = {}
+                    for e in events:
+                        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+                            per[e["name"]].append(e["dur"])
+                            kind[e["name"]] = e["args"]["op_name"]
+                    ops: collections.Counter = collections.Counter()
+                    for name, durs in per.items():
+                        ops[kind[name]] += min(durs) / 1e3
+                    out[f"{p}/{v}/{f}"] = {"total_ms": sum(ops.values()), "ops_ms": dict(ops.most_common())}
+                    print(f"{p} {v:8s} {f:17s} {sum(ops.values()):6.2f} ms: " +
+                          ", ".join(f"{k} {t:.2f}" for k, t in ops.most_common(8)))
+    return out
+
+
 def load() -> str:
     return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -167,7 +235,8 @@ def time_models(d: Path, reps: int, threads: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=("prepare", "time"))
+    ap.add_argument("step", choices=("prepare", "time", "auroc", "profile"))
+    ap.add_argument("--cohort", type=Path, help="auroc: the cohort whose test split is scored")
     ap.add_argument("--dir", type=Path, required=True, help="where the exported models go")
     ap.add_argument("--reps", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
@@ -182,6 +251,12 @@ def main() -> None:
                 if k not in ("graph", "int8_ops_new"):
                     print(f"  {k:42s} {v}")
             print(f"  new int8 op types: {row['int8_ops_new']}")
+    elif args.step == "profile":
+        res = profile(args.dir)
+    elif args.step == "auroc":
+        if args.cohort is None:
+            ap.error("auroc needs --cohort")
+        res = auroc(args.dir, args.cohort)
     else:
         res = time_models(args.dir, args.reps, args.threads)
         print(f"onnxruntime {res['onnxruntime']}, {res['threads']} threads, {res['reps']} rounds, "
