@@ -7,7 +7,8 @@ Dynamic batch. Metadata: `cromotex.preprocessing`, `cromotex.pathologies`,
 `cromotex.threshold`, `cromotex.data`, `cromotex.bundle_id`.
 
 ECG graphs are written by `training.onnx_fused` (onnxruntime's fused `Attention`, `BiasGelu`,
-patch convolutions as MatMuls; ~12% faster fp32, ~30% faster int8 on CPU) when the model is of
+patch convolutions as MatMuls; ~11% less CPU per run in fp32, ~25% in int8;
+docs/results/inference_speed.md) when the model is of
 the supported architecture, else traced by `torch.onnx.export` (`ExportReport.graph` says which).
 Either way the parity check below applies.
 

@@ -16,10 +16,10 @@ CPU provider implements:
 - the CLS token and the positional embedding as one `Pad` + `Add` (row 0 of the added table is
   `cls + pos[0]`, computed once here exactly as torch computes it per run);
 - the residual stream 2-D `[N*T, width]`, so that onnxruntime does not fuse Add + LayerNorm
-  into its `SkipLayerNormalization`, measured ~8x slower on this model (ORT 1.32 CPU).
+  into its `SkipLayerNormalization`, measured ~4x slower on this model (ORT 1.32 CPU).
 
-Measured (docs/results/inference_speed.md): per model, one thread, ~11.3 ms instead of
-12.8 ms fp32 and ~5.8 ms instead of 8.3 ms int8.
+Measured on the shipped weights (docs/results/inference_speed.md), per model, one thread:
+11.5 ms instead of 13.0 ms fp32, 6.0 ms instead of 8.1 ms int8; outputs within 1e-7 (fp32).
 
 Shapes: input `ecg` float32 `[N, 12, 1000]` -> `logit` float32 `[N, n_out]`, `embedding`
 float32 `[N, width]` (width 256), dynamic N, the same names as the traced export. Only the
@@ -178,7 +178,8 @@ def ecg_graph(model: nn.Module) -> "onnx.ModelProto":
     shape3 = g.const("shape.tokens", np.array([-1, n_tok, width]), i64)
     shape2 = g.const("shape.rows", np.array([-1, width]), i64)
     # The residual stream is kept 2-D: onnxruntime then does not fuse Add + LayerNormalization into
-    # SkipLayerNormalization, whose CPU kernel measured ~8x slower here (0.26 vs 0.03 ms a node).
+    # SkipLayerNormalization (it fuses 3-D inputs only), whose CPU kernel measured ~4x slower here
+    # (0.26 ms a node vs 0.06 ms for the Adds and the LayerNormalization it would replace).
     x = g.node("Reshape", [x, shape2], "tokens.rows")                             # [N*T, width]
 
     def add_norm(name: str, x: str, y: str, norm: nn.LayerNorm) -> str:
