@@ -10,7 +10,8 @@ ECG graphs are written by `training.onnx_fused` (onnxruntime's fused `Attention`
 patch convolutions as MatMuls; ~11% less CPU per run in fp32, ~25% in int8;
 docs/results/inference_speed.md) when the model is of
 the supported architecture, else traced by `torch.onnx.export` (`ExportReport.graph` says which).
-Either way the parity check below applies.
+Either way the parity check below applies; a fused graph that fails it is replaced by the traced
+one (logged as an error), so an unattended build still gets a correct model.
 
 The exported graph is run with onnxruntime on real preprocessed records (the
 cohort's test split, or any float32 array given) and compared with torch; a
@@ -153,13 +154,20 @@ def _export(module: nn.Module, input_name: str, check_inputs: np.ndarray, out_pa
         raise CromotexError("No records to check the export on; give a cohort with a test split.")
     module = module.cpu().eval()
     raw, graph = _graph_bytes(module, torch.from_numpy(x[:2]), input_name, fused)
-    onnx_bytes = _with_metadata(raw, meta)
     t_logit, t_emb = _run_torch(module, x)
-    o_logit, o_emb = _run_ort(onnx_bytes, input_name, x)
-    d_logit = float(np.max(np.abs(t_logit - o_logit)))
-    d_emb = float(np.max(np.abs(t_emb - o_emb)))
-    log.info("export %s: max |logit torch - onnx| = %.2e, embedding %.2e on %d records",
-             out_path.name, d_logit, d_emb, len(x))
+    while True:
+        onnx_bytes = _with_metadata(raw, meta)
+        o_logit, o_emb = _run_ort(onnx_bytes, input_name, x)
+        d_logit = float(np.max(np.abs(t_logit - o_logit)))
+        d_emb = float(np.max(np.abs(t_emb - o_emb)))
+        log.info("export %s (%s graph): max |logit torch - onnx| = %.2e, embedding %.2e on %d records",
+                 out_path.name, graph, d_logit, d_emb, len(x))
+        if d_logit <= PARITY_ATOL or graph != "fused":
+            break
+        # an unattended build should still get a (slower) correct model
+        log.error("fused ONNX graph of %s differs from torch by %.3g; falling back to the traced export",
+                  out_path.name, d_logit)
+        raw, graph = _graph_bytes(module, torch.from_numpy(x[:2]), input_name, False)
     if not d_logit <= PARITY_ATOL:
         raise ExportParityError(f"ONNX export of {out_path.name} differs from torch by {d_logit:.3g} in the "
                                 f"logits (allowed {PARITY_ATOL}); nothing was written. Check for ops that "

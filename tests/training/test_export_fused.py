@@ -141,6 +141,20 @@ def test_other_architectures_fall_back_to_the_traced_export(tmp_path, records):
     assert onnx_fused.supported(torch.nn.Linear(2, 2)).startswith("not an EcgClassifier")
 
 
+def test_a_fused_graph_that_fails_parity_is_replaced_by_the_traced_one(tmp_path, records, monkeypatch):
+    real = ex._run_ort
+
+    def drift_if_fused(onnx_bytes, *args, **kwargs):
+        logit, emb = real(onnx_bytes, *args, **kwargs)
+        fused = onnx_fused.is_fused(onnx.load_from_string(onnx_bytes)) if isinstance(onnx_bytes, bytes) else False
+        return (logit + 1e-3 if fused else logit), emb
+
+    monkeypatch.setattr(ex, "_run_ort", drift_if_fused)
+    rep = ex.export_ecg(_tiny(), tmp_path / "ecg_edema.onnx", "edema", 0.5, records)
+    assert rep.graph == "traced" and rep.max_abs_logit_diff <= ex.PARITY_ATOL
+    assert not onnx_fused.is_fused(onnx.load(rep.path))
+
+
 def test_fused_export_of_the_shipped_weights_reproduces_the_shipped_models(tmp_path, records):
     """The cpu-preset networks of resources/models, rebuilt in torch from the shipped fp32 files
     (bench/predict.py: onnx_to_torch_state) and exported fused: probabilities equal to the shipped
