@@ -122,12 +122,18 @@ def predictor_threads(args: argparse.Namespace) -> int:
     return DEFAULT_THREADS if args.batch > 0 else 1
 
 
+def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int) -> str:
+    """`--parallel auto`: "processes" or "threads" (provisional: the old rule)."""
+    return "processes" if workers >= PROCESS_MIN_WORKERS and n_inputs >= PROCESS_MIN_FILES else "threads"
+
+
 def use_processes(args: argparse.Namespace, n_inputs: int) -> bool:
     """Whether files are scored in worker processes, given `--parallel` and the number of
     inputs seen so far (at most PROCESS_MIN_FILES are looked at)."""
     if args.parallel != "auto":
         return args.parallel == "processes"
-    return args.batch == 0 and args.workers >= PROCESS_MIN_WORKERS and n_inputs >= PROCESS_MIN_FILES
+    return args.batch == 0 and choose_parallel(os.cpu_count() or 1, None, n_inputs,
+                                               args.workers) == "processes"
 
 
 def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO,
