@@ -15,6 +15,14 @@ time per file over the faster predict mode's, minus 1 (target: within 10%). The 
 start-ups (cluster, worker processes) are reported apart: they do not grow with the
 archive. The load average is printed beside the figures (the machine is shared).
 
+CPU (`cpu_s`): CPU seconds of this process and every process under it (Dask scheduler
+thread, nannies and workers; predict's worker processes) spent during the run, summed
+with psutil; on a machine that other jobs keep busy this is the steadier figure (the
+wall time there is roughly CPU / the share the scheduler gives us). `cpu_overhead`
+compares the archive's CPU with the same-mode predict (processes). `idle_cpu_per_s`: CPU
+the started, idle cluster (or worker processes) burns per second with no task (event
+loops, heartbeats): paid for the whole run whatever the work.
+
 Inputs: the 10 s real sample records of tests/data (WFDB, DICOM, GE MUSE XML), symlinked
 `--files` times into a temporary folder, one patient folder each.
 """
@@ -54,6 +62,35 @@ def make_folder(root: Path, n: int) -> Path:
     return root
 
 
+def tree_cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process (client, Dask scheduler and nannies, or
+    predict's main loop) and of all its live descendants (Dask or predict worker processes)."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    own, rest = t.user + t.system, 0.0
+    for p in me.children(recursive=True):
+        try:
+            t = p.cpu_times()
+            rest += t.user + t.system
+        except psutil.Error:  # exited meanwhile
+            continue
+    return own, rest
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds of this process and all its live descendants."""
+    return sum(tree_cpu())
+
+
+def idle_cpu_per_s(seconds: float = 2.0) -> float:
+    """CPU per second of this process tree while nothing is submitted."""
+    c = tree_cpu_s()
+    time.sleep(seconds)
+    return (tree_cpu_s() - c) / seconds
+
+
 def time_predict(folder: Path, models: str | None, workers: int, parallel: str, out: Path,
                  predictor: Predictor, scorer: ProcessScorer | None) -> float:
     args = build_predict_parser().parse_args(
@@ -65,9 +102,13 @@ def time_predict(folder: Path, models: str | None, workers: int, parallel: str, 
     return time.perf_counter() - t
 
 
+TASK_SIZE: list[str] = []  # ["--task-size", N] when asked
+
+
 def time_archive(folder: Path, models: str | None, out: Path, client, spec, bundle_id) -> float:
     args = build_archive_parser().parse_args(
-        [str(folder), "--out", str(out), "--no-progress"] + (["--models", models] if models else []))
+        [str(folder), "--out", str(out), "--no-progress", *TASK_SIZE]
+        + (["--models", models] if models else []))
     t = time.perf_counter()
     code = run_archive(args, client, spec, bundle_id, io.StringIO())
     assert code == 0
@@ -112,7 +153,10 @@ def main() -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--json", help="write the figures here too")
     ap.add_argument("--cpu-only", action="store_true", help="only the CPU-per-file figures")
+    ap.add_argument("--task-size", type=int, default=None, help="archive --task-size (default: its own)")
     a = ap.parse_args()
+    if a.task_size:
+        TASK_SIZE[:] = ["--task-size", str(a.task_size)]
     from distributed import Client, LocalCluster
     import logging
     logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -143,25 +187,49 @@ def main() -> int:
             scorer = ProcessScorer(PredictorSpec.of(predictor, 1), w)
             scorer.start()
             process_start = time.perf_counter() - t
+            idle = {"archive": None, "predict_processes": None}
+            idle["archive"] = idle_cpu_per_s()  # the cluster idles; predict's workers too, but both are up
             times = {"archive": [], "predict_processes": [], "predict_threads": []}
+            cpu = {k: [] for k in times}
+            cpu_parts = {k: [] for k in times}  # (this process, worker processes)
+            loads = []
+            runs = {
+                "predict_threads": lambda r: time_predict(
+                    folder, a.models, w, "threads", tmp / "p.jsonl", predictor, None),
+                "archive": lambda r: time_archive(
+                    folder, a.models, tmp / f"a{w}_{r}.parquet", client, spec, bundle_id),
+                "predict_processes": lambda r: time_predict(
+                    folder, a.models, w, "processes", tmp / "p.jsonl", predictor, scorer)}
+            order = list(runs)
             for r in range(a.rounds):
-                times["predict_threads"].append(time_predict(
-                    folder, a.models, w, "threads", tmp / "p.jsonl", predictor, None))
-                times["archive"].append(time_archive(
-                    folder, a.models, tmp / f"a{w}_{r}.parquet", client, spec, bundle_id))
-                times["predict_processes"].append(time_predict(
-                    folder, a.models, w, "processes", tmp / "p.jsonl", predictor, scorer))
-                print(f"  W={w} round {r}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()),
-                      file=sys.stderr)
+                loads.append(os.getloadavg()[0])
+                for k in order[r % 3:] + order[:r % 3]:  # rotated each round
+                    c = tree_cpu()
+                    times[k].append(runs[k](r))
+                    c2 = tree_cpu()
+                    cpu[k].append(c2[0] + c2[1] - c[0] - c[1])
+                    cpu_parts[k].append((c2[0] - c[0], c2[1] - c[1]))
+                print(f"  W={w} round {r} (load {loads[-1]:.1f}): "
+                      + ", ".join(f"{k} {v[-1]:.2f} s / {cpu[k][-1]:.2f} s CPU" for k, v in times.items()),
+                      file=sys.stderr, flush=True)
+            idle["predict_processes"] = idle_cpu_per_s()
             scorer.close()
             client.close()
             cluster.close()
             rate = {k: a.files / statistics.median(v) for k, v in times.items()}
             best = max(rate["predict_processes"], rate["predict_threads"])
+            cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
             results["workers"][w] = {
                 "files_per_s": rate, "overhead_vs_best_predict": best / rate["archive"] - 1,
                 "archive_startup_s": cluster_start, "predict_process_start_s": process_start,
-                "times_s": times}
+                "cpu_s": cpu_med, "cpu_overhead_vs_predict_processes":
+                    cpu_med["archive"] / cpu_med["predict_processes"] - 1,
+                "idle_cpu_per_s": idle, "load_average_1min_per_round": loads,
+                "cpu_s_main_process_median": {k: statistics.median(x[0] for x in v)
+                                              for k, v in cpu_parts.items()},
+                "cpu_s_worker_processes_median": {k: statistics.median(x[1] for x in v)
+                                                  for k, v in cpu_parts.items()},
+                "times_s": times, "cpu_s_per_round": cpu, "cpu_s_parts_per_round": cpu_parts}
     load_after = os.getloadavg()
     results["load_average_before"] = load_before
     results["load_average_after"] = load_after
@@ -169,12 +237,20 @@ def main() -> int:
           f"{load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, after "
           f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'W':>2} {'archive':>9} {'predict proc':>13} {'predict thr':>12} {'overhead':>9} "
-          f"{'cluster start':>14} {'proc start':>11}")
+          f"{'cluster start':>14} {'proc start':>11} {'CPU arch/proc/thr (s)':>22} {'CPU ovh':>8} "
+          f"{'idle CPU/s cluster/procs':>25}")
     for w, r in results["workers"].items():
-        f = r["files_per_s"]
+        f, c, i = r["files_per_s"], r["cpu_s"], r["idle_cpu_per_s"]
         print(f"{w:>2} {f['archive']:>7.1f}/s {f['predict_processes']:>11.1f}/s "
               f"{f['predict_threads']:>10.1f}/s {100 * r['overhead_vs_best_predict']:>8.1f}% "
-              f"{r['archive_startup_s']:>12.1f} s {r['predict_process_start_s']:>9.1f} s")
+              f"{r['archive_startup_s']:>12.1f} s {r['predict_process_start_s']:>9.1f} s "
+              f"{c['archive']:>7.2f}/{c['predict_processes']:.2f}/{c['predict_threads']:.2f} "
+              f"{100 * r['cpu_overhead_vs_predict_processes']:>7.1f}% "
+              f"{i['archive']:>12.3f}/{i['predict_processes']:.3f}")
+        m, wk = r["cpu_s_main_process_median"], r["cpu_s_worker_processes_median"]
+        print(f"   CPU s, main process / worker processes: archive {m['archive']:.2f} / {wk['archive']:.2f}, "
+              f"predict processes {m['predict_processes']:.2f} / {wk['predict_processes']:.2f}, "
+              f"predict threads {m['predict_threads']:.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2))
     return 0

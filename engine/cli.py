@@ -31,12 +31,14 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_FILES = 3
 #: Default number of files scored in parallel: one per CPU (at most 16).
 DEFAULT_WORKERS = max(1, min(16, os.cpu_count() or 1))
-#: `--parallel auto` scores files in worker processes (instead of threads) when there are at
-#: least this many workers and inputs: processes take 1-3 s to start but, unlike threads, do
-#: not share one GIL: measured 141 vs 126 ECG/s on 2 cores, 294 vs 106 on 16
-#: (docs/results/inference.md), so they pay off from about a thousand files.
+#: `--parallel auto` (`choose_parallel`): worker processes need at least this many workers
+#: and this many idle CPUs for them (CPUs minus the 1-minute load average) ...
 PROCESS_MIN_WORKERS = 2
-PROCESS_MIN_FILES = 1000
+PROCESS_MIN_IDLE_CPUS = 2.0
+#: ... and files x idle CPUs used of at least this (4,000 files on 2 idle CPUs, 500 on 16).
+PROCESS_MIN_FILE_CPUS = 8000
+#: Inputs looked at before choosing (the most files the rule can ask for).
+PROCESS_MIN_FILES = PROCESS_MIN_FILE_CPUS // 2
 PARALLEL_MODES = ("auto", "processes", "threads")
 
 
@@ -80,9 +82,11 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          "--batch: threads reading files ahead of inference")
     ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
                     help="workers are processes (no shared GIL: scale with cores; 1-3 s to start) "
-                         "or threads; auto (default): processes with at least "
-                         f"{PROCESS_MIN_WORKERS} workers and {PROCESS_MIN_FILES} inputs, else threads. "
-                         "Same outputs either way")
+                         "or threads; auto (default): processes when at least "
+                         f"{PROCESS_MIN_IDLE_CPUS:g} CPUs are idle for the workers (CPUs minus the "
+                         "1-minute load average) and inputs x those CPUs >= "
+                         f"{PROCESS_MIN_FILE_CPUS} (e.g. {PROCESS_MIN_FILE_CPUS // 2} files on 2 idle "
+                         "CPUs), else threads. Same outputs either way")
     ap.add_argument("--batch", type=int, default=0,
                     help="0 (default): each record's windows in one onnxruntime run, outputs "
                          "bit-identical to the app; N > 0: gather up to N windows across files "
@@ -123,17 +127,67 @@ def predictor_threads(args: argparse.Namespace) -> int:
 
 
 def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int) -> str:
-    """`--parallel auto`: "processes" or "threads" (provisional: the old rule)."""
-    return "processes" if workers >= PROCESS_MIN_WORKERS and n_inputs >= PROCESS_MIN_FILES else "threads"
+    """The worker mode of `--parallel auto`: "processes" or "threads".
+
+    Args:
+        cpus: CPUs of the machine (`os.cpu_count()`).
+        load1: 1-minute load average (`os.getloadavg()[0]`), read before any worker starts;
+            None where the platform has none (Windows): the machine is taken as idle.
+        n_inputs: inputs of the run (counted up to PROCESS_MIN_FILES; more count as that).
+        workers: `--workers`.
+
+    The rule: processes when `idle = min(workers, cpus - load1) >= PROCESS_MIN_IDLE_CPUS`
+    and `n_inputs * idle >= PROCESS_MIN_FILE_CPUS`; threads otherwise.
+
+    Why, measured (docs/results/parallel_mode.md, bench/predict_parallel.py and
+    bench/predict.py):
+
+    - Processes cost a fixed start-up: each worker is a fresh interpreter that imports the
+      engine and opens (verifies) the bundle again. End to end on the 2-CPU machine,
+      16 files: 6.1-6.3 s of CPU with 2 processes against 2.5-2.8 s with threads (+3.7 s,
+      ~1.8 s of wall time on two idle CPUs); 2 started workers took 0.85 s on the idle
+      machine in bench/predict.py (warm page cache).
+    - Their gain per file is what the GIL takes from threads, and it grows with the idle
+      CPUs: 0.42 ms a file on 2 idle CPUs (132.6 vs 125.6 ECG/s, started pools), 0.9 ms on
+      4, 2.4 ms on 8 and 5.0 ms on 16 (16-core Xeon: 294-342 vs 106-126 ECG/s; threads stop
+      at ~110-130 ECG/s whatever the core count), ~0.3 ms x idle CPUs. Start-up / gain
+      gives the break-even: 2,000-4,400 files on 2 idle CPUs, ~2,000 on 4, 350-750 on 8
+      and 170-360 on 16; the constant 8,000 file-CPUs puts the switch inside or just past
+      that (4,000 / 2,000 / 1,000 / 500 files).
+    - When other work keeps the CPUs busy (fewer than 2 idle) the processes' start-up is
+      never paid back: under a load average of 2.5-5.6 on 2 CPUs, 2 processes took 1.85x
+      the time of 1 thread for 256 files and 1.52x for 16 (the issue saw 129 vs 87 s for
+      2,048 files), while 2 threads were within noise of 1 thread (same CPU per file).
+    """
+    if workers < PROCESS_MIN_WORKERS:
+        return "threads"
+    idle = float(cpus) if load1 is None else max(0.0, cpus - load1)
+    idle = min(float(workers), idle)
+    if idle < PROCESS_MIN_IDLE_CPUS or n_inputs * idle < PROCESS_MIN_FILE_CPUS:
+        return "threads"
+    return "processes"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def use_processes(args: argparse.Namespace, n_inputs: int) -> bool:
     """Whether files are scored in worker processes, given `--parallel` and the number of
-    inputs seen so far (at most PROCESS_MIN_FILES are looked at)."""
+    inputs seen so far (at most PROCESS_MIN_FILES are looked at): `choose_parallel` with
+    this machine's CPUs and load for `auto`."""
     if args.parallel != "auto":
         return args.parallel == "processes"
-    return args.batch == 0 and choose_parallel(os.cpu_count() or 1, None, n_inputs,
-                                               args.workers) == "processes"
+    if args.batch != 0:
+        return False
+    mode = choose_parallel(os.cpu_count() or 1, load_average(), n_inputs, args.workers)
+    log.info("--parallel auto: %s (%d CPUs, load average %s, %d+ inputs, %d workers)", mode,
+             os.cpu_count() or 1, load_average(), n_inputs, args.workers)
+    return mode == "processes"
 
 
 def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO,
