@@ -16,7 +16,7 @@ import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from engine.batch import InputItem, files_per_task, iter_inputs, score_files
 from engine.errors import CromotexError
@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_FILES = 3
 #: Default number of files scored in parallel: one per CPU (at most 16).
 DEFAULT_WORKERS = max(1, min(16, os.cpu_count() or 1))
-#: `--parallel auto` (`choose_parallel`): worker processes need at least this many workers
-#: and this many idle CPUs for them (CPUs minus the 1-minute load average) ...
-PROCESS_MIN_WORKERS = 2
+#: `--parallel auto` (`choose_parallel`, measured there): one thread with fewer idle CPUs
+#: than this (CPUs minus the 1-minute load average) ...
+THREADS_MIN_IDLE_CPUS = 1.0
+#: ... worker processes only with at least this many idle CPUs for the workers ...
 PROCESS_MIN_IDLE_CPUS = 2.0
 #: ... and files x idle CPUs used of at least this (4,000 files on 2 idle CPUs, 500 on 16).
 PROCESS_MIN_FILE_CPUS = 8000
@@ -82,11 +83,11 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          "--batch: threads reading files ahead of inference")
     ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
                     help="workers are processes (no shared GIL: scale with cores; 1-3 s to start) "
-                         "or threads; auto (default): processes when at least "
-                         f"{PROCESS_MIN_IDLE_CPUS:g} CPUs are idle for the workers (CPUs minus the "
-                         "1-minute load average) and inputs x those CPUs >= "
-                         f"{PROCESS_MIN_FILE_CPUS} (e.g. {PROCESS_MIN_FILE_CPUS // 2} files on 2 idle "
-                         "CPUs), else threads. Same outputs either way")
+                         "or threads; auto (default), by the CPUs left idle by other work (CPUs minus "
+                         "the 1-minute load average): under 1, one thread; processes when at least "
+                         f"{PROCESS_MIN_IDLE_CPUS:g} are idle for the workers and inputs x those CPUs "
+                         f">= {PROCESS_MIN_FILE_CPUS} (e.g. {PROCESS_MIN_FILE_CPUS // 2} files on 2 idle "
+                         "CPUs); else --workers threads. Same outputs either way")
     ap.add_argument("--batch", type=int, default=0,
                     help="0 (default): each record's windows in one onnxruntime run, outputs "
                          "bit-identical to the app; N > 0: gather up to N windows across files "
@@ -126,21 +127,33 @@ def predictor_threads(args: argparse.Namespace) -> int:
     return DEFAULT_THREADS if args.batch > 0 else 1
 
 
-def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int) -> str:
-    """The worker mode of `--parallel auto`: "processes" or "threads".
+class ParallelChoice(NamedTuple):
+    """How files are scored: `mode` "processes" or "threads", with `workers` of them."""
+
+    mode: str
+    workers: int
+
+
+def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int) -> ParallelChoice:
+    """The worker mode of `--parallel auto`.
 
     Args:
         cpus: CPUs of the machine (`os.cpu_count()`).
         load1: 1-minute load average (`os.getloadavg()[0]`), read before any worker starts;
             None where the platform has none (Windows): the machine is taken as idle.
         n_inputs: inputs of the run (counted up to PROCESS_MIN_FILES; more count as that).
-        workers: `--workers`.
+        workers: `--workers` (the most workers used).
 
-    The rule: processes when `idle = min(workers, cpus - load1) >= PROCESS_MIN_IDLE_CPUS`
-    and `n_inputs * idle >= PROCESS_MIN_FILE_CPUS`; threads otherwise.
+    The rule, with `idle = cpus - load1` (CPUs not used by other work):
 
-    Why, measured (docs/results/parallel_mode.md, bench/predict_parallel.py and
-    bench/predict.py):
+    1. `idle < THREADS_MIN_IDLE_CPUS` (1): **one thread**: a second worker has no CPU to
+       run on.
+    2. `min(workers, idle) >= PROCESS_MIN_IDLE_CPUS` (2) and `n_inputs * min(workers, idle)
+       >= PROCESS_MIN_FILE_CPUS` (8,000): `workers` **processes**.
+    3. Otherwise `workers` **threads**.
+
+    Why, measured (docs/results/parallel_mode.md: bench/predict_parallel.py, end to end
+    in a fresh interpreter per run; bench/predict.py, started pools):
 
     - Processes cost a fixed start-up: each worker is a fresh interpreter that imports the
       engine and opens (verifies) the bundle again. End to end on the 2-CPU machine,
@@ -154,18 +167,21 @@ def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int)
       gives the break-even: 2,000-4,400 files on 2 idle CPUs, ~2,000 on 4, 350-750 on 8
       and 170-360 on 16; the constant 8,000 file-CPUs puts the switch inside or just past
       that (4,000 / 2,000 / 1,000 / 500 files).
-    - When other work keeps the CPUs busy (fewer than 2 idle) the processes' start-up is
-      never paid back: under a load average of 2.5-5.6 on 2 CPUs, 2 processes took 1.85x
-      the time of 1 thread for 256 files and 1.52x for 16 (the issue saw 129 vs 87 s for
-      2,048 files), while 2 threads were within noise of 1 thread (same CPU per file).
+    - When other work keeps the CPUs busy the processes' start-up is never paid back:
+      under a load average of 2.5-5.6 on 2 CPUs, 2 processes took 1.85x the time of 1
+      thread for 256 files and 1.52x for 16 (the issue saw 129 vs 87 s for 2,048 files).
+    - Under that load 2 threads were not clearly faster than 1 (256 files, 6 alternating
+      rounds, load 5.1-7.9: medians 26.5 vs 27.7 s, rounds 24-34 vs 26-41 s) and spent 7%
+      more CPU (14.7 vs 13.7 s; GIL hand-offs), CPU the other jobs then lack; one thread
+      is the single-thread baseline itself. On an idle machine 2 threads use the second CPU.
     """
-    if workers < PROCESS_MIN_WORKERS:
-        return "threads"
     idle = float(cpus) if load1 is None else max(0.0, cpus - load1)
-    idle = min(float(workers), idle)
-    if idle < PROCESS_MIN_IDLE_CPUS or n_inputs * idle < PROCESS_MIN_FILE_CPUS:
-        return "threads"
-    return "processes"
+    if workers <= 1 or idle < THREADS_MIN_IDLE_CPUS:
+        return ParallelChoice("threads", 1)
+    usable = min(float(workers), idle)
+    if usable >= PROCESS_MIN_IDLE_CPUS and n_inputs * usable >= PROCESS_MIN_FILE_CPUS:
+        return ParallelChoice("processes", workers)
+    return ParallelChoice("threads", workers)
 
 
 def load_average() -> float | None:
@@ -176,24 +192,25 @@ def load_average() -> float | None:
         return None
 
 
-def use_processes(args: argparse.Namespace, n_inputs: int) -> bool:
-    """Whether files are scored in worker processes, given `--parallel` and the number of
-    inputs seen so far (at most PROCESS_MIN_FILES are looked at): `choose_parallel` with
-    this machine's CPUs and load for `auto`."""
+def parallel_plan(args: argparse.Namespace, n_inputs: int) -> ParallelChoice:
+    """How this run scores its files, given `--parallel`, `--workers`, `--batch` and the
+    number of inputs seen so far (at most PROCESS_MIN_FILES are looked at):
+    `choose_parallel` with this machine's CPUs and load for `auto` (threads with --batch)."""
     if args.parallel != "auto":
-        return args.parallel == "processes"
+        return ParallelChoice(args.parallel, args.workers)
     if args.batch != 0:
-        return False
-    mode = choose_parallel(os.cpu_count() or 1, load_average(), n_inputs, args.workers)
-    log.info("--parallel auto: %s (%d CPUs, load average %s, %d+ inputs, %d workers)", mode,
-             os.cpu_count() or 1, load_average(), n_inputs, args.workers)
-    return mode == "processes"
+        return ParallelChoice("threads", args.workers)
+    cpus, load1 = os.cpu_count() or 1, load_average()
+    choice = choose_parallel(cpus, load1, n_inputs, args.workers)
+    log.info("--parallel auto: %d %s (%d CPUs, load average %s, %d+ inputs, --workers %d)",
+             choice.workers, choice.mode, cpus, load1, n_inputs, args.workers)
+    return choice
 
 
 def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO,
-                    task_size: int) -> ProcessScorer | None:
+                    task_size: int, workers: int) -> ProcessScorer | None:
     """Started worker processes, or None (with a warning) when they cannot start here."""
-    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), args.workers,
+    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), workers,
                            task_size=task_size)
     try:
         scorer.start()
@@ -230,10 +247,11 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
 
     peek = max(PROGRESS_MIN_FILES + 1, PROCESS_MIN_FILES)
     head, items = _peek(iter_inputs(args.inputs), peek)
-    task_size = files_per_task(len(head) if len(head) < peek else None, args.workers)
+    mode, workers = parallel_plan(args, len(head)) if scorer is None else ("processes", args.workers)
+    task_size = files_per_task(len(head) if len(head) < peek else None, workers)
     own_scorer = None
-    if scorer is None and use_processes(args, len(head)):
-        scorer = own_scorer = _process_scorer(predictor, args, err, task_size)
+    if mode == "processes" and scorer is None:
+        scorer = own_scorer = _process_scorer(predictor, args, err, task_size, workers)
     bar = None
     if len(head) > PROGRESS_MIN_FILES and not args.no_progress:
         from tqdm import tqdm
@@ -242,7 +260,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     n = n_bad = 0
     explained: list[str] = []
     results = scorer.score(items) if scorer is not None else \
-        score_files(predictor, items, workers=args.workers, prefetch=max(8, 4 * args.workers, 2 * args.batch),
+        score_files(predictor, items, workers=workers, prefetch=max(8, 4 * workers, 2 * args.batch),
                     micro_batch=args.batch, task_size=task_size)
     try:
         for r in results:
