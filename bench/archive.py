@@ -42,8 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.archive.cli import build_archive_parser, run_archive, worker_spec  # noqa: E402
-from engine.cli import build_predict_parser, predictor_threads, run_predict  # noqa: E402
+from engine.archive.cli import build_archive_parser, local_cluster, run_archive, worker_spec  # noqa: E402
+from engine.cli import ParallelChoice, build_predict_parser, predictor_threads, run_predict  # noqa: E402
 from engine.inference import Predictor  # noqa: E402
 from engine.process_pool import PredictorSpec, ProcessScorer  # noqa: E402
 
@@ -145,6 +145,49 @@ def cpu_per_file(folder: Path, models: str | None, n: int) -> dict[str, float]:
             "extra_fraction": archive_ms / predict_ms, "files": len(lines)}
 
 
+def bench_threads_cluster(a, w: int, folder: Path, warm: Path, tmp: Path, spec, bundle_id) -> dict:
+    """`cromotex archive --parallel threads`: one in-process Dask worker with `w` threads,
+    against `cromotex predict --parallel threads --workers w`, alternating rounds."""
+    from distributed import Client
+
+    t = time.perf_counter()
+    cluster = local_cluster(ParallelChoice("threads", w))
+    client = Client(cluster)
+    time_archive(warm, a.models, tmp / f"warm_t{w}.parquet", client, spec, bundle_id)
+    start = time.perf_counter() - t
+    pargs = build_predict_parser().parse_args(["x", "--workers", str(w)])
+    predictor = Predictor(a.models, threads=predictor_threads(pargs), parallel_models=False)
+    idle = idle_cpu_per_s()
+    runs = {"archive_threads": lambda r: time_archive(
+                folder, a.models, tmp / f"at{w}_{r}.parquet", client, spec, bundle_id),
+            "predict_threads": lambda r: time_predict(
+                folder, a.models, w, "threads", tmp / "p.jsonl", predictor, None)}
+    times = {k: [] for k in runs}
+    cpu = {k: [] for k in runs}
+    loads = []
+    for r in range(a.rounds):
+        loads.append(os.getloadavg()[0])
+        for k in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            c = tree_cpu_s()
+            times[k].append(runs[k](r))
+            cpu[k].append(tree_cpu_s() - c)
+        print(f"  threads W={w} round {r} (load {loads[-1]:.1f}): "
+              + ", ".join(f"{k} {v[-1]:.2f} s / {cpu[k][-1]:.2f} s CPU" for k, v in times.items()),
+              file=sys.stderr, flush=True)
+    client.close()
+    cluster.close()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+    # per-round ratios as well: rounds are adjacent in time, so they share the load
+    ratios = [x / y - 1 for x, y in zip(times["archive_threads"], times["predict_threads"])]
+    return {"files_per_s": {k: a.files / v for k, v in med.items()},
+            "overhead": med["archive_threads"] / med["predict_threads"] - 1,
+            "overhead_per_round": ratios, "overhead_median_of_rounds": statistics.median(ratios),
+            "cpu_s": cpu_med, "cpu_overhead": cpu_med["archive_threads"] / cpu_med["predict_threads"] - 1,
+            "startup_s": start, "idle_cpu_per_s": idle, "load_average_1min_per_round": loads,
+            "times_s": times, "cpu_s_per_round": cpu}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", help="bundle directory (default: the shipped bundle)")
@@ -154,15 +197,19 @@ def main() -> int:
     ap.add_argument("--json", help="write the figures here too")
     ap.add_argument("--cpu-only", action="store_true", help="only the CPU-per-file figures")
     ap.add_argument("--task-size", type=int, default=None, help="archive --task-size (default: its own)")
+    ap.add_argument("--cluster", nargs="+", choices=("processes", "threads"), default=["threads", "processes"],
+                    help="local cluster kinds to time: W processes (against predict with W processes and W "
+                         "threads) and/or one in-process worker of W threads (against predict with W threads)")
     a = ap.parse_args()
     if a.task_size:
         TASK_SIZE[:] = ["--task-size", str(a.task_size)]
-    from distributed import Client, LocalCluster
+    from distributed import Client
     import logging
     logging.getLogger("distributed").setLevel(logging.WARNING)
 
     load_before = os.getloadavg()
-    results = {"files": a.files, "rounds": a.rounds, "cpus": os.cpu_count(), "workers": {}}
+    results = {"files": a.files, "rounds": a.rounds, "cpus": os.cpu_count(), "workers": {},
+               "threads_cluster": {}}
     with tempfile.TemporaryDirectory(prefix="cromotex-archive-bench-") as tmp:
         tmp = Path(tmp)
         folder = make_folder(tmp / "archive", a.files)
@@ -174,10 +221,11 @@ def main() -> int:
         print(f"CPU per file in one process: cromotex predict's work {cpu['predict_work_ms']:.2f} ms, "
               f"the archive's extra work (hash, row, Parquet) {cpu['archive_extra_ms']:.2f} ms "
               f"({100 * cpu['extra_fraction']:.1f}%)")
-        for w in ([] if a.cpu_only else a.workers):
+        for w in ([] if a.cpu_only or "threads" not in a.cluster else a.workers):
+            results["threads_cluster"][w] = bench_threads_cluster(a, w, folder, warm, tmp, spec, bundle_id)
+        for w in ([] if a.cpu_only or "processes" not in a.cluster else a.workers):
             t = time.perf_counter()
-            cluster = LocalCluster(n_workers=w, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=logging.WARNING)
+            cluster = local_cluster(ParallelChoice("processes", w))
             client = Client(cluster)
             time_archive(warm, a.models, tmp / f"warm{w}.parquet", client, spec, bundle_id)
             cluster_start = time.perf_counter() - t
@@ -251,6 +299,13 @@ def main() -> int:
         print(f"   CPU s, main process / worker processes: archive {m['archive']:.2f} / {wk['archive']:.2f}, "
               f"predict processes {m['predict_processes']:.2f} / {wk['predict_processes']:.2f}, "
               f"predict threads {m['predict_threads']:.2f}")
+    for w, r in results["threads_cluster"].items():
+        f, c = r["files_per_s"], r["cpu_s"]
+        print(f"threads W={w}: archive {f['archive_threads']:.1f}/s, predict {f['predict_threads']:.1f}/s, "
+              f"overhead {100 * r['overhead']:.1f}% (median of per-round "
+              f"{100 * r['overhead_median_of_rounds']:.1f}%), CPU {c['archive_threads']:.2f} / "
+              f"{c['predict_threads']:.2f} s ({100 * r['cpu_overhead']:+.1f}%), cluster start "
+              f"{r['startup_s']:.1f} s, idle {r['idle_cpu_per_s']:.3f} CPU/s")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -28,16 +28,18 @@ from typing import Any, TextIO
 from engine.archive.rows import path_key
 from engine.archive.store import DEFAULT_FLUSH_EVERY, DEFAULT_FLUSH_SECONDS, ArchiveStore
 from engine.archive.worker import WorkerSpec, manifest_sha256, score_chunk
-from engine.batch import InputItem, iter_inputs
-from engine.cli import DEFAULT_WORKERS  # local workers: one per CPU (at most 16), as predict
+from engine.batch import FILES_PER_TASK, InputItem, iter_inputs
+from engine.cli import (DEFAULT_WORKERS,  # local workers: one per CPU (at most 16), as predict
+                        PARALLEL_MODES, PROCESS_MIN_FILES, ParallelChoice, choose_parallel, load_average)
 from engine.errors import BundleError, CromotexError
 from engine.inference import DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
-#: Files per Dask task: large enough that the ~1 ms scheduling cost per task is small against
-#: the ~10-30 ms of work per file, small enough to keep every worker busy on short runs.
-DEFAULT_TASK_SIZE = 8
+#: Files per Dask task: `cromotex predict`'s task size (read, preprocess and score 16 files
+#: together: the per-file code and each model's weights stay in the CPU caches), and the
+#: ~1-3 ms of Dask scheduling and transfer per task is spread over 16 files of 10-50 ms.
+DEFAULT_TASK_SIZE = FILES_PER_TASK
 #: Message of a file whose chunk failed on a worker twice (the worker died or the task raised).
 WORKER_FAILED = ("the Dask worker scoring this file failed ({reason}); the file was skipped. Try it "
                  "alone with `cromotex predict FILE --workers 1`.")
@@ -67,6 +69,13 @@ def build_archive_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help=f"local cluster worker processes (default: CPUs, at most 16: {DEFAULT_WORKERS} "
                          "here); ignored with --scheduler")
+    ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
+                    help="local cluster only: its workers are processes (one thread each: no shared "
+                         "GIL, a crashing decoder takes only its worker down) or threads of one "
+                         "worker in this process (no extra interpreters: on a busy or small machine "
+                         "as fast as `cromotex predict`); auto (default): the rule of `cromotex "
+                         "predict --parallel auto` for a large run (CPUs left idle by other work: "
+                         "under 1, one thread; at least 2, processes; else --workers threads)")
     ap.add_argument("--models", metavar="DIR",
                     help="model bundle directory, at the same path on every worker (default: the "
                          "shipped resources/models/); its manifest must be signed by a trusted key")
@@ -113,9 +122,32 @@ def worker_spec(args: argparse.Namespace) -> tuple[WorkerSpec, str]:
     return spec, bundle.bundle_id
 
 
+def local_plan(args: argparse.Namespace) -> ParallelChoice:
+    """The local cluster's workers: `--parallel` with `--workers`, or for auto
+    `engine.cli.choose_parallel` with this machine's CPUs and load, for a large run (an
+    archive; the file count is not known before the walk)."""
+    if args.parallel != "auto":
+        return ParallelChoice(args.parallel, args.workers)
+    return choose_parallel(os.cpu_count() or 1, load_average(), PROCESS_MIN_FILES, args.workers)
+
+
+def local_cluster(plan: ParallelChoice):
+    """A `distributed.LocalCluster` for `plan` (no dashboard): `workers` processes of one
+    thread each (loopback only), or one worker in this process with `workers` threads
+    (they share its Predictor: one model load; in-process transport)."""
+    from distributed import LocalCluster
+
+    if plan.mode == "processes":
+        return LocalCluster(n_workers=plan.workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address=None, silence_logs=logging.WARNING)
+    # in-process: Dask's inproc:// transport, nothing listens on the network
+    return LocalCluster(n_workers=1, threads_per_worker=plan.workers, processes=False,
+                        dashboard_address=None, silence_logs=logging.WARNING)
+
+
 def open_client(args: argparse.Namespace):
-    """A `distributed.Client` on `--scheduler`, or on a new local cluster of `--workers`
-    processes (one thread each, loopback only, no dashboard).
+    """A `distributed.Client` on `--scheduler`, or on a new local cluster (`local_plan`:
+    `--workers` processes of one thread each, or threads of one in-process worker).
 
     Raises:
         ArchiveError: Dask is not installed, or the scheduler cannot be reached.
@@ -123,7 +155,7 @@ def open_client(args: argparse.Namespace):
     from engine.errors import ArchiveError
 
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise ArchiveError("`cromotex archive` needs Dask and pyarrow: pip install "
                            "'cromotex-review[cluster]'") from None
@@ -131,10 +163,9 @@ def open_client(args: argparse.Namespace):
     try:
         if args.scheduler:
             return Client(args.scheduler, timeout=30)
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.WARNING)
-        return Client(cluster)
+        plan = local_plan(args)
+        log.info("archive: local cluster of %d %s", plan.workers, plan.mode)
+        return Client(local_cluster(plan))
     except (OSError, TimeoutError) as exc:
         where = args.scheduler or "a local cluster"
         raise ArchiveError(f"cannot start or reach the Dask scheduler ({where}): {exc}") from None
