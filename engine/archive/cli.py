@@ -5,9 +5,15 @@ search of `cromotex predict`), sends them to the Dask workers in chunks of
 `--task-size` files with a bounded number of chunks in flight, and writes the rows
 that come back into the Parquet dataset (`engine.archive.store`). The workers
 open the bundle once each (`engine.archive.worker`) and score with
-`cromotex predict`'s code. Without `--scheduler` a `distributed.LocalCluster` of
-`--workers` processes (one thread each) runs on this machine, listening on the
-loopback address only.
+`cromotex predict`'s code. Without `--scheduler` a `distributed.LocalCluster` runs on
+this machine (`--parallel`, `local_plan`): `--workers` processes of one thread each,
+listening on the loopback address only, or, when `cromotex predict --parallel auto`
+would use threads (a busy machine) or with `--parallel threads`, one worker in this
+process with `--workers` threads (or one), on Dask's in-process transport: no extra
+interpreters, imports and bundle loads, which a busy machine never earns back (figures
+in docs/results/archive.md and `engine.cli.choose_parallel`). A file that crashes a
+native decoder then takes the whole command down (as `cromotex predict` in threads):
+rerun it, it resumes.
 
 Exit status: 0 when the run finished (files that could not be scored are rows with
 `ok` false and their `error`); 2 when it could not run (bad arguments, bundle,
@@ -131,18 +137,31 @@ def local_plan(args: argparse.Namespace) -> ParallelChoice:
     return choose_parallel(os.cpu_count() or 1, load_average(), PROCESS_MIN_FILES, args.workers)
 
 
+#: Dask settings of the local cluster: its periodic monitoring (a statistical profiler sampling
+#: the task threads every 10 ms, an event-loop tick every 20 ms, memory every 100 ms, system
+#: every 500 ms) serves the dashboard, which is off. With these the idle cluster burns 0.007
+#: instead of 0.057 CPU-s/s in-process, 0.015 instead of 0.122 with 2 worker processes
+#: (docs/results/archive.md); a worker over its memory limit is still caught, within 1 s.
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
+                        "distributed.admin.tick.interval": "500ms",
+                        "distributed.admin.system-monitor.interval": "5s",
+                        "distributed.worker.memory.monitor-interval": "1s"}
+
+
 def local_cluster(plan: ParallelChoice):
     """A `distributed.LocalCluster` for `plan` (no dashboard): `workers` processes of one
     thread each (loopback only), or one worker in this process with `workers` threads
     (they share its Predictor: one model load; in-process transport)."""
+    import dask
     from distributed import LocalCluster
 
-    if plan.mode == "processes":
-        return LocalCluster(n_workers=plan.workers, threads_per_worker=1, processes=True,
-                            host="127.0.0.1", dashboard_address=None, silence_logs=logging.WARNING)
-    # in-process: Dask's inproc:// transport, nothing listens on the network
-    return LocalCluster(n_workers=1, threads_per_worker=plan.workers, processes=False,
-                        dashboard_address=None, silence_logs=logging.WARNING)
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read when the servers start (passed to nannies' workers)
+        if plan.mode == "processes":
+            return LocalCluster(n_workers=plan.workers, threads_per_worker=1, processes=True,
+                                host="127.0.0.1", dashboard_address=None, silence_logs=logging.WARNING)
+        # in-process: Dask's inproc:// transport, nothing listens on the network
+        return LocalCluster(n_workers=1, threads_per_worker=plan.workers, processes=False,
+                            dashboard_address=None, silence_logs=logging.WARNING)
 
 
 def open_client(args: argparse.Namespace):
