@@ -79,7 +79,8 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          f"--workers instead; {DEFAULT_THREADS} with --batch)")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="files in parallel, each read, preprocessed and scored by one worker "
-                         f"(default: the number of CPUs, at most 16: {DEFAULT_WORKERS} here); with "
+                         f"(default: the number of CPUs, at most 16: {DEFAULT_WORKERS} here; "
+                         "--parallel auto uses one on a busy machine); with "
                          "--batch: threads reading files ahead of inference")
     ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
                     help="workers are processes (no shared GIL: scale with cores; 1-3 s to start) "
@@ -157,7 +158,7 @@ def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int)
 
     - Processes cost a fixed start-up: each worker is a fresh interpreter that imports the
       engine and opens (verifies) the bundle again. End to end on the 2-CPU machine,
-      16 files: 6.1-6.3 s of CPU with 2 processes against 2.5-2.8 s with threads (+3.7 s,
+      16 files: 5.9-6.7 s of CPU with 2 processes against 2.4-3.1 s with threads (+3.3-3.9 s,
       ~1.8 s of wall time on two idle CPUs); 2 started workers took 0.85 s on the idle
       machine in bench/predict.py (warm page cache).
     - Their gain per file is what the GIL takes from threads, and it grows with the idle
