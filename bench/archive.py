@@ -1,8 +1,14 @@
 """Benchmark of `cromotex archive` (Dask) against `cromotex predict` on the same files.
 
-    python bench/archive.py [--models DIR] [--files 256] [--rounds 3] [--workers 1 2] [--json OUT]
+    python bench/archive.py [--models DIR] [--files 256] [--rounds 3] [--workers 1 2]
+        [--cluster threads processes] [--task-size N] [--json OUT]
 
-For each worker count W:
+`--cluster threads` (`cromotex archive --parallel threads`, what `auto` picks on a busy
+machine): one in-process Dask worker with W threads, against `cromotex predict --parallel
+threads --workers W`, rounds alternating (`threads_cluster` in the JSON; per-round
+overheads too, since adjacent runs share the load).
+
+`--cluster processes`, for each worker count W:
 - archive: a `distributed.LocalCluster` of W processes (one thread each), started and
   warmed once (every worker has opened the bundle: `startup_s`), then `--rounds` runs of
   `engine.archive.cli.run_archive` over the folder into a new Parquet file each (so
