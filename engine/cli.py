@@ -16,7 +16,7 @@ import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from engine.batch import InputItem, files_per_task, iter_inputs, score_files
 from engine.errors import CromotexError
@@ -31,12 +31,15 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_FILES = 3
 #: Default number of files scored in parallel: one per CPU (at most 16).
 DEFAULT_WORKERS = max(1, min(16, os.cpu_count() or 1))
-#: `--parallel auto` scores files in worker processes (instead of threads) when there are at
-#: least this many workers and inputs: processes take 1-3 s to start but, unlike threads, do
-#: not share one GIL: measured 141 vs 126 ECG/s on 2 cores, 294 vs 106 on 16
-#: (docs/results/inference.md), so they pay off from about a thousand files.
-PROCESS_MIN_WORKERS = 2
-PROCESS_MIN_FILES = 1000
+#: `--parallel auto` (`choose_parallel`, measured there): one thread with fewer idle CPUs
+#: than this (CPUs minus the 1-minute load average) ...
+THREADS_MIN_IDLE_CPUS = 1.0
+#: ... worker processes only with at least this many idle CPUs for the workers ...
+PROCESS_MIN_IDLE_CPUS = 2.0
+#: ... and files x idle CPUs used of at least this (4,000 files on 2 idle CPUs, 500 on 16).
+PROCESS_MIN_FILE_CPUS = 8000
+#: Inputs looked at before choosing (the most files the rule can ask for).
+PROCESS_MIN_FILES = PROCESS_MIN_FILE_CPUS // 2
 PARALLEL_MODES = ("auto", "processes", "threads")
 
 
@@ -76,13 +79,16 @@ def build_predict_parser() -> argparse.ArgumentParser:
                          f"--workers instead; {DEFAULT_THREADS} with --batch)")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="files in parallel, each read, preprocessed and scored by one worker "
-                         f"(default: the number of CPUs, at most 16: {DEFAULT_WORKERS} here); with "
+                         f"(default: the number of CPUs, at most 16: {DEFAULT_WORKERS} here; "
+                         "--parallel auto uses one on a busy machine); with "
                          "--batch: threads reading files ahead of inference")
     ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
                     help="workers are processes (no shared GIL: scale with cores; 1-3 s to start) "
-                         "or threads; auto (default): processes with at least "
-                         f"{PROCESS_MIN_WORKERS} workers and {PROCESS_MIN_FILES} inputs, else threads. "
-                         "Same outputs either way")
+                         "or threads; auto (default), by the CPUs left idle by other work (CPUs minus "
+                         "the 1-minute load average): under 1, one thread; processes when at least "
+                         f"{PROCESS_MIN_IDLE_CPUS:g} are idle for the workers and inputs x those CPUs "
+                         f">= {PROCESS_MIN_FILE_CPUS} (e.g. {PROCESS_MIN_FILE_CPUS // 2} files on 2 idle "
+                         "CPUs); else --workers threads. Same outputs either way")
     ap.add_argument("--batch", type=int, default=0,
                     help="0 (default): each record's windows in one onnxruntime run, outputs "
                          "bit-identical to the app; N > 0: gather up to N windows across files "
@@ -122,18 +128,90 @@ def predictor_threads(args: argparse.Namespace) -> int:
     return DEFAULT_THREADS if args.batch > 0 else 1
 
 
-def use_processes(args: argparse.Namespace, n_inputs: int) -> bool:
-    """Whether files are scored in worker processes, given `--parallel` and the number of
-    inputs seen so far (at most PROCESS_MIN_FILES are looked at)."""
+class ParallelChoice(NamedTuple):
+    """How files are scored: `mode` "processes" or "threads", with `workers` of them."""
+
+    mode: str
+    workers: int
+
+
+def choose_parallel(cpus: int, load1: float | None, n_inputs: int, workers: int) -> ParallelChoice:
+    """The worker mode of `--parallel auto`.
+
+    Args:
+        cpus: CPUs of the machine (`os.cpu_count()`).
+        load1: 1-minute load average (`os.getloadavg()[0]`), read before any worker starts;
+            None where the platform has none (Windows): the machine is taken as idle.
+        n_inputs: inputs of the run (counted up to PROCESS_MIN_FILES; more count as that).
+        workers: `--workers` (the most workers used).
+
+    The rule, with `idle = cpus - load1` (CPUs not used by other work):
+
+    1. `idle < THREADS_MIN_IDLE_CPUS` (1): **one thread**: a second worker has no CPU to
+       run on.
+    2. `min(workers, idle) >= PROCESS_MIN_IDLE_CPUS` (2) and `n_inputs * min(workers, idle)
+       >= PROCESS_MIN_FILE_CPUS` (8,000): `workers` **processes**.
+    3. Otherwise `workers` **threads**.
+
+    Why, measured (docs/results/parallel_mode.md: bench/predict_parallel.py, end to end
+    in a fresh interpreter per run; bench/predict.py, started pools):
+
+    - Processes cost a fixed start-up: each worker is a fresh interpreter that imports the
+      engine and opens (verifies) the bundle again. End to end on the 2-CPU machine,
+      16 files: 5.9-6.7 s of CPU with 2 processes against 2.4-3.1 s with threads (+3.3-3.9 s,
+      ~1.8 s of wall time on two idle CPUs); 2 started workers took 0.85 s on the idle
+      machine in bench/predict.py (warm page cache).
+    - Their gain per file is what the GIL takes from threads, and it grows with the idle
+      CPUs: 0.42 ms a file on 2 idle CPUs (132.6 vs 125.6 ECG/s, started pools), 0.9 ms on
+      4, 2.4 ms on 8 and 5.0 ms on 16 (16-core Xeon: 294-342 vs 106-126 ECG/s; threads stop
+      at ~110-130 ECG/s whatever the core count), ~0.3 ms x idle CPUs. Start-up / gain
+      gives the break-even: 2,000-4,400 files on 2 idle CPUs, ~2,000 on 4, 350-750 on 8
+      and 170-360 on 16; the constant 8,000 file-CPUs puts the switch inside or just past
+      that (4,000 / 2,000 / 1,000 / 500 files).
+    - When other work keeps the CPUs busy the processes' start-up is never paid back:
+      under a load average of 2.5-5.6 on 2 CPUs, 2 processes took 1.85x the time of 1
+      thread for 256 files and 1.52x for 16 (the issue saw 129 vs 87 s for 2,048 files).
+    - Under that load 2 threads were not clearly faster than 1 (256 files, 6 alternating
+      rounds, load 5.1-7.9: medians 26.5 vs 27.7 s, rounds 24-34 vs 26-41 s) and spent 7%
+      more CPU (14.7 vs 13.7 s; GIL hand-offs), CPU the other jobs then lack; one thread
+      is the single-thread baseline itself. On an idle machine 2 threads use the second CPU.
+    """
+    idle = float(cpus) if load1 is None else max(0.0, cpus - load1)
+    if workers <= 1 or idle < THREADS_MIN_IDLE_CPUS:
+        return ParallelChoice("threads", 1)
+    usable = min(float(workers), idle)
+    if usable >= PROCESS_MIN_IDLE_CPUS and n_inputs * usable >= PROCESS_MIN_FILE_CPUS:
+        return ParallelChoice("processes", workers)
+    return ParallelChoice("threads", workers)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def parallel_plan(args: argparse.Namespace, n_inputs: int) -> ParallelChoice:
+    """How this run scores its files, given `--parallel`, `--workers`, `--batch` and the
+    number of inputs seen so far (at most PROCESS_MIN_FILES are looked at):
+    `choose_parallel` with this machine's CPUs and load for `auto` (threads with --batch)."""
     if args.parallel != "auto":
-        return args.parallel == "processes"
-    return args.batch == 0 and args.workers >= PROCESS_MIN_WORKERS and n_inputs >= PROCESS_MIN_FILES
+        return ParallelChoice(args.parallel, args.workers)
+    if args.batch != 0:
+        return ParallelChoice("threads", args.workers)
+    cpus, load1 = os.cpu_count() or 1, load_average()
+    choice = choose_parallel(cpus, load1, n_inputs, args.workers)
+    log.info("--parallel auto: %d %s (%d CPUs, load average %s, %d+ inputs, --workers %d)",
+             choice.workers, choice.mode, cpus, load1, n_inputs, args.workers)
+    return choice
 
 
 def _process_scorer(predictor: Predictor, args: argparse.Namespace, err: TextIO,
-                    task_size: int) -> ProcessScorer | None:
+                    task_size: int, workers: int) -> ProcessScorer | None:
     """Started worker processes, or None (with a warning) when they cannot start here."""
-    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), args.workers,
+    scorer = ProcessScorer(PredictorSpec.of(predictor, predictor_threads(args)), workers,
                            task_size=task_size)
     try:
         scorer.start()
@@ -170,10 +248,11 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
 
     peek = max(PROGRESS_MIN_FILES + 1, PROCESS_MIN_FILES)
     head, items = _peek(iter_inputs(args.inputs), peek)
-    task_size = files_per_task(len(head) if len(head) < peek else None, args.workers)
+    mode, workers = parallel_plan(args, len(head)) if scorer is None else ("processes", args.workers)
+    task_size = files_per_task(len(head) if len(head) < peek else None, workers)
     own_scorer = None
-    if scorer is None and use_processes(args, len(head)):
-        scorer = own_scorer = _process_scorer(predictor, args, err, task_size)
+    if mode == "processes" and scorer is None:
+        scorer = own_scorer = _process_scorer(predictor, args, err, task_size, workers)
     bar = None
     if len(head) > PROGRESS_MIN_FILES and not args.no_progress:
         from tqdm import tqdm
@@ -182,7 +261,7 @@ def run_predict(args: argparse.Namespace, out: TextIO, err: TextIO,
     n = n_bad = 0
     explained: list[str] = []
     results = scorer.score(items) if scorer is not None else \
-        score_files(predictor, items, workers=args.workers, prefetch=max(8, 4 * args.workers, 2 * args.batch),
+        score_files(predictor, items, workers=workers, prefetch=max(8, 4 * workers, 2 * args.batch),
                     micro_batch=args.batch, task_size=task_size)
     try:
         for r in results:

@@ -5,9 +5,15 @@ search of `cromotex predict`), sends them to the Dask workers in chunks of
 `--task-size` files with a bounded number of chunks in flight, and writes the rows
 that come back into the Parquet dataset (`engine.archive.store`). The workers
 open the bundle once each (`engine.archive.worker`) and score with
-`cromotex predict`'s code. Without `--scheduler` a `distributed.LocalCluster` of
-`--workers` processes (one thread each) runs on this machine, listening on the
-loopback address only.
+`cromotex predict`'s code. Without `--scheduler` a `distributed.LocalCluster` runs on
+this machine (`--parallel`, `local_plan`): `--workers` processes of one thread each,
+listening on the loopback address only, or, when `cromotex predict --parallel auto`
+would use threads (a busy machine) or with `--parallel threads`, one worker in this
+process with `--workers` threads (or one), on Dask's in-process transport: no extra
+interpreters, imports and bundle loads, which a busy machine never earns back (figures
+in docs/results/archive.md and `engine.cli.choose_parallel`). A file that crashes a
+native decoder then takes the whole command down (as `cromotex predict` in threads):
+rerun it, it resumes.
 
 Exit status: 0 when the run finished (files that could not be scored are rows with
 `ok` false and their `error`); 2 when it could not run (bad arguments, bundle,
@@ -28,16 +34,18 @@ from typing import Any, TextIO
 from engine.archive.rows import path_key
 from engine.archive.store import DEFAULT_FLUSH_EVERY, DEFAULT_FLUSH_SECONDS, ArchiveStore
 from engine.archive.worker import WorkerSpec, manifest_sha256, score_chunk
-from engine.batch import InputItem, iter_inputs
-from engine.cli import DEFAULT_WORKERS  # local workers: one per CPU (at most 16), as predict
+from engine.batch import FILES_PER_TASK, InputItem, iter_inputs
+from engine.cli import (DEFAULT_WORKERS,  # local workers: one per CPU (at most 16), as predict
+                        PARALLEL_MODES, PROCESS_MIN_FILES, ParallelChoice, choose_parallel, load_average)
 from engine.errors import BundleError, CromotexError
 from engine.inference import DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
-#: Files per Dask task: large enough that the ~1 ms scheduling cost per task is small against
-#: the ~10-30 ms of work per file, small enough to keep every worker busy on short runs.
-DEFAULT_TASK_SIZE = 8
+#: Files per Dask task: `cromotex predict`'s task size (read, preprocess and score 16 files
+#: together: the per-file code and each model's weights stay in the CPU caches), and the
+#: ~1-3 ms of Dask scheduling and transfer per task is spread over 16 files of 10-50 ms.
+DEFAULT_TASK_SIZE = FILES_PER_TASK
 #: Message of a file whose chunk failed on a worker twice (the worker died or the task raised).
 WORKER_FAILED = ("the Dask worker scoring this file failed ({reason}); the file was skipped. Try it "
                  "alone with `cromotex predict FILE --workers 1`.")
@@ -67,6 +75,13 @@ def build_archive_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help=f"local cluster worker processes (default: CPUs, at most 16: {DEFAULT_WORKERS} "
                          "here); ignored with --scheduler")
+    ap.add_argument("--parallel", choices=PARALLEL_MODES, default="auto",
+                    help="local cluster only: its workers are processes (one thread each: no shared "
+                         "GIL, a crashing decoder takes only its worker down) or threads of one "
+                         "worker in this process (no extra interpreters: on a busy or small machine "
+                         "as fast as `cromotex predict`); auto (default): the rule of `cromotex "
+                         "predict --parallel auto` for a large run (CPUs left idle by other work: "
+                         "under 1, one thread; at least 2, processes; else --workers threads)")
     ap.add_argument("--models", metavar="DIR",
                     help="model bundle directory, at the same path on every worker (default: the "
                          "shipped resources/models/); its manifest must be signed by a trusted key")
@@ -113,9 +128,45 @@ def worker_spec(args: argparse.Namespace) -> tuple[WorkerSpec, str]:
     return spec, bundle.bundle_id
 
 
+def local_plan(args: argparse.Namespace) -> ParallelChoice:
+    """The local cluster's workers: `--parallel` with `--workers`, or for auto
+    `engine.cli.choose_parallel` with this machine's CPUs and load, for a large run (an
+    archive; the file count is not known before the walk)."""
+    if args.parallel != "auto":
+        return ParallelChoice(args.parallel, args.workers)
+    return choose_parallel(os.cpu_count() or 1, load_average(), PROCESS_MIN_FILES, args.workers)
+
+
+#: Dask settings of the local cluster: its periodic monitoring (a statistical profiler sampling
+#: the task threads every 10 ms, an event-loop tick every 20 ms, memory every 100 ms, system
+#: every 500 ms) serves the dashboard, which is off. With these the idle cluster burns 0.007
+#: instead of 0.057 CPU-s/s in-process, 0.015 instead of 0.122 with 2 worker processes
+#: (docs/results/archive.md); a worker over its memory limit is still caught, within 1 s.
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
+                        "distributed.admin.tick.interval": "500ms",
+                        "distributed.admin.system-monitor.interval": "5s",
+                        "distributed.worker.memory.monitor-interval": "1s"}
+
+
+def local_cluster(plan: ParallelChoice):
+    """A `distributed.LocalCluster` for `plan` (no dashboard): `workers` processes of one
+    thread each (loopback only), or one worker in this process with `workers` threads
+    (they share its Predictor: one model load; in-process transport)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read when the servers start (passed to nannies' workers)
+        if plan.mode == "processes":
+            return LocalCluster(n_workers=plan.workers, threads_per_worker=1, processes=True,
+                                host="127.0.0.1", dashboard_address=None, silence_logs=logging.WARNING)
+        # in-process: Dask's inproc:// transport, nothing listens on the network
+        return LocalCluster(n_workers=1, threads_per_worker=plan.workers, processes=False,
+                            dashboard_address=None, silence_logs=logging.WARNING)
+
+
 def open_client(args: argparse.Namespace):
-    """A `distributed.Client` on `--scheduler`, or on a new local cluster of `--workers`
-    processes (one thread each, loopback only, no dashboard).
+    """A `distributed.Client` on `--scheduler`, or on a new local cluster (`local_plan`:
+    `--workers` processes of one thread each, or threads of one in-process worker).
 
     Raises:
         ArchiveError: Dask is not installed, or the scheduler cannot be reached.
@@ -123,7 +174,7 @@ def open_client(args: argparse.Namespace):
     from engine.errors import ArchiveError
 
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise ArchiveError("`cromotex archive` needs Dask and pyarrow: pip install "
                            "'cromotex-review[cluster]'") from None
@@ -131,10 +182,9 @@ def open_client(args: argparse.Namespace):
     try:
         if args.scheduler:
             return Client(args.scheduler, timeout=30)
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.WARNING)
-        return Client(cluster)
+        plan = local_plan(args)
+        log.info("archive: local cluster of %d %s", plan.workers, plan.mode)
+        return Client(local_cluster(plan))
     except (OSError, TimeoutError) as exc:
         where = args.scheduler or "a local cluster"
         raise ArchiveError(f"cannot start or reach the Dask scheduler ({where}): {exc}") from None

@@ -262,3 +262,48 @@ def test_an_output_that_is_not_an_archive_is_refused(bundle_dir, tmp_path, capsy
     assert "is not a `cromotex archive` dataset" in capsys.readouterr().err
     with pytest.raises(ArchiveError, match="is a folder"):
         ArchiveStore(tmp_path)
+
+
+def test_local_threads_cluster_rows_equal_cromotex_predict(bundle_dir, tmp_path, capsys):
+    """`--parallel threads`: one in-process Dask worker with 2 threads (the kind `auto` picks on
+    a busy machine), quiet monitoring; rows equal `cromotex predict`'s objects."""
+    import dask
+
+    from engine.archive.cli import LOCAL_CLUSTER_CONFIG, local_cluster
+    from engine.cli import ParallelChoice
+
+    files = _archive_folder(tmp_path / "archive")
+    expected = _predict(files, bundle_dir, tmp_path / "predict.jsonl")
+    out = tmp_path / "results.parquet"
+    code = archive_main([str(tmp_path / "archive"), "--out", str(out), "--models", str(bundle_dir),
+                         "--parallel", "threads", "--workers", "2", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    rows = _rows(out)
+    assert [r["path"] for r in rows] == files
+    for row in rows:
+        assert json.loads(row["result_json"]) == expected[row["path"]]
+
+    from distributed import Client
+    with local_cluster(ParallelChoice("threads", 2)) as lc, Client(lc) as client:
+        assert list(client.nthreads().values()) == [2]  # one worker, 2 threads
+        (address,) = client.nthreads()
+        assert address.startswith("inproc://")  # nothing listens on the network
+        worker = next(iter(lc.workers.values()))
+        assert "profile" not in worker.periodic_callbacks  # the dashboard's profiler is off
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # only for the cluster
+    assert LOCAL_CLUSTER_CONFIG["distributed.worker.profile.enabled"] is False
+
+
+def test_local_plan_follows_predicts_rule_for_a_large_run(monkeypatch):
+    from engine.archive.cli import build_archive_parser, local_plan
+
+    parse = build_archive_parser().parse_args
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert local_plan(parse(["r", "--out", "o.parquet", "--workers", "8"])) == ("processes", 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.5, 6.5, 6.5))  # 1.5 idle CPUs
+    assert local_plan(parse(["r", "--out", "o.parquet", "--workers", "8"])) == ("threads", 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))  # busy
+    assert local_plan(parse(["r", "--out", "o.parquet", "--workers", "8"])) == ("threads", 1)
+    assert local_plan(parse(["r", "--out", "o.parquet", "--workers", "3", "--parallel", "processes"])) \
+        == ("processes", 3)

@@ -14,7 +14,8 @@ import pytest
 from bundle_factory import REPO, make_bundle
 
 from engine.batch import FILES_PER_TASK, InputItem, files_per_task, load_and_score
-from engine.cli import build_predict_parser, main, use_processes
+from engine.cli import (PROCESS_MIN_FILE_CPUS, PROCESS_MIN_FILES, PROCESS_MIN_IDLE_CPUS,
+                        build_predict_parser, choose_parallel, main, parallel_plan)
 from engine.constants import PATHOLOGIES
 from engine.inference import Predictor
 from engine.process_pool import WORKER_DIED, PredictorSpec, ProcessScorer, score_in_worker
@@ -116,16 +117,55 @@ def test_a_file_that_kills_its_worker_every_time_is_skipped(bundle_dir, referenc
         assert set(probabilities(r)) == set(PATHOLOGIES)
 
 
-def test_auto_uses_processes_only_for_big_runs_with_several_workers():
+def test_auto_rule_processes_need_idle_cpus_and_enough_files():
+    """`choose_parallel(cpus, load1, n_inputs, workers)`: the measured rule (engine.cli)."""
+    P, T = "processes", "threads"
+
+    def mode(*a):
+        return choose_parallel(*a).mode
+    # idle 2-CPU machine: 2 threads; processes only from 4,000 files (break-even 2,000-4,400)
+    assert choose_parallel(2, 0.0, 3_999, 2) == (T, 2)
+    assert choose_parallel(2, 0.0, 4_000, 2) == (P, 2)
+    # partly loaded: 1-2 idle CPUs, 2 threads and never processes
+    assert choose_parallel(2, 0.5, 1_000_000, 2) == (T, 2)
+    assert choose_parallel(2, 1.0, 1_000_000, 2) == (T, 2)
+    # under one idle CPU: one thread (processes 1.85x, 2 threads no faster than 1 there)
+    assert choose_parallel(2, 1.01, 10, 2) == (T, 1)
+    assert choose_parallel(2, 5.6, 1_000_000, 2) == (T, 1)
+    assert choose_parallel(16, 20.0, 100_000, 16) == (T, 1)
+    # 16 CPUs: idle CPUs x files >= 8,000
+    assert choose_parallel(16, 0.0, 499, 16) == (T, 16)
+    assert choose_parallel(16, 0.0, 500, 16) == (P, 16)
+    assert mode(16, 8.0, 999, 16) == T and mode(16, 8.0, 1_000, 16) == P  # 8 idle: 1,000 files
+    assert choose_parallel(16, 14.5, 100_000, 16) == (T, 16)  # 1.5 idle CPUs
+    # the workers cap the CPUs used: 2 workers on an idle 16-CPU machine count as 2
+    assert mode(16, 0.0, 3_999, 2) == T and mode(16, 0.0, 4_000, 2) == P
+    # one worker: one thread; no load average (Windows): taken as idle
+    assert choose_parallel(16, 0.0, 1_000_000, 1) == (T, 1)
+    assert choose_parallel(4, None, 2_000, 4) == (P, 4)
+    assert choose_parallel(4, None, 1_999, 4) == (T, 4)
+    # the CLI looks at enough inputs for the largest threshold the rule can ask for (2 CPUs)
+    assert PROCESS_MIN_FILES * PROCESS_MIN_IDLE_CPUS >= PROCESS_MIN_FILE_CPUS
+
+
+def test_parallel_plan_reads_this_machines_cpus_and_load(monkeypatch):
     parse = build_predict_parser().parse_args
-    assert not use_processes(parse(["x", "--workers", "8"]), 10)
-    assert not use_processes(parse(["x", "--workers", "8"]), 999)
-    assert use_processes(parse(["x", "--workers", "8"]), 1000)
-    assert use_processes(parse(["x", "--workers", "2"]), 10_000)
-    assert not use_processes(parse(["x", "--workers", "1"]), 10_000)
-    assert not use_processes(parse(["x", "--workers", "8", "--batch", "16"]), 10_000)
-    assert use_processes(parse(["x", "--workers", "1", "--parallel", "processes"]), 1)
-    assert not use_processes(parse(["x", "--workers", "8", "--parallel", "threads"]), 10_000)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert parallel_plan(parse(["x", "--workers", "8"]), 1_000) == ("processes", 8)
+    assert parallel_plan(parse(["x", "--workers", "8"]), 999) == ("threads", 8)
+    assert parallel_plan(parse(["x", "--workers", "1"]), 10_000) == ("threads", 1)
+    assert parallel_plan(parse(["x", "--workers", "8", "--batch", "16"]), 10_000) == ("threads", 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (15.5, 15.0, 15.0))  # busy: one thread
+    assert parallel_plan(parse(["x", "--workers", "8"]), 10_000) == ("threads", 1)
+
+    def no_loadavg():
+        raise OSError("not on this platform")
+    monkeypatch.setattr(os, "getloadavg", no_loadavg)  # taken as idle
+    assert parallel_plan(parse(["x", "--workers", "8"]), 1_000) == ("processes", 8)
+    # explicit modes ignore the rule and keep --workers
+    assert parallel_plan(parse(["x", "--workers", "1", "--parallel", "processes"]), 1) == ("processes", 1)
+    assert parallel_plan(parse(["x", "--workers", "8", "--parallel", "threads"]), 10_000) == ("threads", 8)
 
 
 def test_tasks_are_smaller_when_a_small_run_would_leave_workers_idle():
