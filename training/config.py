@@ -9,11 +9,16 @@ Presets:
   Values the paper does not state are marked "not in the paper" in the field's
   documentation.
 - `cpu`: the paper preset, changed only where a 2-core CPU and the 60 MB bundle
-  budget force it; every difference has a `why` in `CPU_DIFFERENCES`. Sized (issue 18)
-  for a full build (teacher, SSL, three alignments, three fine-tunings, export,
-  evaluation) of a 4,000-subject phantom in at most ~150 min on 2 cores: teacher ~3 min,
-  SSL ~35-40 min, align ~18 and finetune ~14 min per pathology, export + evaluation ~5 min
-  (estimates scaled from the v1 build's measured stage times; early stopping shortens it).
+  budget force it; every difference has a `why` in `CPU_DIFFERENCES`. It was sized
+  (issue 18) for a ~150 min build on 2 idle cores from v1's stage times, and that
+  estimate was wrong: measured on the shared 2-core machine (2026-12-03, build of the
+  4,000-subject phantom v2), this encoder trains at ~12 ECG windows/s forward + backward
+  with one torch thread and 4.6-6.7/s with two threads under load (OpenMP threads stall
+  when another process takes a core), so the full preset is ~41k SSL views + 3 x (43.5k
+  align + 34.8k fine-tune) windows = ~4-6 h. The shipped bundle was built with the
+  shorter schedule in docs/results/README.md (`--set` overrides: SSL 60 steps, align 3 and
+  fine-tune 2 epochs of at most 30 steps, one thread; 69 min of training), whose
+  validation curves are still rising: it does not converge.
 - `tiny`: for tests only (a few steps on a handful of samples).
 
 Every field carries its documentation in `dataclasses.field(metadata={"doc": ...})`;
@@ -190,19 +195,22 @@ CPU_DIFFERENCES: dict[str, tuple[Any, str]] = {
     "teacher.batch_size": (32, "CPU memory and steps per epoch on a small phantom cohort."),
     "teacher.warmup_epochs": (0.5, "Scaled with the shorter schedule (10 of 4 epochs would never peak)."),
     "teacher.patience": (3, "Scaled with the shorter schedule."),
-    "ssl.epochs": (3, "CPU time budget: three passes over the SSL pool (a 4,000-subject phantom v2: ~7,500 ECGs, "
-                      "~350 steps of 64 pairs of views, ~35-40 min; v1's one pass of ~40 steps left the encoder "
-                      "no better than a random one in a linear probe)."),
+    "ssl.epochs": (3, "CPU time budget: three passes over the SSL pool (a 4,000-subject phantom v2: ~6,800 "
+                      "ECGs, 3 x 107 steps of 64 pairs of views; measured 10-28 s per step on the shared 2 cores, "
+                      "i.e. 55-150 min, not the ~35-40 min first estimated; v1's one pass of ~40 steps left the "
+                      "encoder no better than a random one in a linear probe)."),
     "ssl.batch_size": (64, "CPU time per step; the NT-Xent needs only a few dozen negatives here."),
     "ssl.warmup_epochs": (0.3, "Scaled with the shorter schedule (10% of it)."),
     "ssl.patience": (3, "Scaled with the shorter schedule."),
-    "align.epochs": (15, "CPU time budget (measured ~30-40 ECG/s forward + backward for this encoder on the shared "
-                         "2 cores: 15 epochs of ~2,900 train pairs of a 4,000-subject phantom is ~18 min per "
-                         "pathology, ~700 steps of 64; v1 had ~160 steps and stopped inside warm-up)."),
+    "align.epochs": (15, "CPU time budget: 15 epochs of ~2,900 train pairs of a 4,000-subject phantom, ~680 steps "
+                         "of 64 (v1 had ~160 steps and stopped inside warm-up). Measured 2026-12-03: ~12 ECG/s "
+                         "forward + backward with one thread, so ~60 min per pathology on this machine, not the "
+                         "~18 min first estimated from a ~30-40 ECG/s figure that was not reproduced."),
     "align.batch_size": (64, "CPU time per step; with k = 7.5% a batch of 64 still has ~5 hard negatives."),
     "align.warmup_epochs": (1.5, "Scaled with the shorter schedule (10% of it, as the paper's 10 of 100)."),
     "align.patience": (5, "Scaled with the shorter schedule; on the 3-epoch smoothed metric (val_smooth_epochs)."),
-    "finetune.epochs": (12, "CPU time budget (~14 min per pathology on a 4,000-subject phantom, ~550 steps)."),
+    "finetune.epochs": (12, "CPU time budget: ~550 steps per pathology on a 4,000-subject phantom; ~48 min each at the "
+                            "measured ~12 ECG/s (first estimated at ~14 min)."),
     "finetune.batch_size": (64, "CPU time per step."),
     "finetune.peak_lr": (1e-4, "With ~10x fewer steps than the paper, 1e-5 barely moves the classifier "
                                "head from its initialisation."),
