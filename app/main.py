@@ -66,12 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     worklist = WorklistController(ctl)  # worklist, serial comparison, overread (issue 20)
     ecg, cxr = (Path(args.ecg) if args.ecg else None), (Path(args.cxr) if args.cxr else None)
     if args.quit_when_ready:
+        reported: list[str] = []  # "ready" once: a later `ready` (re-scoring) prints nothing
+
         def done() -> None:
+            if reported:
+                return
+            reported.append("ready")
             app.processEvents()
             window.ecg_view.grab()  # force a real paint of the ECG
             n = len(window.ecg_view.traces())
             sys.stdout.write(f"READY {time.perf_counter() - _T0:.3f} s traces={n} "
-                             f"predictions={len(ctl.ecg_predictions)}\n")
+                             f"predictions={len(ctl.ecg_predictions)} "
+                             f"measuring={int(ctl.measuring)}\n")
+            sys.stdout.flush()
+            if ctl.measuring:  # quit once the measurements follow (MEASURED line)
+                ctl.measured.connect(measured)
+            else:
+                QtCore.QTimer.singleShot(0, app.quit)
+
+        def measured(m: object) -> None:
+            ctl.measured.disconnect(measured)
+            window.header.grab()
+            sys.stdout.write(f"MEASURED {time.perf_counter() - _T0:.3f} s "
+                             f"ok={int(m is not None)}\n")
             sys.stdout.flush()
             QtCore.QTimer.singleShot(0, app.quit)
         ctl.ready.connect(done)
