@@ -9,6 +9,7 @@ worker) and hands them plain engine objects.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
@@ -308,12 +309,16 @@ class Controller(QtCore.QObject):
             self.w.caliper_label.setText("")
 
     # ------------------------------------------------------------ models
-    def load_models(self) -> None:
-        """Load the model bundle in a worker; the AI panel says what happens."""
+    def load_models(self, early: Future | None = None) -> None:
+        """Load the model bundle in a worker; the AI panel says what happens. `early`:
+        the load of `self.models_dir`'s bundle already under way (app.main starts it
+        before building the window; onnxruntime releases the GIL meanwhile): its result
+        (or error) is taken instead."""
         self._models_loading = True
         self.w.ai_panel.set_busy(True, "Loading models…")
-        self._start(_load_predictor, self.models_dir, on_done=self._models_loaded,
-                    on_failed=self._models_failed, name="load models")
+        fn, args = (early.result, ()) if early is not None else (_load_predictor, (self.models_dir,))
+        self._start(fn, *args, on_done=self._models_loaded, on_failed=self._models_failed,
+                    name="load models")
 
     def _models_loaded(self, predictor: Any, seconds: float) -> None:
         log.info("models loaded in %.2f s", seconds)

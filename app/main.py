@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _start_loading_models(models_arg: str | None) -> tuple[str | None, Future]:
+    """Start loading the model bundle (`--models`, else the one chosen in settings,
+    else the shipped one: `Controller`'s rule) in a thread now, so that the sessions are
+    built while Qt is imported and the window drawn (`Controller.load_models(future)`
+    takes the result). Returns (the folder asked for, None for the default; the future)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.settings import Settings
+    from engine.inference import Predictor
+    models_dir = models_arg if models_arg is not None else (Settings.load().models_dir or None)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
+    future = pool.submit(Predictor, models_dir or None)
+    pool.shutdown(wait=False)  # the thread ends with the load
+    return models_dir, future
+
+
 def main(argv: list[str] | None = None) -> int:
     import multiprocessing
     multiprocessing.freeze_support()  # the worklist's scan process (app.worklist.scan_process) in frozen builds
@@ -48,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return self_test(args.models, args.demo_dir, args.report)
     # engine (and onnxruntime) before Qt: the safe import order for frozen builds
     import engine.inference  # noqa: F401
+    models_dir, models = _start_loading_models(args.models)  # beside Qt's imports and the window
     from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
     quiet_offscreen_noise()
     from app.controller import Controller
@@ -61,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if icon.is_file():
         app.setWindowIcon(QtGui.QIcon(str(icon)))
     window = MainWindow()
-    ctl = Controller(window, models_dir=args.models)
+    ctl = Controller(window, models_dir=models_dir)
     from app.worklist_controller import WorklistController
     worklist = WorklistController(ctl)  # worklist, serial comparison, overread (issue 20)
     ecg, cxr = (Path(args.ecg) if args.ecg else None), (Path(args.cxr) if args.cxr else None)
@@ -95,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         ctl.error_shown.connect(lambda t, m: (sys.stderr.write(f"ERROR {t}: {m}\n"),
                                               QtCore.QTimer.singleShot(0, lambda: app.exit(2))))
     window.show()
-    ctl.load_models()
+    ctl.load_models(models)
     if args.demo or args.demo_case is not None:
         ctl.open_demo(args.demo_case if args.demo_case is not None else 1)
     if ecg is not None:
