@@ -38,19 +38,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warm_ecg_preprocessing() -> None:
+    """Import what `engine.preprocess` imports lazily on its first ECG (scipy.special for
+    the resampling filter's Kaiser window, scipy.ndimage for the baseline's median
+    filter: ~0.2-0.7 s on this machine), so that the first prediction does not wait for
+    it after the ECG is shown. Neither pulls in scipy.stats or scipy.signal."""
+    import scipy.ndimage  # noqa: F401
+    import scipy.special  # noqa: F401
+
+
 def _start_loading_models(models_arg: str | None) -> tuple[str | None, Future]:
     """Start loading the model bundle (`--models`, else the one chosen in settings,
     else the shipped one: `Controller`'s rule) in a thread now, so that the sessions are
-    built while Qt is imported and the window drawn (`Controller.load_models(future)`
-    takes the result). Returns (the folder asked for, None for the default; the future)."""
+    built while Qt is imported and the window drawn (onnxruntime builds them without
+    holding the GIL); the ECG preprocessing's imports are warmed in a second thread.
+    `Controller.load_models(future)` takes the result. Returns (the folder asked for,
+    None for the default; the future)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from app.settings import Settings
     from engine.inference import Predictor
     models_dir = models_arg if models_arg is not None else (Settings.load().models_dir or None)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="start")
     future = pool.submit(Predictor, models_dir or None)
-    pool.shutdown(wait=False)  # the thread ends with the load
+    pool.submit(_warm_ecg_preprocessing)
+    pool.shutdown(wait=False)  # the threads end with their tasks
     return models_dir, future
 
 
