@@ -5,6 +5,7 @@ app exits with "No demo case" and this benchmark fails.
 
     QT_QPA_PLATFORM=offscreen python3 bench/startup.py [--runs 5] [--models DIR]
         [--checkout /work/main --checkout .] [--no-bare]
+    QT_QPA_PLATFORM=offscreen python3 bench/startup.py --screenshots docs/screenshots
 
 With several --checkout, the variants (and the bare PySide6 + pyqtgraph window, the floor)
 are run alternately, and the load average is printed beside the medians.
@@ -94,6 +95,48 @@ def run_once(models: str | None, checkout: Path = REPO,
     raise RuntimeError(f"the app did not become ready (exit {proc.returncode}): {err[-2000:]}")
 
 
+def screenshots(out_dir: Path, models: str | None) -> list[Path]:
+    """Grab this checkout's window (1600 x 900, offscreen) on demo case 1 at `ready` (the
+    ECG drawn, its findings shown, the header saying "measuring…") and once the
+    measurements are shown: startup_measuring.png, startup_measured.png in `out_dir`."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["CROMOTEX_REVIEW_CONFIG_DIR"] = tempfile.mkdtemp()
+    sys.path.insert(0, str(REPO))
+    import engine.inference  # noqa: F401  (engine before Qt, as app.main)
+    from PIL import Image
+
+    from app.controller import Controller
+    from app.main_window import MainWindow
+    from app.qt import QtCore, QtWidgets, quiet_offscreen_noise
+
+    quiet_offscreen_noise()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    window = MainWindow()
+    ctl = Controller(window, models_dir=models)
+    window.resize(1600, 900)
+    window.show()
+    saved: list[Path] = []
+
+    def grab(name: str) -> None:
+        app.processEvents()
+        tmp, path = out_dir / f".{name}", out_dir / name
+        window.grab().save(str(tmp))
+        Image.open(tmp).convert("RGB").quantize(colors=128).save(path, optimize=True)
+        tmp.unlink()
+        saved.append(path)
+        print(f"saved {path} (measuring={ctl.measuring})", flush=True)
+
+    ctl.ready.connect(lambda: None if saved else grab("startup_measuring.png"))
+    ctl.measured.connect(lambda _m: (grab("startup_measured.png"), app.quit()))
+    ctl.load_models()
+    if not ctl.open_demo(1):
+        raise RuntimeError(f"no demo case: {ctl.last_error}")
+    QtCore.QTimer.singleShot(120000, app.quit)
+    app.exec()
+    ctl.shutdown()
+    return saved
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -102,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="checkout(s) to start the app from, run alternately (e.g. /work/main and "
                          "this one); default: this one")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare PySide6 + pyqtgraph window")
+    ap.add_argument("--screenshots", type=Path, metavar="DIR",
+                    help="only save this checkout's window at 'measuring…' and after, to DIR")
     args = ap.parse_args(argv)
     models, what = _models(args.models)
+    if args.screenshots:
+        return 0 if len(screenshots(args.screenshots, models)) == 2 else 1
     checkouts = [c.resolve() for c in (args.checkout or [REPO])]
     names = [str(c) for c in checkouts] + ([] if args.no_bare else ["bare PySide6 + pyqtgraph window"])
     times: dict[str, list[float]] = {n: [] for n in names}

@@ -172,6 +172,7 @@ class HeaderView(QtWidgets.QFrame):
         while self.computed_lay.count():
             item = self.computed_lay.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # not drawn under the new labels until deleted
                 item.widget().deleteLater()
         self.computed_labels = []
         self.computed = computed_items(record) if record is not None else []
