@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
 
         def measured(m: object) -> None:
             ctl.measured.disconnect(measured)
+            QtCore.QTimer.singleShot(0, app.quit)  # first: quits even if stdout is gone
             window.header.grab()
             sys.stdout.write(f"MEASURED {time.perf_counter() - _T0:.3f} s "
                              f"ok={int(m is not None)}\n")
             sys.stdout.flush()
-            QtCore.QTimer.singleShot(0, app.quit)
         ctl.ready.connect(done)
         ctl.error_shown.connect(lambda t, m: (sys.stderr.write(f"ERROR {t}: {m}\n"),
                                               QtCore.QTimer.singleShot(0, lambda: app.exit(2))))

@@ -10,6 +10,13 @@ app exits with "No demo case" and this benchmark fails.
 With several --checkout, the variants (and the bare PySide6 + pyqtgraph window, the floor)
 are run alternately, and the load average is printed beside the medians.
 
+Bytecode: an installed app runs from compiled bytecode (pip and the frozen build compile
+it). A development machine with PYTHONDONTWRITEBYTECODE=1 (this one) compiles every
+checkout module (~90 of app/ and engine/) from source at each launch, which the bare
+window, all site-packages, does not. So by default the children write and use bytecode
+under a temporary PYTHONPYCACHEPREFIX (nothing is written into the checkouts) after one
+untimed warm-up launch per variant; --no-bytecode-cache keeps the environment as it is.
+
 Each run is a fresh process (`python -m app.main --demo --quit-when-ready`); the
 figure is measured by this parent from `Popen` to the child's READY line, which the
 child prints after the ECG view has painted and the ECG predictions are shown. A
@@ -66,12 +73,17 @@ print("READY bare window", flush=True)
 """
 
 
-def run_once(models: str | None, checkout: Path = REPO,
-             bare: bool = False) -> tuple[float, str, float | None]:
-    """(seconds to READY, the READY line, seconds to MEASURED or None without that line)."""
+def run_once(models: str | None, checkout: Path = REPO, bare: bool = False,
+             pycache: str | None = None) -> tuple[float, str, float | None]:
+    """(seconds to READY, the READY line, seconds to MEASURED or None without that line).
+    `pycache`: bytecode folder (PYTHONPYCACHEPREFIX) the child writes and reads; None:
+    the environment's setting."""
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
            "CROMOTEX_REVIEW_CONFIG_DIR": tempfile.mkdtemp(),
            "PYTHONPATH": str(checkout)}  # that checkout's code, not the editable install's
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
     cmd = [sys.executable, "-m", "app.main", "--demo", "--quit-when-ready"]
     if models:
         cmd += ["--models", models]
@@ -145,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="checkout(s) to start the app from, run alternately (e.g. /work/main and "
                          "this one); default: this one")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare PySide6 + pyqtgraph window")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="run as the environment says (PYTHONDONTWRITEBYTECODE=1: every launch "
+                         "compiles the checkout's modules), no warm-up launch")
     ap.add_argument("--screenshots", type=Path, metavar="DIR",
                     help="only save this checkout's window at 'measuring…' and after, to DIR")
     args = ap.parse_args(argv)
@@ -155,12 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     names = [str(c) for c in checkouts] + ([] if args.no_bare else ["bare PySide6 + pyqtgraph window"])
     times: dict[str, list[float]] = {n: [] for n in names}
     measured: dict[str, list[float]] = {n: [] for n in names}
+    pycache = None if args.no_bytecode_cache else tempfile.mkdtemp(prefix="startup-pycache-")
+    if pycache is not None:
+        for name in names:  # untimed: writes each checkout's bytecode, as an install has it
+            bare = name.startswith("bare")
+            run_once(models, REPO if bare else Path(name), bare=bare, pycache=pycache)
+    print("bytecode: " + ("as the environment says (PYTHONDONTWRITEBYTECODE="
+                          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r})" if pycache is None else
+                          f"compiled, in {pycache} (one untimed warm-up launch per variant)"))
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"load average (1, 5, 15 min) at the start: {load}, {os.cpu_count()} CPUs", flush=True)
     for i in range(args.runs):
         for name in names:  # alternately, so that load changes hit every variant alike
             bare = name.startswith("bare")
-            t, line, m = run_once(models, REPO if bare else Path(name), bare=bare)
+            t, line, m = run_once(models, REPO if bare else Path(name), bare=bare, pycache=pycache)
             times[name].append(t)
             if m is not None:
                 measured[name].append(m)
