@@ -23,7 +23,7 @@ import numpy as np
 
 from app import paper
 from app.filters import DisplayFilters, apply_display_filters, filter_label
-from app.findings import (BOLD_CALLS, CALL_RGB, CALL_TEXT, ITALIC_CALLS, grouped_notes,
+from app.findings import (BOLD_CALLS, CALL_RGB, CALL_TEXT, ITALIC_CALLS, calibration_note, grouped_notes,
                           prediction_cells)
 from app.qt import QtCore, QtGui
 from app.views.ecg_view import paper_label
@@ -378,7 +378,8 @@ def export_review(path: str | Path, content: ReviewContent) -> Path:
                  f"{filter_label(applied)}   ECG at true scale when printed at 100%")
         if content.ecg_predictions and content.bundle:
             scale += (f"   Models: {content.bundle.get('bundle_id')}, trained on "
-                      f"{content.bundle.get('data')} data")
+                      f"{content.bundle.get('data')} data; "
+                      f"{calibration_note(content.ecg_predictions, short=True)}")
         page.text(MARGIN_MM, ECG_TOP_MM + h + 1.0, 250, 5, scale, 7)
         note = DEMO_DISCLAIMER if content.demo else NOT_DEMO_NOTE
         page.text(MARGIN_MM, PAGE_H_MM - MARGIN_MM - 6.0, PAGE_W_MM - 2 * MARGIN_MM, 6,

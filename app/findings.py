@@ -38,6 +38,27 @@ def prediction_cells(pred: Prediction | None, missing: str = "") -> tuple[str, s
     return f"{pred.probability:.3f}", f"{pred.threshold:.3f}", CALL_TEXT[pred.call]
 
 
+def calibration_note(preds: dict[str, Prediction], short: bool = False) -> str:
+    """How the ECG probabilities shown were made: calibrated by temperature scaling (the bundle
+    states a temperature per model, `engine.calibration`) or uncalibrated; "" without predictions.
+
+    e.g. "ECG probabilities calibrated (temperature scaling: T = 1.70, 0.60, 2.50)" /
+    "ECG probabilities uncalibrated (sigmoid of the model output)"; `short`: "ECG p calibrated
+    (temperature scaling)" / "ECG p uncalibrated" (for the PDF footnote)."""
+    temps = [pred.temperature for pred in preds.values()]
+    if not temps:
+        return ""
+    if all(t is None for t in temps):
+        return "ECG p uncalibrated" if short else \
+            "ECG probabilities uncalibrated (sigmoid of the model output)"
+    which = "" if all(t is not None for t in temps) else "partly "
+    if short:
+        return f"ECG p {which}calibrated (temperature scaling)"
+    ts = ", ".join("uncalibrated" if t is None else f"{t:.2f}" for t in temps)
+    return (f"ECG probabilities {which}calibrated (temperature scaling: T = {ts}); thresholds and "
+            "borderline bands on the same scale, calls as the uncalibrated model's")
+
+
 def prediction_flags(pred: Prediction) -> list[str]:
     """Short flags for one prediction: out-of-distribution and signal-quality findings."""
     flags: list[str] = []

@@ -4,8 +4,10 @@
 (`manifest.json.sig`, `engine.signing`) against the trust list (`engine.trust`:
 the project key shipped in the program plus the site's keys), its schema, the
 sha256 of every file it lists, the preprocessing constants against
-`engine.constants.preprocessing_constants()`, the embedding statistics and the
-reference outputs, and returns a `Bundle`: plain data, no inference sessions.
+`engine.constants.preprocessing_constants()`, the embedding statistics, the ECG models'
+optional calibration (`temperature`, `threshold_calibrated`: `engine.calibration`; an
+inconsistent one raises `CalibrationError`, a `BundleError`) and the reference outputs,
+and returns a `Bundle`: plain data, no inference sessions.
 
 `check_session(bundle, spec, session)` checks an onnxruntime session opened on
 one of the bundle's ONNX files: input/output names, shapes and element types,
@@ -32,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.calibration import (THRESHOLD_TOLERANCE, calibrate_probability, calibrated_threshold,
+                                temperature_problem)
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS, PATHOLOGIES, preprocessing_constants
-from engine.errors import BundleError
+from engine.errors import BundleError, CalibrationError
 from engine.resources import default_models_dir
 from engine.signing import read_signature, signature_path, verify
 from engine.trust import TRUST_FOLDER, TrustList, config_dir, load_trust
@@ -89,12 +93,18 @@ class ModelSpec:
         modality: "ecg" or "cxr".
         file: ONNX file name, relative to the bundle directory (fp32).
         int8_file: optional dynamic-int8 copy (ECG only).
-        threshold: operating threshold on the probability, in (0, 1).
+        threshold: operating threshold on the raw probability `sigmoid(logit)`, in (0, 1)
+            (the manifest's `threshold`, also in the ONNX metadata).
         output_index: column of the `logit` output that belongs to `pathology`.
         stats: embedding statistics for the OOD check, if the bundle has them.
         metrics: the manifest's metrics block, as written.
-        band: (low, high) probabilities around `threshold` within which a call is
-            "borderline" (manifest `borderline.low` / `.high`), if the bundle has them.
+        band: (low, high) probabilities around `shown_threshold` within which a call is
+            "borderline" (manifest `borderline.low` / `.high`), if the bundle has them; in the
+            units of the shown probability (calibrated when `temperature` is set).
+        temperature: the temperature T of the model's calibration (ECG only; manifest
+            `temperature`), or None for an uncalibrated model (probabilities as `sigmoid(logit)`).
+        threshold_calibrated: the manifest's threshold on `sigmoid(logit / T)`, or None.
+        calibration: the manifest's `calibration` block (ECE before / after, rule), as written.
     """
 
     pathology: str
@@ -106,6 +116,20 @@ class ModelSpec:
     stats: EmbeddingStats | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     band: tuple[float, float] | None = None
+    temperature: float | None = None
+    threshold_calibrated: float | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def calibrated(self) -> bool:
+        """True when the shown probabilities are temperature-scaled (`engine.calibration`)."""
+        return self.temperature is not None
+
+    @property
+    def shown_threshold(self) -> float:
+        """The threshold on the probability the engine shows: `threshold_calibrated` for a
+        calibrated model, else `threshold`."""
+        return self.threshold_calibrated if self.threshold_calibrated is not None else self.threshold
 
 
 @dataclass(frozen=True)
@@ -141,6 +165,13 @@ class Bundle:
         """JSON-ready summary for outputs: bundle id, data provenance, demo flag, disclaimer."""
         return {"bundle_id": self.bundle_id, "data": self.data, "demo": self.demo,
                 "disclaimer": self.disclaimer if self.demo else None}
+
+    def calibration(self) -> dict[str, Any]:
+        """JSON-ready: {"calibrated": every ECG model's probabilities are temperature-scaled,
+        "temperature": {pathology: T or None}} (`ModelSpec.temperature`)."""
+        temps = {p: s.temperature for p, s in self.ecg.items()}
+        return {"calibrated": bool(temps) and all(t is not None for t in temps.values()),
+                "temperature": temps}
 
 
 def sha256_file(path: Path) -> str:
@@ -387,10 +418,14 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
         int8 = e.get("int8_file")
         if int8 is not None:
             int8 = _listed(ck, files, int8, where + "int8_file")
+        threshold = _threshold(ck, e, where)
+        temperature, t_cal, calibration = _optional_calibration(ck, e, where, threshold)
         ecg[p] = ModelSpec(pathology=p, modality="ecg", file=file, int8_file=int8,
-                           threshold=_threshold(ck, e, where),
+                           threshold=threshold,
                            stats=_optional_stats(ck, files, e, where, ECG_EMBEDDING_DIM),
-                           metrics=dict(e.get("metrics") or {}), band=_optional_band(ck, e, where))
+                           metrics=dict(e.get("metrics") or {}),
+                           band=_optional_band(ck, e, where, temperature, t_cal),
+                           temperature=temperature, threshold_calibrated=t_cal, calibration=calibration)
         c = entry.get("cxr")
         if c is None:
             continue
@@ -408,9 +443,67 @@ def _parse_models(ck: _Checker, manifest: dict, files: dict) -> tuple[dict, dict
     return ecg, cxr
 
 
-def _optional_band(ck: _Checker, entry: dict, where: str) -> tuple[float, float] | None:
+#: ECE fields of a manifest `calibration` block (each a number in [0, 1] or null).
+_ECE_FIELDS = ("val_ece_raw", "val_ece_calibrated", "test_ece_raw", "test_ece_calibrated")
+#: `borderline.scale` of a band computed on calibrated probabilities (absent: raw probabilities).
+CALIBRATED_SCALE = "calibrated"
+
+
+def _calibration_fail(ck: _Checker, what: str) -> CalibrationError:
+    return CalibrationError(f"Model bundle {ck.directory}: {MANIFEST}: {what}. The bundle's "
+                            "probability calibration is inconsistent; do not use it. Re-run "
+                            "`cromotex-train build` (or reinstall the shipped bundle)")
+
+
+def _optional_calibration(ck: _Checker, entry: dict, where: str,
+                          threshold: float) -> tuple[float | None, float | None, dict]:
+    """(temperature, threshold_calibrated, calibration block) of an ECG entry; (None, None, {})
+    for an uncalibrated model (no `temperature`).
+
+    Raises:
+        CalibrationError: a temperature that is not a finite number in 0.05-20, a missing or
+            inconsistent `threshold_calibrated` (more than 1e-6 from the threshold mapped with
+            the temperature), calibration fields without a temperature, or a malformed block.
+    """
+    temperature = entry.get("temperature")
+    if temperature is None:
+        stray = [k for k in ("threshold_calibrated", "calibration") if entry.get(k) is not None]
+        if stray:
+            raise _calibration_fail(ck, f"{where}{stray[0]} is given but {where}temperature is not")
+        return None, None, {}
+    problem = temperature_problem(temperature)
+    if problem:
+        raise _calibration_fail(ck, f"{where}temperature {problem}")
+    t_cal = entry.get("threshold_calibrated")
+    if isinstance(t_cal, bool) or not isinstance(t_cal, (int, float)) or not math.isfinite(t_cal) \
+            or not 0.0 < t_cal < 1.0:
+        raise _calibration_fail(ck, f"{where}threshold_calibrated must be a probability in (0, 1) "
+                                f"beside temperature {temperature}, got {t_cal!r}")
+    expected = calibrated_threshold(threshold, float(temperature))
+    if abs(float(t_cal) - expected) > THRESHOLD_TOLERANCE:
+        raise _calibration_fail(ck, f"{where}threshold_calibrated {t_cal!r} disagrees with threshold "
+                                f"{threshold!r} at temperature {temperature!r} (expected {expected!r}; "
+                                "they would make different calls)")
+    block = entry.get("calibration")
+    if block is None:
+        block = {}
+    if not isinstance(block, dict):
+        raise _calibration_fail(ck, f"{where}calibration must be an object")
+    for k in _ECE_FIELDS:
+        v = block.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not (math.isfinite(v) and 0.0 <= v <= 1.0)):
+            raise _calibration_fail(ck, f"{where}calibration.{k} must be a number in [0, 1], got {v!r}")
+    return float(temperature), float(t_cal), dict(block)
+
+
+def _optional_band(ck: _Checker, entry: dict, where: str, temperature: float | None = None,
+                   threshold_calibrated: float | None = None) -> tuple[float, float] | None:
     """The entry's `borderline` {low, high} band around its threshold, or None; low <= threshold
-    <= high, all in [0, 1]."""
+    <= high, all in [0, 1]. For a calibrated model (`temperature`) the band is returned in
+    calibrated probabilities: as written when `borderline.scale` is "calibrated", else (a band
+    computed on the raw probabilities) mapped with the temperature (the same records inside).
+    A band marked "calibrated" in an uncalibrated entry raises CalibrationError."""
     band = entry.get("borderline")
     if band is None:
         return None
@@ -418,6 +511,26 @@ def _optional_band(ck: _Checker, entry: dict, where: str) -> tuple[float, float]
         raise ck.fail(MANIFEST, f"{where}borderline must be an object with 'low' and 'high'", _REINSTALL)
     low = float(_require(ck, band, "low", (int, float), where + "borderline."))
     high = float(_require(ck, band, "high", (int, float), where + "borderline."))
+    scale = band.get("scale", "raw")
+    if scale not in ("raw", CALIBRATED_SCALE):
+        raise _calibration_fail(ck, f"{where}borderline.scale is {scale!r}; expected 'raw' or "
+                                f"{CALIBRATED_SCALE!r}")
+    if temperature is not None and threshold_calibrated is not None:
+        t = threshold_calibrated
+        if scale == "raw":  # a band of the raw probabilities: map it (monotone)
+            raw_t = float(entry["threshold"])
+            if not (0.0 <= low <= raw_t <= high <= 1.0):
+                raise ck.fail(MANIFEST, f"{where}borderline [{low}, {high}] must hold the threshold "
+                              f"{raw_t} within [0, 1]", _REINSTALL)
+            low, high = (float(v) for v in calibrate_probability(np.array([low, high]), temperature))
+        elif not (0.0 <= low <= high <= 1.0
+                  and low - THRESHOLD_TOLERANCE <= t <= high + THRESHOLD_TOLERANCE):
+            raise _calibration_fail(ck, f"{where}borderline [{low}, {high}] (calibrated) does not "
+                                    f"hold threshold_calibrated {t}")
+        return (min(low, t), max(high, t))  # round-off at the edge: the band holds the threshold
+    if scale == CALIBRATED_SCALE:
+        raise _calibration_fail(ck, f"{where}borderline is on the calibrated scale but "
+                                f"{where}temperature is not given")
     t = float(entry["threshold"])
     if not (0.0 <= low <= t <= high <= 1.0):
         raise ck.fail(MANIFEST, f"{where}borderline [{low}, {high}] must hold the threshold {t} "

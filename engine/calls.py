@@ -9,7 +9,14 @@ A probability compared with a threshold reads as definite whether it is 0.21 or
 - "borderline": the probability lies inside the band the bundle states for the
   threshold of this pathology and model (`Prediction.band`, e.g. the bootstrap 95%
   interval of the threshold chosen on validation data; docs/bundle.md).
-- "positive" / "negative": probability >= threshold (resp. <) and outside the band.
+- "positive" / "negative": `Prediction.positive` (probability >= threshold; resp. not) and
+  outside the band.
+
+Calibrated probabilities (`Prediction.temperature` set, `engine.calibration`): probability,
+threshold and band are all temperature-scaled and the reason says "calibrated probability";
+positive / negative is `Prediction.positive`, which the engine sets from the raw probability
+against the raw threshold, so a calibrated bundle makes exactly the uncalibrated model's
+decisions even where rounding puts the two within 1e-6 of each other.
 
 Order of precedence: not_assessable, borderline, positive/negative.
 """
@@ -57,17 +64,18 @@ def decide_call(pred: "Prediction") -> tuple[str, str]:
             f"not assessable: {what} lies outside {_TRAINED_ON.get(pred.modality, 'the training data')} "
             f"(Mahalanobis distance {pred.ood_distance:.1f} > cut-off {pred.ood_cutoff:.1f})")
     p, t = pred.probability, pred.threshold
+    word = "probability" if pred.temperature is None else "calibrated probability"
     if pred.band is not None:
         low, high = pred.band
         if low <= p <= high:
-            return "borderline", (f"borderline: probability {_fmt(p)} lies within the threshold's "
+            return "borderline", (f"borderline: {word} {_fmt(p)} lies within the threshold's "
                                   f"uncertainty band {_fmt(low)}-{_fmt(high)} (threshold {_fmt(t)})")
         tail = f", outside the uncertainty band {_fmt(low)}-{_fmt(high)}"
     else:
         tail = " (the bundle states no uncertainty band for this threshold)"
-    if p >= t:
-        return "positive", f"probability {_fmt(p)} >= threshold {_fmt(t)}{tail}"
-    return "negative", f"probability {_fmt(p)} < threshold {_fmt(t)}{tail}"
+    if pred.positive:
+        return "positive", f"{word} {_fmt(p)} >= threshold {_fmt(t)}{tail}"
+    return "negative", f"{word} {_fmt(p)} < threshold {_fmt(t)}{tail}"
 
 
 def not_assessable(pred: "Prediction", reason: str) -> "Prediction":

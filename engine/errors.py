@@ -42,6 +42,11 @@ class BundleError(CromotexError):
     """A model bundle is missing, incomplete, tampered with or incompatible."""
 
 
+class CalibrationError(BundleError):
+    """A model bundle states a probability calibration (temperature scaling) that is not usable:
+    a temperature out of range, or a calibrated threshold or band that does not fit it."""
+
+
 class InferenceError(CromotexError):
     """Running a model failed."""
 

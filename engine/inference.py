@@ -14,6 +14,16 @@ the window embeddings; the per-window probabilities are kept in
 Mahalanobis distance of that mean embedding to the training statistics in
 the manifest with the manifest's cut-off.
 
+Calibration (`engine.calibration`): the ONNX models output the raw logit. When the bundle
+states a temperature T for a model (`ModelSpec.temperature`), every probability shown is
+calibrated: a window's is `sigmoid(logit / T)`, the record's is the record's raw probability
+(above) mapped by `sigmoid(logit(p) / T)` (equal to the window's for one window), and the
+threshold is the manifest's `threshold_calibrated`. `Prediction.positive` is the raw
+decision (raw probability >= raw threshold), so the calls of a calibrated bundle are those of
+the same models uncalibrated; the band is in calibrated units (`ModelSpec.band`). A bundle
+without a temperature gives `sigmoid(logit)` as before (`Prediction.temperature` None:
+"uncalibrated").
+
 Calls: every `Prediction` carries `call` / `call_reason` (`engine.calls`): "not_assessable"
 when flagged (quality, OOD), "borderline" inside the band the manifest states around the
 threshold (`ModelSpec.band`), else "positive" / "negative". Chest X-rays go through the gate
@@ -48,6 +58,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine.bundle import Bundle, EmbeddingStats, ModelSpec, check_session, load_bundle, read_verified
+from engine.calibration import calibrate_probability, calibrated_probability
 from engine.calls import not_assessable
 from engine.cxr_gate import CxrAssessment, gate_cxr, with_embedding_check
 from engine.constants import CXR_SIZE, ECG_SAMPLES, LEADS
@@ -76,8 +87,9 @@ class WindowScores:
     """One ECG model's outputs for N windows.
 
     Attributes:
-        logits: float32 `[N]`.
-        probabilities: float64 `[N]`, sigmoid of `logits`.
+        logits: float32 `[N]`, the raw model outputs.
+        probabilities: float64 `[N]`, the shown window probabilities: `sigmoid(logits / T)`
+            for a calibrated model (temperature T), else `sigmoid(logits)`.
         embeddings: float32 `[N, 256]`.
     """
 
@@ -224,9 +236,11 @@ class Predictor:
         return tuple(self.bundle.cxr)
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready: bundle id, data provenance, demo flag and disclaimer, precision, device."""
+        """JSON-ready: bundle id, data provenance, demo flag and disclaimer, precision, device,
+        calibrated (every ECG model temperature-scaled) and temperature {pathology: T or None}."""
         return {**self.bundle.describe(), "precision": self.precision,
-                "device": "cuda" if self.providers[0].startswith("CUDA") else "cpu"}
+                "device": "cuda" if self.providers[0].startswith("CUDA") else "cpu",
+                **self.bundle.calibration()}
 
     # ------------------------------------------------------------------ ECG
     def predict_ecg_inputs(self, windows: np.ndarray) -> dict[str, WindowScores]:
@@ -282,7 +296,9 @@ class Predictor:
             logits.append(logit[:, 0])
             embs.append(emb)
         lg = np.concatenate(logits).astype(np.float32, copy=False)
-        return WindowScores(logits=lg, probabilities=sigmoid(lg),
+        t = self.bundle.ecg[p].temperature
+        prob = sigmoid(lg) if t is None else calibrated_probability(lg, t)
+        return WindowScores(logits=lg, probabilities=prob,
                             embeddings=np.concatenate(embs).astype(np.float32, copy=False))
 
     @staticmethod
@@ -299,21 +315,29 @@ class Predictor:
                         quality: QualityFlags | None = None) -> dict[str, Prediction]:
         """Aggregate one record's window scores into a `Prediction` per pathology.
 
-        Probability = mean of window probabilities; embedding = mean of window
-        embeddings (float32 `[256]`); OOD = Mahalanobis distance of that
+        Probability = mean of window probabilities (uncalibrated model), or that raw mean
+        mapped with the model's temperature (calibrated: `engine.calibration`); positive =
+        the raw probability >= the raw threshold (the same decision either way); embedding =
+        mean of window embeddings (float32 `[256]`); OOD = Mahalanobis distance of that
         embedding > the manifest's cut-off.
         """
         preds = {}
         for p, s in scores.items():
             spec = self.bundle.ecg[p]
-            prob = float(np.mean(s.probabilities))
+            if spec.temperature is None:
+                raw = prob = float(np.mean(s.probabilities))
+            else:
+                raw = float(np.mean(sigmoid(s.logits)))
+                prob = float(s.probabilities[0]) if len(s.logits) == 1 else \
+                    float(calibrate_probability(raw, spec.temperature))
             emb64 = np.mean(s.embeddings, axis=0, dtype=np.float64)
             preds[p] = Prediction(
-                pathology=p, modality="ecg", probability=prob, threshold=spec.threshold,
-                positive=prob >= spec.threshold, embedding=emb64.astype(np.float32),
+                pathology=p, modality="ecg", probability=prob, threshold=spec.shown_threshold,
+                positive=raw >= spec.threshold, embedding=emb64.astype(np.float32),
                 model_name=self.ecg_files[p], provenance=self.bundle.data, demo=self.bundle.demo,
                 quality=quality, **ood_fields(spec.stats, emb64),
-                window_probabilities=tuple(float(v) for v in s.probabilities), band=spec.band)
+                window_probabilities=tuple(float(v) for v in s.probabilities), band=spec.band,
+                temperature=spec.temperature)
         return preds
 
     def predict_ecg_input(self, ecg_input: EcgInput,

@@ -41,7 +41,10 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("ok", "true when the file was scored; false otherwise (see error)"),
     ("error", "why the file was not scored (the reader's or preprocessing's message); null if ok"),
     ("probabilities", "{cardiomegaly, edema, pleural_effusion}: ECG-model probability in [0, 1], "
-                      "the mean of the probabilities of the record's 10 s windows"),
+                      "the mean of the probabilities of the record's 10 s windows; calibrated "
+                      "(temperature scaling: sigmoid(logit / T), the record's mean mapped the same "
+                      "way) when model.calibrated is true, else uncalibrated sigmoid(logit); "
+                      "thresholds, call and window_probabilities are on the same scale"),
     ("thresholds", "{pathology: operating threshold chosen on validation data}"),
     ("positive", "{pathology: probability >= threshold} (kept for compatibility; read call)"),
     ("call", "{pathology: 'positive', 'negative', 'borderline' (probability within the band the "
@@ -61,7 +64,9 @@ FIELDS: tuple[tuple[str, str], ...] = (
                       "seconds_used, dropped_seconds, resample_up/down, rule"),
     ("model", "bundle_id, data ('phantom' = synthetic demo data, 'mimic'), demo (true: "
               "demonstration models, not for diagnosis), disclaimer, precision (fp32/int8), "
-              "device, files {pathology: ONNX file}"),
+              "device, calibrated (true: the ECG probabilities are calibrated by temperature "
+              "scaling, false: uncalibrated), temperature {pathology: T or null}, "
+              "files {pathology: ONNX file}"),
     ("measurements", "computed by engine.measure from the median beats of all leads (null if the "
                      "file could not be read): hr_bpm, rr_ms, pr_ms, p_ms, qrs_ms, qt_ms, qtc_ms, "
                      "p_axis_deg, qrs_axis_deg, t_axis_deg (null where not measurable; reasons "
@@ -223,7 +228,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     + ("n_windows", "window_probabilities", "quality_ok") + _QUALITY_LISTS + ("short_record",)
     + _PREPROCESSING_COLUMNS
     + tuple(f"device_{k}" for k in DEVICE_MEASUREMENT_KEYS) + ("statements",)
-    + ("bundle_id", "data", "demo", "precision", "cxr_file", "cxr_ok", "cxr_error")
+    + ("bundle_id", "data", "demo", "precision", "calibrated", "cxr_file", "cxr_ok", "cxr_error")
     + tuple(f"cxr_probability_{p}" for p in PATHOLOGIES)
     + ("pairing", "pairing_reason", "cxr_gate_accepted", "cxr_gate_reason", "cxr_withheld")
     + tuple(f"cxr_call_{p}" for p in PATHOLOGIES)
@@ -263,7 +268,8 @@ def csv_row(obj: dict) -> dict[str, Any]:
     if obj.get("statements"):
         row["statements"] = "; ".join(s["text"] for s in obj["statements"])
     m = obj["model"]
-    row.update(bundle_id=m["bundle_id"], data=m["data"], demo=m["demo"], precision=m["precision"])
+    row.update(bundle_id=m["bundle_id"], data=m["data"], demo=m["demo"], precision=m["precision"],
+               calibrated=m.get("calibrated", False))
     c = obj["cxr"]
     if c:
         row.update(cxr_file=c["file"], cxr_ok=c["ok"], cxr_error=c["error"] or "")

@@ -129,7 +129,8 @@ class Prediction:
         modality: "ecg" or "cxr".
         probability: sigmoid of the logit, in [0, 1] (mean over windows).
         threshold: operating threshold chosen on validation data.
-        positive: probability >= threshold.
+        positive: probability >= threshold (for a calibrated model: the raw probability >=
+            the raw threshold, the same decision up to rounding; `engine.inference`).
         embedding: float32 `[D]` (256 for ECG), mean over windows.
         model_name: ONNX file / model id.
         provenance: training data, "phantom" or "mimic".
@@ -141,6 +142,9 @@ class Prediction:
         window_probabilities: per-window probabilities (ECG only).
         band: (low, high) probabilities around `threshold` within which the call is
             "borderline" (the bundle's stated uncertainty of the threshold), or None.
+        temperature: the temperature T when `probability`, `threshold`, `band` and
+            `window_probabilities` are calibrated (`sigmoid(logit / T)`, `engine.calibration`);
+            None: uncalibrated (`sigmoid(logit)`).
         call: "positive", "negative", "borderline" or "not_assessable" (see
             `engine.calls.CALLS`); derived from the fields above when not given.
         call_reason: why, in words a clinician can act on.
@@ -161,6 +165,7 @@ class Prediction:
     ood_cutoff: float = float("nan")
     window_probabilities: tuple[float, ...] = ()
     band: tuple[float, float] | None = None
+    temperature: float | None = None
     call: str = ""
     call_reason: str = ""
 

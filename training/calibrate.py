@@ -19,7 +19,14 @@ model's borderline band, computed from the cohort a bundle was built from, writt
    percentile of those thresholds, widened to hold the shipped threshold. A probability inside
    the band is called "borderline" (`engine.calls`). The test split's fraction inside the band and
    the accuracy of the threshold inside and outside it are recorded with the band.
-3. The manifest gets `embedding_stats` / `ood_cutoff` / `ood` in each `cxr` entry and
+   Calibrated ECG models (the manifest's entry has a `temperature` T, from `cromotex-train
+   build`): the same bootstrap runs on the calibrated probabilities `sigmoid(logit / T)` that the
+   engine shows, around `threshold_calibrated`, and the band is marked `"scale": "calibrated"`
+   (`"raw"` otherwise; `engine.bundle` maps a raw band of a calibrated model with T). The
+   ranking, hence every resample's chosen record, is the same; only the units differ.
+3. The model card gets a section on the probabilities: calibrated (temperature T and test ECE
+   before / after, per ECG model) or uncalibrated (`calibration_section`).
+4. The manifest gets `embedding_stats` / `ood_cutoff` / `ood` in each `cxr` entry and
    `borderline` in every `ecg` and `cxr` entry, and the sha256 of every file again
    (docs/bundle.md). Other files are untouched.
 
@@ -37,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.calibration import TEMPERATURE_RANGE, calibrated_probability
 from engine.constants import PATHOLOGIES
 from engine.numeric import sigmoid
 
@@ -90,16 +98,27 @@ def band_effect(band: dict[str, Any], threshold: float, y: np.ndarray, prob: np.
 
 
 def _set_band(entry: dict[str, Any], y: np.ndarray, prob: np.ndarray, model: str,
-              y_test: np.ndarray, prob_test: np.ndarray) -> dict | None:
+              y_test: np.ndarray, prob_test: np.ndarray, calibrated: bool = False) -> dict | None:
     """Put the band of one manifest model entry in `entry["borderline"]` (removed when none),
-    with its effect on the test split."""
-    band = threshold_band(y, prob, entry["threshold"])
+    with its effect on the test split. `calibrated`: `prob` / `prob_test` are the calibrated
+    probabilities and the band is around `entry["threshold_calibrated"]` ("scale": "calibrated")."""
+    threshold = entry["threshold_calibrated"] if calibrated else entry["threshold"]
+    band = threshold_band(y, prob, threshold)
     if band is None:
         entry.pop("borderline", None)
         return None
-    entry["borderline"] = {**band, "model": model,
-                           **band_effect(band, entry["threshold"], y_test, prob_test)}
+    entry["borderline"] = {**band, "scale": "calibrated" if calibrated else "raw", "model": model,
+                           **band_effect(band, threshold, y_test, prob_test)}
     return entry["borderline"]
+
+
+def _ecg_probabilities(entry: dict[str, Any], logit: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(probabilities the engine shows for these raw logits `[N]`, calibrated?): `sigmoid(logit / T)`
+    when the entry states a temperature T, else `sigmoid(logit)`."""
+    t = entry.get("temperature")
+    if t is None:
+        return sigmoid(logit), False
+    return calibrated_probability(logit, float(t)), True
 
 
 def _probe_distances(bundle_dir: Path, files: list[Path], mean: np.ndarray, precision: np.ndarray,
@@ -172,8 +191,9 @@ def calibrate_bundle(bundle_dir: Path, cohort_dir: Path, signing_key: Path, prob
         sess = onnx_run.session(bundle_dir / file)
         lg, _ = onnx_run.predict(sess, "ecg", co.ecg, splits["val"], 64)
         lg_test, _ = onnx_run.predict(sess, "ecg", co.ecg, splits["test"], 64)
-        summary["bands"][p] = {"ecg": _set_band(e, y_val, sigmoid(lg[:, 0]), file, y_test,
-                                                sigmoid(lg_test[:, 0]))}
+        prob_val, calibrated = _ecg_probabilities(e, lg[:, 0])
+        summary["bands"][p] = {"ecg": _set_band(e, y_val, prob_val, file, y_test,
+                                                _ecg_probabilities(e, lg_test[:, 0])[0], calibrated)}
         if "cxr" in paths[p]:
             c = paths[p]["cxr"]
             col = c["output_index"]
@@ -186,7 +206,8 @@ def calibrate_bundle(bundle_dir: Path, cohort_dir: Path, signing_key: Path, prob
                 log.warning("%s %s: the validation split has too few cases of one class for a "
                             "threshold band; none stated", p, m)
             else:
-                log.info("%s %s: threshold band %.4f..%.4f", p, m, band["low"], band["high"])
+                log.info("%s %s: threshold band %.4f..%.4f (%s probabilities)", p, m, band["low"],
+                         band["high"], band["scale"])
     update_model_card(bundle_dir, manifest)
     _write_manifest(bundle_dir, manifest, signing_key)
     return summary
@@ -202,9 +223,50 @@ def update_model_card(bundle_dir: Path, manifest: dict) -> None:
         return
     card = card_path.read_text(encoding="utf-8")
     card = replace_section(card, TRUST_HEADING, trust_section(manifest), before="## Demo cases")
+    card = replace_section(card, CALIBRATION_HEADING, calibration_section(manifest), before="## Demo cases")
     sal = saliency_section(bool(manifest.get("demo", True)))
     card = replace_section(card, sal[0], sal, before="## Known failure modes and limitations")
     card_path.write_text(card, encoding="utf-8")
+
+
+CALIBRATION_HEADING = "## Calibrated probabilities"
+
+
+def calibration_section(manifest: dict) -> list[str]:
+    """The model card's section on the ECG probabilities: calibrated by temperature scaling (T per
+    model, the test ECE before / after, the calibrated threshold) or, for a model without a
+    temperature, uncalibrated."""
+    entries = {p: v["ecg"] for p, v in manifest["pathologies"].items()}
+    lines = [CALIBRATION_HEADING, ""]
+    if not any(e.get("temperature") is not None for e in entries.values()):
+        return lines + ["The ECG probabilities are **uncalibrated**: `sigmoid(logit)` of the model output. "
+                        "They rank records but are not frequencies; read them against the threshold and "
+                        "its borderline band only.", ""]
+    lines += ["The ECG probabilities are **calibrated** by temperature scaling (Guo et al. 2017): one "
+              "temperature T per model fitted on the validation split (negative log-likelihood); the engine "
+              "shows `sigmoid(logit / T)`, compares it with the calibrated threshold (the validation "
+              "threshold mapped with the same T, so every call is the uncalibrated model's) and states the "
+              "borderline band on the same scale. ECE: expected calibration error over 10 equal-width bins, "
+              "test split. The borderline bands above are on the same calibrated scale (their threshold column "
+              "is the calibrated threshold).", "",
+              "| pathology | temperature T | threshold raw -> calibrated | test ECE raw -> calibrated |",
+              "|---|---|---|---|"]
+    for p, e in entries.items():
+        t = e.get("temperature")
+        if t is None:
+            lines.append(f"| {p} | uncalibrated | {e['threshold']:.3f} | n/a |")
+            continue
+        c = e.get("calibration") or {}
+        ece = f"{_fmt(c.get('test_ece_raw'))} -> {_fmt(c.get('test_ece_calibrated'))}" if c else "n/a"
+        bound = " (at the end of the search range: the fit hit its bound)" if any(
+            abs(t - end) <= 1e-6 * end for end in TEMPERATURE_RANGE) else ""
+        lines.append(f"| {p} | {t:.3f}{bound} | {e['threshold']:.3f} -> {e['threshold_calibrated']:.3f} | "
+                     f"{ece} |")
+    return lines + [""]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -6,10 +6,10 @@ likelihood) of the validation labels. It rescales confidence without changing th
 so AUROC, AUPRC and every threshold decision are unchanged when the threshold is mapped
 with the same `T` (`calibrated_threshold`).
 
-The bundle keeps this on the training side: the ONNX models still output the raw logit;
-the manifest's ECG entry carries `temperature` (and `threshold_calibrated`) for an engine
-that shows calibrated probabilities: `p = sigmoid(logit / temperature)` compared with
-`threshold_calibrated` gives exactly the decision of `sigmoid(logit)` against `threshold`.
+The ONNX models still output the raw logit; the manifest's ECG entry carries `temperature`
+(and `threshold_calibrated`, `calibration`), and the engine shows `p = sigmoid(logit /
+temperature)` compared with `threshold_calibrated`, which gives the decision of
+`sigmoid(logit)` against `threshold` (`engine.calibration`, `engine.inference`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-#: Search range of log(T): T in [0.05, 20].
-_LOG_T_RANGE: tuple[float, float] = (math.log(0.05), math.log(20.0))
+# One formula for training and the engine: `sigmoid(logit / T)` and the mapped threshold
+# (engine/calibration.py, which the engine uses to show calibrated probabilities).
+from engine.calibration import (TEMPERATURE_RANGE, calibrated_probability,  # noqa: F401
+                                calibrated_threshold)
+
+#: Search range of log(T): T in [0.05, 20] (`engine.calibration.TEMPERATURE_RANGE`, which the
+#: engine accepts in a manifest).
+_LOG_T_RANGE: tuple[float, float] = (math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1]))
 ECE_BINS: int = 10
 
 
@@ -52,19 +58,6 @@ def fit_temperature(logit: np.ndarray, y: np.ndarray) -> float:
     res = minimize_scalar(lambda lt: _nll(logit, y, math.exp(lt)), bounds=_LOG_T_RANGE, method="bounded",
                           options={"xatol": 1e-6})
     return float(math.exp(res.x))
-
-
-def calibrated_probability(logit: np.ndarray, temperature: float) -> np.ndarray:
-    """float64 `[N]`: `sigmoid(logit / temperature)`."""
-    z = np.asarray(logit, dtype=np.float64) / float(temperature)
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def calibrated_threshold(threshold: float, temperature: float) -> float:
-    """The threshold on `sigmoid(logit / T)` that makes the same decisions as `threshold`
-    on `sigmoid(logit)` (0 < threshold < 1)."""
-    t = min(max(float(threshold), 1e-12), 1.0 - 1e-12)
-    return float(1.0 / (1.0 + math.exp(-math.log(t / (1.0 - t)) / temperature)))
 
 
 def reliability_bins(prob: np.ndarray, y: np.ndarray, n_bins: int = ECE_BINS) -> dict[str, np.ndarray]:

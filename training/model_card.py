@@ -331,7 +331,11 @@ def trust_section(manifest: dict) -> list[str]:
             band = entry.get(kind, {}).get("borderline")
             if not band:
                 continue
-            lines.append(f"| {p} | {band['model']} | {entry[kind]['threshold']:.3f} | "
+            # a band on the calibrated scale (calibrate-bundle, calibrated ECG model) sits around
+            # the calibrated threshold
+            thr = entry[kind]["threshold_calibrated"] if band.get("scale") == "calibrated" \
+                else entry[kind]["threshold"]
+            lines.append(f"| {p} | {band['model']} | {thr:.3f} | "
                          f"{band['low']:.3f}-{band['high']:.3f} | {_num(band.get('test_fraction_borderline'), '.0%')} | "
                          f"{_num(band.get('test_accuracy_inside'), '.2f')} / "
                          f"{_num(band.get('test_accuracy_outside'), '.2f')} |")

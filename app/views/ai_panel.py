@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import html
 
-from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, finding_notes, grouped_notes,
-                          prediction_cells, prediction_flags)
+from app.findings import (BOLD_CALLS, CALL_RGB, ITALIC_CALLS, calibration_note, finding_notes,
+                          grouped_notes, prediction_cells, prediction_flags)
 from app.qt import QtCore, QtGui, QtWidgets, Signal
 from engine.constants import DEMO_DISCLAIMER, PATHOLOGIES, PATHOLOGY_NAMES
 from engine.records import Prediction
@@ -144,7 +144,11 @@ class AiPanel(QtWidgets.QWidget):
             first = next(iter(self.ecg.values()))
             models = ", ".join(sorted({p.model_name for p in self.ecg.values()}))
             self.set_provenance(f"ECG models: {models} · trained on {first.provenance} data"
-                                + (" (demonstration)" if first.demo else ""))
+                                + (" (demonstration)" if first.demo else "")
+                                + f" · {calibration_note(self.ecg, short=True)}")
+        note = calibration_note(self.ecg)  # the ECG p / thr headers say how p was made
+        for col in (COLUMNS.index("ECG p"), COLUMNS.index("ECG thr")):
+            self.table.horizontalHeaderItem(col).setToolTip(note)
 
     def set_cxr_predictions(self, preds: dict[str, Prediction]) -> None:
         """Fill the chest X-ray teacher columns; `{}` clears them."""

@@ -136,6 +136,30 @@ def test_thresholds_in_onnx_metadata_match_the_manifest(built):
             assert json.loads(meta["cromotex.threshold"]) == [pytest.approx(e["threshold"])]
 
 
+def test_ecg_probabilities_thresholds_and_bands_are_calibrated(built):
+    """build fits a temperature per ECG model on validation; calibrate-bundle bootstraps the
+    borderline band on the calibrated probabilities; the engine shows them and the card says so."""
+    from engine.calibration import calibrated_threshold
+    pred = Predictor(built["root"] / "bundle")
+    m = pred.bundle.manifest["pathologies"]
+    calibrated = [p for p in PATHOLOGIES if m[p]["ecg"].get("temperature") is not None]
+    assert calibrated
+    case = pred.bundle.reference["cases"][0]
+    preds = pred.predict_ecg(read_ecg(case["ecg"]))
+    for p in calibrated:
+        e = m[p]["ecg"]
+        assert e["threshold_calibrated"] == pytest.approx(calibrated_threshold(e["threshold"], e["temperature"]),
+                                                          abs=1e-12)
+        band = e.get("borderline")
+        if band:
+            assert band["scale"] == "calibrated" and band["low"] <= e["threshold_calibrated"] <= band["high"]
+            assert pred.bundle.ecg[p].band == (band["low"], band["high"])
+        assert preds[p].temperature == e["temperature"] and preds[p].threshold == e["threshold_calibrated"]
+    card = (built["root"] / "bundle" / "MODEL_CARD.md").read_text()
+    assert card.count("## Calibrated probabilities") == 1
+    assert "The ECG probabilities are **calibrated** by temperature scaling" in card
+
+
 def test_results_written(built):
     res = built["root"] / "results"
     for f in ("metrics.md", "metrics.json", "training_curves.png", "roc_edema.png", "embedding_edema.png"):

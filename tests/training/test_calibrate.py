@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from training.calibrate import threshold_band
 from training.metrics import best_f1_threshold
@@ -57,3 +58,94 @@ def test_model_card_states_the_gate_the_teacher_ood_check_and_every_band():
     assert len(bands) == 6  # ECG and teacher, three pathologies
     again = replace_section(card, TRUST_HEADING, section, before="## Demo cases")
     assert again == card and again.count(TRUST_HEADING) == 1
+
+
+# ------------------------------------------------------------------ calibrate-bundle, calibrated models
+
+#: Temperatures written into a copy of the shipped bundle's manifest (as `build` writes them).
+TEMPERATURES = {"cardiomegaly": 1.7, "edema": 0.6, "pleural_effusion": 2.5}
+MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """A 45-subject phantom v2 cohort (as tests/training/test_stages.py makes it)."""
+    from training.cohort import build as cohort_build
+    from training.phantom import cli as phantom_cli
+    root = tmp_path_factory.mktemp("calibrate")
+    assert phantom_cli.main(["--subjects", "45", "--seed", "2", "--out", str(root / "phantom"), "--quiet",
+                             "--workers", "1"]) == 0
+    assert cohort_build.main(["--mimic-root", str(root / "phantom"), "--out", str(root / "cohort"), "-q"]) == 0
+    return root / "cohort"
+
+
+def _bundle_copy(dst: Path, temperatures: dict[str, float] | None) -> Path:
+    """A full copy (not hard links: calibrate-bundle rewrites files) of the shipped bundle without
+    its teacher entries (the ECG bands are under test), with `temperatures` as build writes them."""
+    import json
+    import shutil
+
+    from training.calibration import calibrated_threshold
+    shutil.copytree(MODELS, dst)
+    m = json.loads((dst / "manifest.json").read_text(encoding="utf-8"))
+    for p, entry in m["pathologies"].items():
+        entry.pop("cxr", None)
+        if temperatures:
+            e = entry["ecg"]
+            t = temperatures[p]
+            e.update(temperature=t, threshold_calibrated=calibrated_threshold(e["threshold"], t),
+                     calibration={"rule": "test", "bins": 10, "val_ece_raw": 0.2, "val_ece_calibrated": 0.05,
+                                  "test_ece_raw": 0.21, "test_ece_calibrated": 0.06})
+    (dst / "manifest.json").write_text(json.dumps(m, indent=1), encoding="utf-8")
+    return dst
+
+
+def test_calibrate_bundle_computes_the_bands_on_the_calibrated_probabilities(cohort, tmp_path):
+    """The same bootstrap on sigmoid(logit / T): the same records chosen (the validation threshold
+    is the raw one mapped with T), the band around threshold_calibrated and marked calibrated, the
+    engine uses it as written; the model card says the probabilities are calibrated, with T and ECE."""
+    import json
+
+    from engine.bundle import load_bundle
+    from engine.calibration import calibrate_probability
+    from engine.inference import Predictor
+    from engine.signing import generate_keypair, load_public_key
+    from engine.trust import load_trust
+    from training.calibrate import CALIBRATION_HEADING, calibrate_bundle
+    key, pub = generate_keypair(tmp_path / "keys", "site")
+    raw_dir = _bundle_copy(tmp_path / "raw", None)
+    cal_dir = _bundle_copy(tmp_path / "cal", TEMPERATURES)
+    calibrate_bundle(raw_dir, cohort, key)
+    calibrate_bundle(cal_dir, cohort, key)
+    trust = load_trust(site=False)
+    trust.add(load_public_key(pub), "site", "test")
+    raw_m = json.loads((raw_dir / "manifest.json").read_text())["pathologies"]
+    cal_m = json.loads((cal_dir / "manifest.json").read_text())["pathologies"]
+    bundle = load_bundle(cal_dir, trust)
+    n_bands = 0
+    for p, t in TEMPERATURES.items():
+        e, band_r, band_c = cal_m[p]["ecg"], raw_m[p]["ecg"].get("borderline"), cal_m[p]["ecg"].get("borderline")
+        assert (band_r is None) == (band_c is None)
+        if band_c is None:  # this tiny validation split lacks a class
+            continue
+        n_bands += 1
+        assert band_r["scale"] == "raw" and band_c["scale"] == "calibrated"
+        assert band_c["resamples"] == band_r["resamples"] and band_c["n_val"] == band_r["n_val"]
+        assert band_c["val_threshold"] == pytest.approx(
+            float(calibrate_probability(band_r["val_threshold"], t)), abs=1e-9)
+        assert band_c["low"] <= e["threshold_calibrated"] <= band_c["high"]
+        assert float(calibrate_probability(band_r["low"], t)) == pytest.approx(band_c["low"], abs=1e-3)
+        assert float(calibrate_probability(band_r["high"], t)) == pytest.approx(band_c["high"], abs=1e-3)
+        assert bundle.ecg[p].band == (band_c["low"], band_c["high"])
+        assert bundle.ecg[p].temperature == t
+    assert n_bands >= 2
+    assert Predictor(bundle, threads=1, parallel_models=False).describe()["calibrated"] is True
+    card = (cal_dir / "MODEL_CARD.md").read_text()
+    assert card.count(CALIBRATION_HEADING) == 1
+    assert "The ECG probabilities are **calibrated** by temperature scaling" in card
+    for p, t in TEMPERATURES.items():
+        e = cal_m[p]["ecg"]
+        assert (f"| {p} | {t:.3f} | {e['threshold']:.3f} -> {e['threshold_calibrated']:.3f} | "
+                "0.210 -> 0.060 |") in card
+    raw_card = (raw_dir / "MODEL_CARD.md").read_text()
+    assert "The ECG probabilities are **uncalibrated**" in raw_card
