@@ -138,7 +138,9 @@ def screenshots(out_dir: Path, models: str | None) -> list[Path]:
         saved.append(path)
         print(f"saved {path} (measuring={ctl.measuring})", flush=True)
 
-    ctl.ready.connect(lambda: None if saved else grab("startup_measuring.png"))
+    # 50 ms after `ready` (the panels' layout settled; the measurement starts at 100 ms)
+    ctl.ready.connect(lambda: None if saved else QtCore.QTimer.singleShot(
+        50, lambda: grab("startup_measuring.png")))
     ctl.measured.connect(lambda _m: (grab("startup_measured.png"), app.quit()))
     ctl.load_models()
     if not ctl.open_demo(1):
