@@ -9,6 +9,7 @@ worker) and hands them plain engine objects.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ from app.about import show_about, show_model_card
 from app.filters import DisplayFilters
 from app.main_window import TITLE, MainWindow
 from app.pairing_guard import PairingGuard, gate_text, replaces_other, teacher_note
-from app.qt import QtCore, QtWidgets, Signal
+from app.qt import QtCore, QtWidgets, Signal, alive
 from app.saliency import SaliencyController
 from app.settings import Settings
 from app.views.calipers import Calipers
@@ -27,27 +28,49 @@ from engine.records import CxrImage, EcgRecord, Prediction
 
 log = logging.getLogger(__name__)
 
+#: Milliseconds between the open ECG's findings being final (`Controller.ready`) and the
+#: start of its measurement worker: time for the window to paint them first.
+MEASURE_DELAY_MS = 100
+
 #: `error_presenter(title, message)`; the default shows a non-blocking QMessageBox.
 ErrorPresenter = Callable[[str, str], None]
 
 
-def _read_ecg(path: str) -> EcgRecord:
+def _read_ecg_record(path: str) -> Any:
+    """The ECG at `path` as read, without measurements (an `EcgRecord`, or an
+    `app.long_record.LongRecord` for a long record, paged): what an open shows first.
+    The measurements follow in a worker of their own (`Controller._measure_ecg`)."""
     from app.long_record import open_long
     from engine.io import read_ecg
-    return open_long(path) or _with_measurements(read_ecg(path))  # a long record: paged
+    return open_long(path) or read_ecg(path)
 
 
-def _with_measurements(record: EcgRecord) -> EcgRecord:
-    """`record` with `meta["computed_measurements"]` (an `EcgMeasurements`), computed
-    here in the worker thread with the read; left out (logged) if measuring fails."""
+def _read_ecg(path: str) -> Any:
+    """`_read_ecg_record` with the measurements of an ordinary record in its meta, in
+    one call (for callers that need both at once; the window's opens do not wait)."""
+    rec = _read_ecg_record(path)
+    return _with_measurements(rec) if isinstance(rec, EcgRecord) else rec
+
+
+def _measure(record: EcgRecord) -> Any:
+    """`engine.measure.measure_ecg(record)` (an `EcgMeasurements`); imported here, in
+    the worker, because `engine.measure` needs `scipy.signal` (~1.6 s to import)."""
+    from engine.measure import measure_ecg
+    return measure_ecg(record)
+
+
+def _with_measurements(record: EcgRecord, m: Any = None) -> EcgRecord:
+    """`record` with `meta["computed_measurements"]` (an `EcgMeasurements`): `m`, or
+    computed here when None; left out (logged) if measuring fails. A copy: `record`
+    itself is not changed."""
     from dataclasses import replace
 
-    from engine.measure import measure_ecg
-    try:
-        m = measure_ecg(record)
-    except Exception:  # measurement is an add-on: the ECG still opens
-        log.exception("measurement failed")
-        return record
+    if m is None:
+        try:
+            m = _measure(record)
+        except Exception:  # measurement is an add-on: the ECG still opens
+            log.exception("measurement failed")
+            return record
     return replace(record, meta={**record.meta, "computed_measurements": m})
 
 
@@ -60,12 +83,12 @@ def _read_any(path: str) -> tuple[str, EcgRecord | CxrImage]:
     """("ecg", record) or ("cxr", image): an ECG first, else a chest X-ray (the file is
     recognised, and a DICOM parsed, once)."""
     from engine.io.dispatch import read_any
-    kind, obj = read_any(path)
-    return (kind, _with_measurements(obj)) if kind == "ecg" else (kind, obj)
+    return read_any(path)  # measured after it is shown (Controller._measure_ecg)
 
 
 #: The reader of each kind of file `Controller._open` reads ("any": an ECG or a chest X-ray).
-_READERS: dict[str, Callable[[str], Any]] = {"ecg": _read_ecg, "cxr": _read_cxr, "any": _read_any}
+_READERS: dict[str, Callable[[str], Any]] = {"ecg": _read_ecg_record, "cxr": _read_cxr,
+                                             "any": _read_any}
 
 #: Suffixes of a WFDB header and of the files the readers recognise by their content:
 #: never one of a header's signal files.
@@ -113,6 +136,8 @@ class Controller(QtCore.QObject):
         ready(): an ECG is drawn and its AI findings are final (shown, or a message
             says why there are none).
         models_ready(bool): the model bundle loaded (True) or was refused (False).
+        measured(object): the open ECG's measurements are shown in the header and the
+            median view (an `EcgMeasurements`; None when measuring failed).
     """
 
     ecg_shown = Signal(object)
@@ -122,6 +147,7 @@ class Controller(QtCore.QObject):
     error_shown = Signal(str, str)
     ready = Signal()
     models_ready = Signal(bool)
+    measured = Signal(object)
 
     def __init__(self, window: MainWindow, settings: Settings | None = None,
                  models_dir: str | None = None, error_presenter: ErrorPresenter | None = None,
@@ -147,7 +173,12 @@ class Controller(QtCore.QObject):
         self.guard = PairingGuard(window.banner)  # patient identity of the two panes
         self.last_error: tuple[str, str] | None = None
         self.error_box: QtWidgets.QMessageBox | None = None
-        self._gen = {"ecg": 0, "cxr": 0}
+        self._gen = {"ecg": 0, "cxr": 0, "measure": 0}
+        # The open ECG's measurements (engine.measure), computed after it is shown and its
+        # findings are final (`_measure_ecg`); None until then. `measuring`: still to come.
+        self.measurements: Any = None
+        self.measuring = False
+        self._measure_next: tuple[int, EcgRecord] | None = None  # waits for `ready`
         # Open requests are numbered; per kind the newest one issued ("ecg"/"cxr" opens) or
         # shown ("any", whose kind is known only once read). A read finishing behind a newer
         # request of its kind is dropped, so the screen shows the last file opened (issue 15).
@@ -160,6 +191,7 @@ class Controller(QtCore.QObject):
         self.saliency = SaliencyController(self)  # "Explain" bars and map overlays (issue 21)
         self._connect()
         self._apply_settings()
+        self.ready.connect(self._start_measuring)
 
     # ------------------------------------------------------------ wiring
     def _connect(self) -> None:
@@ -277,12 +309,16 @@ class Controller(QtCore.QObject):
             self.w.caliper_label.setText("")
 
     # ------------------------------------------------------------ models
-    def load_models(self) -> None:
-        """Load the model bundle in a worker; the AI panel says what happens."""
+    def load_models(self, early: Future | None = None) -> None:
+        """Load the model bundle in a worker; the AI panel says what happens. `early`:
+        the load of `self.models_dir`'s bundle already under way (app.main starts it
+        before building the window; onnxruntime releases the GIL meanwhile): its result
+        (or error) is taken instead."""
         self._models_loading = True
         self.w.ai_panel.set_busy(True, "Loading models…")
-        self._start(_load_predictor, self.models_dir, on_done=self._models_loaded,
-                    on_failed=self._models_failed, name="load models")
+        fn, args = (early.result, ()) if early is not None else (_load_predictor, (self.models_dir,))
+        self._start(fn, *args, on_done=self._models_loaded, on_failed=self._models_failed,
+                    name="load models")
 
     def _models_loaded(self, predictor: Any, seconds: float) -> None:
         log.info("models loaded in %.2f s", seconds)
@@ -388,15 +424,16 @@ class Controller(QtCore.QObject):
         self.ecg_predictions = {}
         self.w.act_calipers.setChecked(False)  # a reading of the previous record is void
         self.w.caliper_label.setText("")
-        self.w.header.set_record(record)
+        self.w.header.set_record(record, measuring=True)
         self.w.ecg_view.set_record(record)
-        self.w.median_view.set_record(record)
+        self.w.median_view.set_record(record, measuring=True)
         self.w.ai_panel.set_ecg_predictions({})
         name = Path(record.source.path).name if record.source else "ECG"
         self.w.setWindowTitle(f"{name} — {TITLE}")
         self._sync_ui_from_view()
         self._pairing_changed()
         self.ecg_shown.emit(record)
+        self._measure_ecg(record)  # started once the findings are final (`ready`)
         self._predict_ecg()
 
     def show_cxr(self, image: CxrImage) -> None:
@@ -432,6 +469,7 @@ class Controller(QtCore.QObject):
         self._gen["ecg"] += 1
         self._set_busy("ecg", False)
         self.record, self.ecg_predictions = None, {}
+        self._measure_ecg(None)
         self.w.act_calipers.setChecked(False)
         self.w.header.set_record(None)
         self.w.ecg_view.set_record(None)
@@ -519,6 +557,79 @@ class Controller(QtCore.QObject):
         self.w.ai_panel.set_message(f"No AI findings for this {what}: {error_text(exc)}")
         if kind == "ecg":
             self.ready.emit()
+
+    # ------------------------------------------------------------ measurements
+    def _measure_ecg(self, record: EcgRecord | None) -> None:
+        """Measure `record` (the ECG just shown) in a worker of its own, started when its
+        AI findings are final (`ready`): on two cores, measuring (and importing
+        `scipy.signal` for it) beside the drawing and the models would slow both. Until
+        then the header and the median view say "measuring…". Any earlier request's
+        result is dropped from here on. None: nothing to measure (closed, long record)."""
+        self._gen["measure"] += 1
+        self.measurements, self.measuring = None, record is not None
+        self._measure_next = (self._gen["measure"], record) if record is not None else None
+
+    def _start_measuring(self) -> None:
+        """On `ready`: start the waiting measurement `MEASURE_DELAY_MS` later, once the
+        findings are painted (a zero timer would fire inside the painting's own
+        `processEvents`, and the import would compete with it for the GIL)."""
+        if self._measure_next is not None:
+            QtCore.QTimer.singleShot(MEASURE_DELAY_MS, self._run_measurement)
+
+    def _run_measurement(self) -> None:
+        if not alive(self):  # the window closed meanwhile
+            return
+        nxt, self._measure_next = self._measure_next, None
+        if nxt is None or nxt[0] != self._gen["measure"]:
+            return
+        gen, record = nxt
+        self._start(_measure, record, on_done=lambda m, s: self._measured(gen, record, m, s),
+                    on_failed=lambda exc: self._measured(gen, record, None, 0.0, exc),
+                    name="measure ecg")
+
+    def _measured(self, gen: int, record: EcgRecord, m: Any, seconds: float,
+                  exc: BaseException | None = None) -> None:
+        """A measurement worker finished: shown if `record` is still the open ECG and no
+        later request was made (else dropped); `m` None with `exc` when it failed."""
+        if not alive(self):  # the window closed while measuring: nothing to show it in
+            return
+        if gen != self._gen["measure"] or record is not self.record:
+            log.info("measurements of an ECG no longer open (request %d) dropped", gen)
+            return
+        if exc is not None:  # measurement is an add-on: the ECG stays open without it
+            log.error("measurement failed", exc_info=exc)
+        else:
+            log.info("ECG measurements %.3f s", seconds)
+        self._show_measurements(m)
+
+    def _show_measurements(self, m: Any) -> None:
+        self._measure_next = None
+        self.measurements, self.measuring = m, False
+        shown = self.measured_record()
+        self.w.header.set_record(shown)
+        self.w.median_view.set_record(shown)
+        self.measured.emit(m)
+
+    def measurements_now(self) -> Any:
+        """The open ECG's measurements for a consumer that needs them now (the PDF):
+        if they are still to come, computed here (the worker's later result, the same,
+        is then dropped) and shown. None without them (no ECG, a long record, failed)."""
+        if self.measuring and self.record is not None:
+            self._gen["measure"] += 1
+            try:
+                m = _measure(self.record)
+            except Exception:
+                log.exception("measurement failed")
+                m = None
+            self._show_measurements(m)
+        return self.measurements
+
+    def measured_record(self) -> EcgRecord | None:
+        """The open ECG with `meta["computed_measurements"]` once measured (a copy;
+        `self.record` itself stays the object the views and workers hold)."""
+        if self.record is None or self.measurements is None:
+            return self.record
+        return _with_measurements(self.record, self.measurements)
 
     # ------------------------------------------------------------ demo cases
     def _rebuild_demo_menu(self) -> None:
@@ -623,9 +734,10 @@ class Controller(QtCore.QObject):
         `signed_read`: lines of a signed overread, printed on a page of their own."""
         from app.export_pdf import ReviewContent, export_review
         v = self.w.ecg_view
+        self.measurements_now()  # waited for: the PDF prints them
         withheld = teacher_note(self.guard.pairing, self.cxr_gate) if self.cxr is not None else ""
         other_patient = self.guard.different  # that X-ray is left out of the page
-        content = ReviewContent(record=self.record, ecg_predictions=self.ecg_predictions,
+        content = ReviewContent(record=self.measured_record(), ecg_predictions=self.ecg_predictions,
                                 cxr=None if other_patient else self.cxr,
                                 cxr_predictions={} if withheld else self.cxr_predictions,
                                 pairing=self.guard.pairing, cxr_gate=self.cxr_gate,

@@ -89,6 +89,7 @@ def show_long_record(ctrl: Any, long: LongRecord) -> None:
     w.view_stack.addWidget(view)
     w.view_stack.setCurrentWidget(view)
     ctrl.record = long.first_page
+    ctrl._measure_ecg(None)  # not measured (as before); a pending result is dropped
     ctrl.ecg_predictions = {}
     w.header.set_record(long.first_page)
     w.median_view.set_record(None)

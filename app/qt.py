@@ -13,6 +13,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402  (order matters)
 import pyqtgraph as pg  # noqa: E402
+from shiboken6 import isValid as alive  # noqa: E402  alive(qobject): its C++ side not deleted yet
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
 
@@ -38,4 +39,4 @@ def quiet_offscreen_noise() -> object:
     return QtCore.qInstallMessageHandler(handler)
 
 
-__all__ = ["QtCore", "QtGui", "QtWidgets", "pg", "Signal", "Slot", "quiet_offscreen_noise"]
+__all__ = ["QtCore", "QtGui", "QtWidgets", "pg", "Signal", "Slot", "alive", "quiet_offscreen_noise"]

@@ -411,8 +411,8 @@ class WorklistController(QtCore.QObject):
         if prior is None or prior.patient_key != self.current.patient_key:
             return  # never compare with another patient's ECG
         self.comparison.set_differences(measurement_differences(prior, self.current))
-        from app.controller import _read_ecg
-        self.ctl._start(_read_ecg, prior.path,
+        from app.controller import _read_ecg_record
+        self.ctl._start(_read_ecg_record, prior.path,
                         on_done=lambda rec, s: self._prior_read(prior, rec),
                         on_failed=lambda exc: self.comparison.set_prior_record(prior, None, error_text(exc)),
                         name=f"read prior {prior.path}")

@@ -131,8 +131,13 @@ def computed_line(record: EcgRecord) -> str:
     return f"Computed (QTc {m.qtc_formula.capitalize()}): " + " · ".join(parts)
 
 
+#: Shown in place of the computed values while they are being measured.
+MEASURING_TEXT = "measuring…"
+
+
 class HeaderView(QtWidgets.QFrame):
-    """Two-column header. `set_record(None)` clears it."""
+    """Two-column header. `set_record(None)` clears it; `measuring`: the computed
+    measurements are still to come (the header says so)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -153,6 +158,7 @@ class HeaderView(QtWidgets.QFrame):
         self.computed_lay.setContentsMargins(0, 0, 0, 0)
         self.computed_labels: list[QtWidgets.QLabel] = []
         self.computed: list[dict[str, Any]] = []
+        self.measuring = False
         right_col = QtWidgets.QWidget()
         rl = QtWidgets.QVBoxLayout(right_col)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -162,20 +168,28 @@ class HeaderView(QtWidgets.QFrame):
         self.fields: dict[str, str] = {}
         self.set_record(None)
 
-    def _set_computed(self, record: EcgRecord | None) -> None:
+    def _set_computed(self, record: EcgRecord | None, measuring: bool = False) -> None:
         while self.computed_lay.count():
             item = self.computed_lay.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # not drawn under the new labels until deleted
                 item.widget().deleteLater()
         self.computed_labels = []
         self.computed = computed_items(record) if record is not None else []
-        if not self.computed:
+        self.measuring = measuring and record is not None and not self.computed
+        if not self.computed and not self.measuring:
             self.computed_box.hide()
             return
         title = QtWidgets.QLabel("<b>Computed:</b>")
         title.setToolTip("Measured by CroMoTEX on the median beats of all leads (engine.measure)")
         self.computed_labels.append(title)
         self.computed_lay.addWidget(title)
+        if self.measuring:
+            lab = QtWidgets.QLabel(f"<span style='color:#666'><i>{MEASURING_TEXT}</i></span>")
+            lab.setToolTip("The measurements are computed in the background and shown here "
+                           "when ready")
+            self.computed_labels.append(lab)
+            self.computed_lay.addWidget(lab)
         for it in self.computed:
             text = html.escape(it["text"])
             if it["device"] is not None:
@@ -192,8 +206,8 @@ class HeaderView(QtWidgets.QFrame):
         self.computed_lay.addStretch(1)
         self.computed_box.show()
 
-    def set_record(self, record: EcgRecord | None) -> None:
-        self._set_computed(record)
+    def set_record(self, record: EcgRecord | None, measuring: bool = False) -> None:
+        self._set_computed(record, measuring)
         if record is None:
             self.fields = {}
             self.left.setText("<b>No ECG open</b>")

@@ -2,8 +2,9 @@
 global fiducials of `engine.measure` (P onset/offset, QRS onset/offset, T end)
 drawn as vertical lines through every lead: where a cardiologist checks the
 computed QT end. Receives an `EcgRecord` carrying
-`meta["computed_measurements"]` (an `EcgMeasurements`, computed in the worker
-thread with the read); never computes anything itself.
+`meta["computed_measurements"]` (an `EcgMeasurements`, computed in a worker after
+the record is shown: until then `set_record(record, measuring=True)` says so); never
+computes anything itself.
 
 Coordinates of the view box are paper millimetres, as in `EcgView`: x right,
 y up, the paper's top-left corner at (0, 0). At zoom 1.0 one paper millimetre
@@ -72,7 +73,8 @@ class MedianView(QtWidgets.QWidget):
         t.setPos(x, y)
         self._add(t)
 
-    def set_record(self, record: EcgRecord | None) -> None:
+    def set_record(self, record: EcgRecord | None, measuring: bool = False) -> None:
+        """Draw `record`'s median beats; `measuring`: its measurements are still to come."""
         for it in self._items:
             self.viewbox.removeItem(it)
         self._items = []
@@ -81,6 +83,7 @@ class MedianView(QtWidgets.QWidget):
         m = None if record is None else record.meta.get("computed_measurements")
         if m is None or m.median_beats is None:
             self.message = ("Open an ECG to see its median beats" if record is None else
+                            "Measuring… the median beats follow" if measuring and m is None else
                             "Median beats not available: " + (m.reasons.get("qrs_ms", "not measured")
                                                               if m is not None else "not measured"))
             self.grid.set_size(150.0, 3 * ROW_MM)

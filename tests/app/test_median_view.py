@@ -47,7 +47,7 @@ def test_median_view_says_why_when_no_median_beat(qtbot):
 
 
 def test_median_layout_is_selectable_like_the_others(controller, window, qtbot):
-    with qtbot.waitSignal(controller.ecg_shown, timeout=TIMEOUT):
+    with qtbot.waitSignal(controller.measured, timeout=TIMEOUT):  # measured after it is shown
         controller.open_ecg(LUDB1)
     idx = window.layout_combo.findData("median")
     assert idx >= 0
