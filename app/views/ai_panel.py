@@ -6,7 +6,13 @@ disclaimer. Receives `Prediction` objects.
 The flags are not squeezed into a table column (cut to "ECG OO…" at the default size):
 each finding with flags gets a "⚑" in the table and a reason line under the table
 (`flags_label`), word-wrapped to the panel's width, so it is readable at every window
-size. Every call cell has its reason as tooltip, every flagged finding its flags."""
+size. Every call cell has its reason as tooltip, every flagged finding its flags.
+
+Layout: the table keeps the height of all its rows; the reason lines, the provenance
+line and the "Model card…" button below it sit in one scroll area (`details`) whose
+minimum height is the whole text where it is short, else `DETAILS_MIN_LINES` lines, so
+when the window is small the reasons scroll instead of being drawn over the provenance
+(a layout given less than its wrapped labels need overlaps them)."""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from engine.records import Prediction
 COLUMNS = ("Finding", "ECG p", "ECG thr", "ECG call", "CXR p", "CXR thr", "CXR call")
 #: Marks a finding with flags (their text is under the table and in the tooltip).
 FLAG_MARK = " ⚑"
+#: Lines of the reasons area always shown; more scroll when the panel is short.
+DETAILS_MIN_LINES = 4
 __all__ = ["AiPanel", "COLUMNS", "prediction_flags"]
 
 
@@ -72,11 +80,27 @@ class AiPanel(QtWidgets.QWidget):
             QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.flags_label.setStyleSheet("color:#333;")
         self._notes: dict[str, list[str]] = {}
+        self._details_needed = 0  # px the reasons area needs to show all its text
         self.provenance = QtWidgets.QLabel()
         self.provenance.setWordWrap(True)
         self.provenance.setStyleSheet("color:#555;")
         self.card_button = QtWidgets.QPushButton("Model card…")
         self.card_button.clicked.connect(self.model_card_requested)
+        # reasons, provenance and button: one scroll area (its text never squeezed)
+        self.details = QtWidgets.QScrollArea()
+        self.details.setWidgetResizable(True)
+        self.details.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.details.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QtWidgets.QWidget()
+        dl = QtWidgets.QVBoxLayout(content)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(self.flags_label)
+        bottom = QtWidgets.QHBoxLayout()
+        bottom.addWidget(self.provenance, 1)
+        bottom.addWidget(self.card_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        dl.addLayout(bottom)
+        dl.addStretch(1)
+        self.details.setWidget(content)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.title)
@@ -88,12 +112,8 @@ class AiPanel(QtWidgets.QWidget):
         lay.addWidget(self.message)
         lay.addWidget(self.teacher_note)
         lay.addWidget(self.table)
-        lay.addWidget(self.flags_label)
-        bottom = QtWidgets.QHBoxLayout()
-        bottom.addWidget(self.provenance, 1)
-        bottom.addWidget(self.card_button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
-        lay.addLayout(bottom)
-        lay.addStretch(1)
+        lay.addWidget(self.details, 1)
+        lay.addStretch(0)  # below the details once they show all their text
         self.ecg: dict[str, Prediction] = {}
         self.cxr: dict[str, Prediction] = {}
         self._fill_names()
@@ -132,6 +152,8 @@ class AiPanel(QtWidgets.QWidget):
 
     def set_provenance(self, text: str) -> None:
         self.provenance.setText(text)
+        self._fit_labels()
+        self._grow_in_splitter()
 
     def set_ecg_predictions(self, preds: dict[str, Prediction]) -> None:
         """Fill the ECG-only columns; `{}` clears them."""
@@ -232,13 +254,50 @@ class AiPanel(QtWidgets.QWidget):
         self.table.resizeColumnToContents(0)
         self._fit_height()
         self._fit_labels()
+        self._grow_in_splitter()
 
     def _fit_labels(self) -> None:
         """Wrapped labels ask for the height their text needs at the current width, so
-        that the splitter above the chest X-ray gives it to them (never squeezed)."""
+        that the splitter above the chest X-ray gives it to them (never squeezed); the
+        reasons area asks for all its text up to `DETAILS_MIN_LINES` lines (it scrolls)."""
         width = max(self.width() - 12, 100)
-        for label in (self.flags_label, self.teacher_note, self.message):
+        for label in (self.teacher_note, self.message):
             label.setMinimumHeight(label.heightForWidth(width) if label.text() else 0)
+        # the details' height at the narrowest they get (a vertical scroll bar shown),
+        # summed here: the layouts' cached heights lag behind a setText
+        inner = max(width - self.details.verticalScrollBar().sizeHint().width(), 100)
+        spacing = self.details.widget().layout().spacing()
+        button = self.card_button.sizeHint()
+        needed = max(self.provenance.heightForWidth(max(inner - button.width() - spacing, 50))
+                     if self.provenance.text() else 0, button.height())
+        if self.flags_label.text() and not self.flags_label.isHidden():
+            needed += self.flags_label.heightForWidth(inner) + spacing
+        lines = DETAILS_MIN_LINES * self.fontMetrics().lineSpacing()
+        self.details.setMinimumHeight(min(needed, max(lines, button.height())))
+        self.details.setMaximumHeight(needed)
+        self._details_needed = needed
+
+    def _grow_in_splitter(self) -> None:
+        """New text: in a vertical splitter (above the chest X-ray), take the room the
+        whole text needs from the pane below as far as that pane's minimum allows (the
+        user's own splitter moves are kept until the text changes again)."""
+        splitter = self.parentWidget()
+        if not isinstance(splitter, QtWidgets.QSplitter) or not self.isVisible() \
+                or splitter.orientation() != QtCore.Qt.Orientation.Vertical:
+            return
+        self.layout().activate()  # the details' height with their new limits
+        short = self._details_needed - self.details.height()
+        i = splitter.indexOf(self)
+        if short <= 0 or i + 1 >= splitter.count():
+            return
+        below = splitter.widget(i + 1)
+        sizes = splitter.sizes()
+        spare = sizes[i + 1] - max(below.minimumSizeHint().height(), below.minimumHeight())
+        give = min(short, spare)
+        if give > 0:
+            sizes[i] += give
+            sizes[i + 1] -= give
+            splitter.setSizes(sizes)
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
