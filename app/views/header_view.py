@@ -133,6 +133,11 @@ def computed_line(record: EcgRecord) -> str:
 
 #: Shown in place of the computed values while they are being measured.
 MEASURING_TEXT = "measuring…"
+#: The widest text of each computed value (`computed_items`): the row of computed values
+#: keeps this width while measuring and after, so that the columns beside it, and the
+#: header's height, do not change when the values arrive (the ECG below would jump).
+_WIDEST = ("HR 188.8 bpm", "PR 888 ms", "QRS 888 ms", "QT 888 ms", "QTc 888 ms",
+           "P axis -188°", "QRS axis -188°", "T axis -188°")
 
 
 class HeaderView(QtWidgets.QFrame):
@@ -166,7 +171,19 @@ class HeaderView(QtWidgets.QFrame):
         rl.addWidget(self.right)
         lay.addWidget(right_col, 3)
         self.fields: dict[str, str] = {}
+        self._reserved_width = 0  # of the computed values' row, measured once
         self.set_record(None)
+
+    def _computed_width(self) -> int:
+        """Width (px) of the computed values' row with its widest values (`_WIDEST`)."""
+        if not self._reserved_width:
+            labels = [QtWidgets.QLabel("<b>Computed:</b>")] + [QtWidgets.QLabel(t) for t in _WIDEST]
+            spacing = max(self.computed_lay.spacing(), 0)
+            self._reserved_width = sum(lab.sizeHint().width() for lab in labels) \
+                + spacing * len(labels)
+            for lab in labels:
+                lab.deleteLater()
+        return self._reserved_width
 
     def _set_computed(self, record: EcgRecord | None, measuring: bool = False) -> None:
         while self.computed_lay.count():
@@ -185,7 +202,10 @@ class HeaderView(QtWidgets.QFrame):
         self.computed_labels.append(title)
         self.computed_lay.addWidget(title)
         if self.measuring:
-            lab = QtWidgets.QLabel(f"<span style='color:#666'><i>{MEASURING_TEXT}</i></span>")
+            # the values to come take two lines where the file has device values too
+            two = any(key in device_values(record.meta) for key, _, _ in _COMPUTED)
+            lab = QtWidgets.QLabel(f"<span style='color:#666'><i>{MEASURING_TEXT}</i></span>"
+                                   + ("<br>&nbsp;" if two else ""))
             lab.setToolTip("The measurements are computed in the background and shown here "
                            "when ready")
             self.computed_labels.append(lab)
@@ -204,6 +224,7 @@ class HeaderView(QtWidgets.QFrame):
             self.computed_labels.append(lab)
             self.computed_lay.addWidget(lab)
         self.computed_lay.addStretch(1)
+        self.computed_box.setMinimumWidth(self._computed_width())
         self.computed_box.show()
 
     def set_record(self, record: EcgRecord | None, measuring: bool = False) -> None:
