@@ -142,6 +142,7 @@ class AiPanel(QtWidgets.QWidget):
     def set_demo(self, demo: bool) -> None:
         """Show the demo disclaimer (phantom-trained models)."""
         self.disclaimer.setVisible(demo)
+        self._fit_labels()
 
     def set_teacher_note(self, text: str) -> None:
         """Why the chest X-ray teacher's columns are empty (withheld: another patient's
@@ -261,7 +262,7 @@ class AiPanel(QtWidgets.QWidget):
         that the splitter above the chest X-ray gives it to them (never squeezed); the
         reasons area asks for all its text up to `DETAILS_MIN_LINES` lines (it scrolls)."""
         width = max(self.width() - 12, 100)
-        for label in (self.teacher_note, self.message):
+        for label in (self.disclaimer, self.teacher_note, self.message):
             label.setMinimumHeight(label.heightForWidth(width) if label.text() else 0)
         # the details' height at the narrowest they get (a vertical scroll bar shown),
         # summed here: the layouts' cached heights lag behind a setText

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from app.qt import QtCore, QtWidgets
+from app.qt import QtCore, QtGui, QtWidgets
 from engine.io.ecg_common import format_device_measurements, statement_texts, statements_confirmed
 from engine.measure.device import DEVICE_QTC_FORMULA, comparable_value, device_values, differences
 from engine.records import EcgRecord
@@ -133,9 +133,15 @@ def computed_line(record: EcgRecord) -> str:
 
 #: Shown in place of the computed values while they are being measured.
 MEASURING_TEXT = "measuring…"
-#: The widest text of each computed value (`computed_items`): the row of computed values
-#: keeps this width while measuring and after, so that the columns beside it, and the
-#: header's height, do not change when the values arrive (the ECG below would jump).
+#: The computed values in a grid of the first of these numbers of columns that fits the
+#: header's width (chosen by the width alone, never by the values).
+_GRID_COLUMNS = (4, 2, 1)
+#: Zero-width space: a long file name may wrap after its underscores.
+_ZWSP = "\u200b"
+#: The widest text of each computed value (`computed_items`). The grid of computed
+#: values keeps the size of these (and the lines of the device values the file has)
+#: while measuring and after, so that the columns beside it, and the header's height, do
+#: not change when the values arrive (the ECG below would jump).
 _WIDEST = ("HR 188.8 bpm", "PR 888 ms", "QRS 888 ms", "QT 888 ms", "QTc 888 ms",
            "P axis -188°", "QRS axis -188°", "T axis -188°")
 
@@ -159,8 +165,11 @@ class HeaderView(QtWidgets.QFrame):
         lay.addWidget(self.left, 2)
         # computed measurements: one label per value, each with its own tooltip
         self.computed_box = QtWidgets.QWidget()
-        self.computed_lay = QtWidgets.QHBoxLayout(self.computed_box)
+        self.computed_lay = QtWidgets.QGridLayout(self.computed_box)
         self.computed_lay.setContentsMargins(0, 0, 0, 0)
+        self.computed_lay.setVerticalSpacing(0)
+        self.computed_lay.setHorizontalSpacing(10)
+        self._columns = _GRID_COLUMNS[0]
         self.computed_labels: list[QtWidgets.QLabel] = []
         self.computed: list[dict[str, Any]] = []
         self.measuring = False
@@ -171,21 +180,42 @@ class HeaderView(QtWidgets.QFrame):
         rl.addWidget(self.right)
         lay.addWidget(right_col, 3)
         self.fields: dict[str, str] = {}
-        self._reserved_width = 0  # of the computed values' row, measured once
+        self._shown: tuple[EcgRecord | None, bool] = (None, False)  # set_record's arguments
         self.set_record(None)
 
-    def _computed_width(self) -> int:
-        """Width (px) of the computed values' row with its widest values (`_WIDEST`)."""
-        if not self._reserved_width:
-            labels = [QtWidgets.QLabel("<b>Computed:</b>")] + [QtWidgets.QLabel(t) for t in _WIDEST]
-            spacing = max(self.computed_lay.spacing(), 0)
-            self._reserved_width = sum(lab.sizeHint().width() for lab in labels) \
-                + spacing * len(labels)
-            for lab in labels:
-                lab.deleteLater()
-        return self._reserved_width
+    def _reserved_size(self, record: EcgRecord | None, columns: int) -> tuple[int, int]:
+        """(width, height) px of the computed values' grid in `columns` columns with the
+        widest values (`_WIDEST`) and a device line in each row where `record` has a
+        device value."""
+        device = device_values(record.meta) if record is not None else {}
+        keys = [key for key, _, _ in _COMPUTED]
+        spacing = self.computed_lay.horizontalSpacing()
+        width = QtWidgets.QLabel("<b>Computed:</b>").sizeHint().width() + spacing * columns
+        for col in range(columns):
+            width += max(QtWidgets.QLabel(t).sizeHint().width() for t in _WIDEST[col::columns])
+        one, two = (QtWidgets.QLabel(t).sizeHint().height() for t in ("8", "8<br>8"))
+        height = sum(two if any(k in device for k in keys[r:r + columns]) else one
+                     for r in range(0, len(keys), columns))
+        return width, height
+
+    def _fitting_columns(self) -> int:
+        """The most grid columns (`_GRID_COLUMNS`) beside which the left column fits."""
+        m = self.layout().contentsMargins()
+        room = (self.width() - m.left() - m.right() - self.layout().spacing()
+                - self.left.minimumSizeHint().width())
+        return next((c for c in _GRID_COLUMNS if self._reserved_size(None, c)[0] <= room),
+                    _GRID_COLUMNS[-1])
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width() and self.computed_box.isVisibleTo(self):
+            columns = self._fitting_columns()
+            if columns != self._columns:
+                self._columns = columns
+                self._set_computed(*self._shown)
 
     def _set_computed(self, record: EcgRecord | None, measuring: bool = False) -> None:
+        self._shown = (record, measuring)
         while self.computed_lay.count():
             item = self.computed_lay.takeAt(0)
             if item.widget() is not None:
@@ -197,20 +227,20 @@ class HeaderView(QtWidgets.QFrame):
         if not self.computed and not self.measuring:
             self.computed_box.hide()
             return
+        for col in range(_GRID_COLUMNS[0] + 2):  # the grid packed to the left
+            self.computed_lay.setColumnStretch(col, 1 if col == self._columns + 1 else 0)
         title = QtWidgets.QLabel("<b>Computed:</b>")
         title.setToolTip("Measured by CroMoTEX on the median beats of all leads (engine.measure)")
         self.computed_labels.append(title)
-        self.computed_lay.addWidget(title)
+        self.computed_lay.addWidget(title, 0, 0, QtCore.Qt.AlignmentFlag.AlignTop)
         if self.measuring:
-            # the values to come take two lines where the file has device values too
-            two = any(key in device_values(record.meta) for key, _, _ in _COMPUTED)
-            lab = QtWidgets.QLabel(f"<span style='color:#666'><i>{MEASURING_TEXT}</i></span>"
-                                   + ("<br>&nbsp;" if two else ""))
+            lab = QtWidgets.QLabel(f"<span style='color:#666'><i>{MEASURING_TEXT}</i></span>")
             lab.setToolTip("The measurements are computed in the background and shown here "
                            "when ready")
             self.computed_labels.append(lab)
-            self.computed_lay.addWidget(lab)
-        for it in self.computed:
+            self.computed_lay.addWidget(lab, 0, 1, 1, self._columns,
+                                        QtCore.Qt.AlignmentFlag.AlignTop)
+        for i, it in enumerate(self.computed):
             text = html.escape(it["text"])
             if it["device"] is not None:
                 style = "color:#b00;font-weight:bold" if it["differs"] else "color:#666"
@@ -222,23 +252,25 @@ class HeaderView(QtWidgets.QFrame):
                 tip += "\nDiffers from the device's value by more than the tolerance: check on the median beats"
             lab.setToolTip(tip)
             self.computed_labels.append(lab)
-            self.computed_lay.addWidget(lab)
-        self.computed_lay.addStretch(1)
-        self.computed_box.setMinimumWidth(self._computed_width())
+            self.computed_lay.addWidget(lab, i // self._columns, 1 + i % self._columns,
+                                        QtCore.Qt.AlignmentFlag.AlignTop)
+        width, height = self._reserved_size(record, self._columns)
+        self.computed_box.setMinimumSize(width, height)
         self.computed_box.show()
 
     def set_record(self, record: EcgRecord | None, measuring: bool = False) -> None:
-        self._set_computed(record, measuring)
         if record is None:
             self.fields = {}
             self.left.setText("<b>No ECG open</b>")
             self.right.setText("")
+            self._set_computed(None)
             return
         f = self.fields = header_fields(record)
         e = {k: html.escape(v) for k, v in f.items()}
         self.left.setText("<br>".join(x for x in (
             f"<b>{e['patient']}</b>", e.get("acquisition", ""),
-            e["signal"], f"<span style='color:#666'>{e.get('source', '')}</span>") if x))
+            e["signal"], f"<span style='color:#666'>{e.get('source', '').replace('_', '_' + _ZWSP)}</span>")
+            if x))
         right = []
         if "measurements" in e:
             right.append(f"<b>Device measurements:</b> {e['measurements']}")
@@ -246,3 +278,5 @@ class HeaderView(QtWidgets.QFrame):
             right.append(f"<b>Statements:</b> {e['statements']}")
         self.right.setText("<br>".join(right) or "<span style='color:#666'>No device "
                            "measurements or statements in the file</span>")
+        self._columns = self._fitting_columns()
+        self._set_computed(record, measuring)
