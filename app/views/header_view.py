@@ -136,6 +136,8 @@ MEASURING_TEXT = "measuring…"
 #: The computed values in a grid of the first of these numbers of columns that fits the
 #: header's width (chosen by the width alone, never by the values).
 _GRID_COLUMNS = (4, 2, 1)
+#: Width (average characters) the left column keeps beside the computed values' grid.
+_LEFT_CHARS = 30
 #: Zero-width space: a long file name may wrap after its underscores.
 _ZWSP = "\u200b"
 #: The widest text of each computed value (`computed_items`). The grid of computed
@@ -178,6 +180,7 @@ class HeaderView(QtWidgets.QFrame):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.computed_box)
         rl.addWidget(self.right)
+        rl.addStretch(1)  # the grid's rows stay together when the left column is taller
         lay.addWidget(right_col, 3)
         self.fields: dict[str, str] = {}
         self._shown: tuple[EcgRecord | None, bool] = (None, False)  # set_record's arguments
@@ -199,10 +202,14 @@ class HeaderView(QtWidgets.QFrame):
         return width, height
 
     def _fitting_columns(self) -> int:
-        """The most grid columns (`_GRID_COLUMNS`) beside which the left column fits."""
+        """The most grid columns (`_GRID_COLUMNS`) beside which the left column keeps its
+        unwrapped width, or `_LEFT_CHARS` characters where that is wider."""
         m = self.layout().contentsMargins()
-        room = (self.width() - m.left() - m.right() - self.layout().spacing()
-                - self.left.minimumSizeHint().width())
+        doc = QtGui.QTextDocument()
+        doc.setDefaultFont(self.left.font())
+        doc.setHtml(self.left.text())
+        left = min(doc.idealWidth(), _LEFT_CHARS * self.left.fontMetrics().averageCharWidth())
+        room = self.width() - m.left() - m.right() - self.layout().spacing() - left
         return next((c for c in _GRID_COLUMNS if self._reserved_size(None, c)[0] <= room),
                     _GRID_COLUMNS[-1])
 
