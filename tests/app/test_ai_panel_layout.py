@@ -2,16 +2,19 @@
 ECG paper does not move when the measurements arrive.
 
 Offscreen, the real demo case 1 (three borderline findings with long reasons) and the
-shipped bundle, at 1600 x 900 and 1280 x 720, and with the worklist docks open.
+shipped bundle, at 1600 x 900 and 1280 x 720, and with the worklist docks open; the
+header's height with device values beside the computed ones (real DICOM and WFDB files).
 Geometry is compared in one coordinate system (the AI panel's)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from app.controller import Controller
+from app.controller import Controller, _read_ecg
 from app.qt import QtCore, QtWidgets
-from app.views.header_view import MEASURING_TEXT
+from app.views.header_view import MEASURING_TEXT, HeaderView, computed_items
 from engine.constants import PATHOLOGIES
 
 from app_samples import REPO
@@ -139,3 +142,40 @@ def test_paper_does_not_move_when_measurements_arrive(shipped, window, qtbot, si
     assert "QRS 116 ms" in " ".join(lab.text() for lab in window.header.computed_labels)
     assert window.ecg_view.mapTo(window, QtCore.QPoint(0, 0)).y() == at_ready["y"]
     assert window.header.height() == at_ready["header_h"]
+
+
+DATA = REPO / "tests" / "data" / "ecg"
+
+
+@pytest.mark.parametrize("width", [1000, 700, 480])
+@pytest.mark.parametrize("name", ["dicom/pydicom_waveform_ecg.dcm", "wfdb/ludb/8.hea"])
+def test_header_height_kept_with_device_values(shown, qtbot, name, width):
+    """Files with device values (two lines per computed value that has one: the Mortara
+    DICOM's PR, QRS, QT, QTc; LUDB 8 given a device heart rate only): the header keeps its
+    height and the ECG below keeps its place while measuring and after, at each width
+    (4, 2 or 1 grid columns)."""
+    rec = _read_ecg(str(DATA / name))
+    if name.endswith("8.hea"):
+        hr = rec.meta["computed_measurements"].values["hr_bpm"]
+        rec = replace(rec, meta={**rec.meta, "device_measurements": {"hr_bpm": hr + 20.0}})
+    assert any(it["device"] is not None for it in computed_items(rec))
+    bare = replace(rec, meta={k: v for k, v in rec.meta.items() if k != "computed_measurements"})
+    box = QtWidgets.QWidget()
+    lay = QtWidgets.QVBoxLayout(box)
+    view, below = HeaderView(), QtWidgets.QLabel("ECG")
+    lay.addWidget(view)
+    lay.addWidget(below, 1)
+    shown(box, width, 400)
+    view.set_record(bare, measuring=True)
+    qtbot.wait(50)
+    assert view.measuring
+    before = (view.height(), below.y(), view.left.height())
+    view.set_record(rec)
+    qtbot.wait(50)
+    assert not view.measuring and len(view.computed_labels) == 9
+    assert (view.height(), below.y(), view.left.height()) == before
+    # every value label inside the header, none on top of another
+    rects = [QtCore.QRect(lab.mapTo(view, QtCore.QPoint(0, 0)), lab.size())
+             for lab in view.computed_labels]
+    assert all(view.rect().contains(r) for r in rects)
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
