@@ -150,7 +150,9 @@ _WIDEST = ("HR 188.8 bpm", "PR 888 ms", "QRS 888 ms", "QT 888 ms", "QTc 888 ms",
 
 class HeaderView(QtWidgets.QFrame):
     """Two-column header. `set_record(None)` clears it; `measuring`: the computed
-    measurements are still to come (the header says so)."""
+    measurements are still to come (the header says so). The computed values sit in a
+    grid (4, 2 or 1 columns by the header's width) that has the same size while measuring
+    and after, so the ECG below does not move when they arrive."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -184,6 +186,7 @@ class HeaderView(QtWidgets.QFrame):
         lay.addWidget(right_col, 3)
         self.fields: dict[str, str] = {}
         self._shown: tuple[EcgRecord | None, bool] = (None, False)  # set_record's arguments
+        self._label_sizes: dict[str, QtCore.QSize] = {}
         self.set_record(None)
 
     def _reserved_size(self, record: EcgRecord | None, columns: int) -> tuple[int, int]:
@@ -193,13 +196,19 @@ class HeaderView(QtWidgets.QFrame):
         device = device_values(record.meta) if record is not None else {}
         keys = [key for key, _, _ in _COMPUTED]
         spacing = self.computed_lay.horizontalSpacing()
-        width = QtWidgets.QLabel("<b>Computed:</b>").sizeHint().width() + spacing * columns
+        width = self._label_size("<b>Computed:</b>").width() + spacing * columns
         for col in range(columns):
-            width += max(QtWidgets.QLabel(t).sizeHint().width() for t in _WIDEST[col::columns])
-        one, two = (QtWidgets.QLabel(t).sizeHint().height() for t in ("8", "8<br>8"))
+            width += max(self._label_size(t).width() for t in _WIDEST[col::columns])
+        one, two = (self._label_size(t).height() for t in ("8", "8<br>8"))
         height = sum(two if any(k in device for k in keys[r:r + columns]) else one
                      for r in range(0, len(keys), columns))
         return width, height
+
+    def _label_size(self, text: str) -> QtCore.QSize:
+        """Size hint (px) of a label showing `text` (measured once per text)."""
+        if text not in self._label_sizes:
+            self._label_sizes[text] = QtWidgets.QLabel(text).sizeHint()
+        return self._label_sizes[text]
 
     def _fitting_columns(self) -> int:
         """The most grid columns (`_GRID_COLUMNS`) beside which the left column keeps its
