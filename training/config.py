@@ -15,10 +15,10 @@ Presets:
   4,000-subject phantom v2), this encoder trains at ~12 ECG windows/s forward + backward
   with one torch thread and 4.6-6.7/s with two threads under load (OpenMP threads stall
   when another process takes a core), so the full preset is ~41k SSL views + 3 x (43.5k
-  align + 34.8k fine-tune) windows = ~4-6 h. The shipped bundle was built with the
-  shorter schedule in docs/results/README.md (`--set` overrides: SSL 60 steps, align 3 and
-  fine-tune 2 epochs of at most 30 steps, one thread; 69 min of training), whose
-  validation curves are still rising: it does not converge.
+  align + 34.8k fine-tune) windows = ~4-6 h. The 2026-12-03 phantom-v2 build used a
+  shorter schedule (`--set` overrides: SSL 60 steps, align 3 and fine-tune 2 epochs of at
+  most 30 steps, one thread; ~92 min in all), whose validation curves were still rising
+  (docs/results/phantom_v2/build_2026-12-03/; not shipped).
 - `tiny`: for tests only (a few steps on a handful of samples).
 
 Every field carries its documentation in `dataclasses.field(metadata={"doc": ...})`;
