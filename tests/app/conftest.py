@@ -58,6 +58,21 @@ def errors():
 
 
 @pytest.fixture
+def shipped(window, errors, tmp_path, qtbot):
+    """A controller on `window` with the shipped bundle (resources/models/) loaded; shut down
+    after the test."""
+    from app.controller import Controller
+
+    c = Controller(window, error_presenter=lambda t, m: errors.append((t, m)),
+                   settings_dir=tmp_path / "config")
+    with qtbot.waitSignal(c.models_ready, timeout=120000) as ok:
+        c.load_models()
+    assert ok.args == [True]
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture
 def controller(window, errors, tmp_path):
     from app.controller import Controller
     return Controller(window, models_dir=str(tmp_path / "no-bundle-here"),

@@ -23,17 +23,6 @@ CASE1 = REPO / "resources" / "demo" / "case1_cardiomegaly_edema_pleural_effusion
 TIMEOUT = 120000
 
 
-@pytest.fixture
-def shipped(window, errors, tmp_path, qtbot):
-    """A controller with the shipped bundle loaded."""
-    c = Controller(window, error_presenter=lambda t, m: errors.append((t, m)),
-                   settings_dir=tmp_path / "config")
-    with qtbot.waitSignal(c.models_ready, timeout=TIMEOUT) as ok:
-        c.load_models()
-    assert ok.args == [True]
-    yield c
-    c.shutdown()
-
 
 def _rect(widget: QtWidgets.QWidget, panel: QtWidgets.QWidget) -> QtCore.QRect:
     """`widget`'s rectangle in `panel`'s coordinates."""

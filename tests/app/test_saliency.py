@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.controller import Controller
 from app.views.saliency_overlay import heat_rgba
 from engine.constants import LEADS, PATHOLOGIES
 from engine.explain import explain_ecg
@@ -24,15 +23,6 @@ PHANTOM_CXR = (Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 TIMEOUT = 120000
 
-
-@pytest.fixture
-def shipped(window, errors, tmp_path, qtbot):
-    c = Controller(window, error_presenter=lambda t, m: errors.append((t, m)),
-                   settings_dir=tmp_path / "config")
-    with qtbot.waitSignal(c.models_ready, timeout=TIMEOUT) as ok:
-        c.load_models()
-    assert ok.args == [True]
-    return c
 
 
 def test_ecg_bands_show_the_engines_map_per_lead(shipped, window, qtbot):

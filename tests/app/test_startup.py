@@ -31,16 +31,6 @@ CASE2 = DEMO / "case2_no_finding_ecg.hea"
 TIMEOUT = 120000
 
 
-@pytest.fixture
-def shipped(window, errors, tmp_path, qtbot):
-    """A controller with the shipped bundle loaded."""
-    c = Controller(window, error_presenter=lambda t, m: errors.append((t, m)),
-                   settings_dir=tmp_path / "config")
-    with qtbot.waitSignal(c.models_ready, timeout=TIMEOUT) as ok:
-        c.load_models()
-    assert ok.args == [True]
-    return c
-
 
 def _assert_measurements_shown(ctl: Controller, window, expected) -> None:
     """The controller, header and median view hold `expected` (an EcgMeasurements)."""
