@@ -149,7 +149,11 @@ def onnx_to_torch_state(onnx_path: Path, state: dict) -> tuple[dict, int]:
     import torch
     from onnx import numpy_helper
 
-    inits = [(i.name, numpy_helper.to_array(i)) for i in onnx.load(str(onnx_path)).graph.initializer]
+    graph = onnx.load(str(onnx_path)).graph
+    if any(n.domain == "com.microsoft" for n in graph.node):
+        raise ValueError(f"{onnx_path} is a fused graph (training/onnx_fused.py: packed attention weights); "
+                         "its weights cannot be mapped back by name. Use a traced export or the checkpoint.")
+    inits = [(i.name, numpy_helper.to_array(i)) for i in graph.initializer]
     named = {n: a for n, a in inits if n in state}
     anonymous = [a for n, a in inits if n not in state and n.startswith("onnx::MatMul")]
     out, copied = dict(state), 0
