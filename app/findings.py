@@ -66,11 +66,7 @@ def prediction_flags(pred: Prediction) -> list[str]:
         flags.append(f"OOD (d={pred.ood_distance:.1f} > {pred.ood_cutoff:.1f})")
     q = pred.quality
     if q is not None:
-        for name, leads in (("flat", q.flat_leads), ("saturated", q.saturated_leads),
-                            ("noisy", q.noisy_leads), ("derived", q.derived_leads),
-                            ("missing", q.missing_leads)):
-            if leads:
-                flags.append(f"{name}: {','.join(leads)}")
+        flags += [f"{name}: {','.join(leads)}" for name, leads in q.lead_problems(derived=True)]
         if q.short_record:
             flags.append("short record")
     return flags

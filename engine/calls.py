@@ -38,11 +38,8 @@ _TRAINED_ON = {"ecg": "the model's training ECGs", "cxr": "the teacher's trainin
 
 def quality_problems(q: "QualityFlags") -> list[str]:
     """Human-readable signal-quality problems of `q` (empty when `q.ok`)."""
-    out = []
-    for label, leads in (("flat", q.flat_leads), ("saturated", q.saturated_leads),
-                         ("noisy", q.noisy_leads), ("missing", q.missing_leads)):
-        if leads:
-            out.append(f"{label} lead{'s' if len(leads) > 1 else ''} {', '.join(leads)}")
+    out = [f"{label} lead{'s' if len(leads) > 1 else ''} {', '.join(leads)}"
+           for label, leads in q.lead_problems()]
     if q.short_record:
         out.append("record shorter than 10 s (padded)")
     return out

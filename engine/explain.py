@@ -171,10 +171,7 @@ def not_assessable_reason(pred: Prediction | None) -> str:
         reasons.append(f"out of distribution (d={pred.ood_distance:.1f} > {pred.ood_cutoff:.1f})")
     q = pred.quality
     if q is not None and not q.ok:
-        for name, leads in (("flat", q.flat_leads), ("saturated", q.saturated_leads),
-                            ("noisy", q.noisy_leads), ("missing", q.missing_leads)):
-            if leads:
-                reasons.append(f"{name} leads: {', '.join(leads)}")
+        reasons += [f"{name} leads: {', '.join(leads)}" for name, leads in q.lead_problems()]
         if q.short_record:
             reasons.append("short record")
     return "; ".join(dict.fromkeys(reasons))

@@ -119,6 +119,18 @@ class QualityFlags:
         return not (self.flat_leads or self.saturated_leads or self.noisy_leads
                     or self.missing_leads or self.short_record)
 
+    def lead_problems(self, derived: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+        """(label, leads) of every non-empty lead finding, in report order: flat, saturated,
+        noisy, derived (only with `derived`: derived leads are information, not a problem),
+        missing. The one list every wording of the flags (engine.calls, engine.explain,
+        app.findings) is built from."""
+        groups = [("flat", self.flat_leads), ("saturated", self.saturated_leads),
+                  ("noisy", self.noisy_leads)]
+        if derived:
+            groups.append(("derived", self.derived_leads))
+        groups.append(("missing", self.missing_leads))
+        return [(label, leads) for label, leads in groups if leads]
+
 
 @dataclass(frozen=True)
 class Prediction:
